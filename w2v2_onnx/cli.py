@@ -1,0 +1,49 @@
+"""The ``w2v2-onnx`` command line: a thin layer over the library.
+
+Each subcommand lives in a module that exposes ``add_arguments(parser)`` and ``run(args) -> int``.
+Modules of the export and fine-tuning stages are imported only when their subcommand runs, so
+``w2v2-onnx transcribe`` never imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# name -> (module, one-line help). Modules must import no heavy dependency at import time.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "transcribe": ("w2v2_onnx.cli_transcribe", "transcribe audio files with an exported model"),
+    "export": ("w2v2_onnx_export.cli", "export a Hugging Face CTC checkpoint to a model directory"),
+    "finetune": ("w2v2_onnx_finetune.cli", "fine-tune or train a CTC model into a checkpoint directory"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the top-level parser with every available subcommand registered."""
+    from w2v2_onnx import __version__
+
+    parser = argparse.ArgumentParser(prog="w2v2-onnx", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"w2v2-onnx {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue  # a stage that is not installed simply has no subcommand
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(sub)
+        sub.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args._run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
