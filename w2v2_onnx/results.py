@@ -1,0 +1,52 @@
+"""Result types returned by the recognizer: frozen dataclasses, times in seconds from the input's start."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Word:
+    """One recognized word.
+
+    Attributes:
+        start: time of the word's first frame, in seconds from the start of the input.
+        end: time at which the word's last frame ends, in seconds.
+        word: the word's text (no surrounding spaces).
+        probability: the model's confidence in the word, in [0, 1] (see ``docs/decoding.md``).
+    """
+
+    start: float
+    end: float
+    word: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """What a CTC decoder returns for one utterance: the text and its words."""
+
+    text: str
+    words: tuple[Word, ...]
+
+
+@dataclass(frozen=True)
+class Transcription:
+    """The transcription of one input.
+
+    Attributes:
+        text: the transcript, words separated by single spaces.
+        words: the words with their times and probabilities (empty when ``word_timestamps=False``).
+        duration: the input's duration in seconds.
+        options: the effective decoding options, echoed for reproducibility.
+    """
+
+    text: str
+    words: tuple[Word, ...]
+    duration: float
+    options: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict of the transcription."""
+        return asdict(self)
