@@ -1,0 +1,140 @@
+"""``w2v2-onnx transcribe PATH...``: transcribe files, directories and globs."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import sys
+import time
+from pathlib import Path
+
+from w2v2_onnx.errors import W2V2OnnxError
+from w2v2_onnx.formats import FORMATS, render
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".w64", ".caf", ".rf64"}
+EXTENSIONS = {"txt": ".txt", "json": ".json", "srt": ".srt", "vtt": ".vtt"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the transcribe options."""
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="audio files, directories (searched recursively "
+                        "for audio) or glob patterns")
+    parser.add_argument("--model", default=None, help="model directory or .onnx file (default: the bundled model)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--precision", default=None, choices=["fp32", "fp16", "int8"],
+                        help="default: int8 on CPU, fp16 on CUDA, else what the model has")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: CPUs available)")
+    parser.add_argument("--format", default="txt", choices=FORMATS, help="output format (default: txt)")
+    parser.add_argument("--output-dir", type=Path, default=None,
+                        help="write one file per input here instead of printing to stdout")
+    parser.add_argument("--decoder", default="greedy", choices=["greedy", "beam"])
+    parser.add_argument("--lm", default=None, help="n-gram language model (ARPA or KenLM binary) for --decoder beam")
+    parser.add_argument("--beam-width", type=int, default=None)
+    parser.add_argument("--alpha", type=float, default=None, help="language model weight")
+    parser.add_argument("--beta", type=float, default=None, help="word insertion bonus")
+    parser.add_argument("--hotwords", nargs="*", default=None, help="words to favour in beam search")
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--chunk-length", type=float, default=None, help="window length in seconds for long audio")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def expand_paths(patterns: list[str]) -> tuple[list[Path], list[str]]:
+    """Expand files, directories and globs into audio paths; also return patterns that matched nothing."""
+    found: list[Path] = []
+    missing: list[str] = []
+    for pattern in patterns:
+        path = Path(pattern)
+        if path.is_dir():
+            matches = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+        elif path.exists():
+            matches = [path]
+        elif glob.has_magic(pattern):
+            matches = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+        else:
+            matches = []
+        if not matches:
+            missing.append(pattern)
+        found.extend(matches)
+    unique = list(dict.fromkeys(found))
+    return unique, missing
+
+
+class Progress:
+    """A one-line progress bar on stderr, drawn only for several files on a terminal."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total, self.done, self.start = total, 0, time.monotonic()
+        self.enabled = enabled and total > 1
+
+    def step(self, name: str) -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        width = 30
+        filled = int(width * self.done / self.total)
+        elapsed = time.monotonic() - self.start
+        line = f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {elapsed:6.1f}s {name[-40:]:<40}"
+        sys.stderr.write(line)
+        if self.done == self.total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def _output_path(out_dir: Path, source: Path, fmt: str, used: set[Path]) -> Path:
+    target = out_dir / (source.stem + EXTENSIONS[fmt])
+    counter = 1
+    while target in used:
+        target = out_dir / f"{source.stem}_{counter}{EXTENSIONS[fmt]}"
+        counter += 1
+    used.add(target)
+    return target
+
+
+def run(args: argparse.Namespace) -> int:
+    """Transcribe every input; a failing file is reported and skipped. Returns 0, or 1 if any file failed."""
+    from w2v2_onnx.transcriber import Transcriber
+
+    paths, missing = expand_paths(args.paths)
+    for pattern in missing:
+        print(f"error: {pattern}: no such audio file, directory or matching glob", file=sys.stderr)
+    if not paths:
+        return 1
+    if len(paths) > 1 and args.format in ("srt", "vtt") and args.output_dir is None:
+        print(f"error: --format {args.format} with several inputs needs --output-dir", file=sys.stderr)
+        return 2
+    try:
+        transcriber = Transcriber(args.model, device=args.device, precision=args.precision, threads=args.threads)
+    except W2V2OnnxError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    options = {k: v for k, v in dict(decoder=args.decoder, lm=args.lm, beam_width=args.beam_width, alpha=args.alpha,
+                                     beta=args.beta, hotwords=args.hotwords, batch_size=args.batch_size,
+                                     chunk_length=args.chunk_length).items() if v is not None}
+    if args.output_dir is not None:
+        args.output_dir.mkdir(parents=True, exist_ok=True)
+    progress = Progress(len(paths), enabled=not args.quiet and sys.stderr.isatty())
+    failures = len(missing)
+    used: set[Path] = set()
+    for path in paths:
+        try:
+            result = transcriber.transcribe(path, **options)
+        except W2V2OnnxError as exc:
+            failures += 1
+            print(f"\nerror: {path}: {exc}" if progress.enabled else f"error: {path}: {exc}", file=sys.stderr)
+            progress.step(str(path))
+            continue
+        if args.output_dir is not None:
+            _output_path(args.output_dir, path, args.format, used).write_text(
+                render(result, args.format, str(path)), encoding="utf-8")
+        elif args.format == "json":
+            print(json.dumps({"source": str(path), **result.to_dict()}, ensure_ascii=False))
+        elif args.format == "txt" and len(paths) > 1:
+            print(f"{path}\t{result.text}")
+        else:
+            sys.stdout.write(render(result, args.format, str(path)))
+        sys.stdout.flush()
+        progress.step(str(path))
+    if failures:
+        print(f"{failures} of {len(paths) + len(missing)} inputs failed", file=sys.stderr)
+    return 1 if failures else 0

@@ -1,0 +1,73 @@
+"""Write transcriptions as plain text, JSON, SubRip (srt) or WebVTT (vtt)."""
+
+from __future__ import annotations
+
+import json
+
+from w2v2_onnx.results import Transcription, Word
+
+FORMATS = ("txt", "json", "srt", "vtt")
+MAX_CUE_WORDS = 12
+MAX_CUE_SECONDS = 6.0
+CUE_GAP_SECONDS = 1.0
+
+
+def _timestamp(seconds: float, decimal: str) -> str:
+    millis = max(0, round(seconds * 1000))
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{decimal}{millis:03d}"
+
+
+def cues(words: tuple[Word, ...]) -> list[tuple[float, float, str]]:
+    """Group words into subtitle cues: a new cue after a pause, a long cue or many words."""
+    groups: list[list[Word]] = []
+    for word in words:
+        current = groups[-1] if groups else None
+        if (current is None or len(current) >= MAX_CUE_WORDS or word.start - current[-1].end > CUE_GAP_SECONDS
+                or word.end - current[0].start > MAX_CUE_SECONDS):
+            groups.append([word])
+        else:
+            current.append(word)
+    return [(g[0].start, g[-1].end, " ".join(w.word for w in g)) for g in groups]
+
+
+def _subtitle_cues(result: Transcription) -> list[tuple[float, float, str]]:
+    if result.words:
+        return cues(result.words)
+    return [(0.0, result.duration, result.text)] if result.text else []
+
+
+def to_srt(result: Transcription) -> str:
+    """SubRip subtitles, one cue per group of words."""
+    blocks = [f"{i}\n{_timestamp(s, ',')} --> {_timestamp(e, ',')}\n{text}\n"
+              for i, (s, e, text) in enumerate(_subtitle_cues(result), start=1)]
+    return "\n".join(blocks)
+
+
+def to_vtt(result: Transcription) -> str:
+    """WebVTT subtitles, one cue per group of words."""
+    blocks = [f"{_timestamp(s, '.')} --> {_timestamp(e, '.')}\n{text}\n" for s, e, text in _subtitle_cues(result)]
+    return "WEBVTT\n\n" + "\n".join(blocks)
+
+
+def to_json(result: Transcription, source: str | None = None) -> str:
+    """JSON with text, words, duration and the effective options (and the source path when given)."""
+    data = result.to_dict()
+    if source is not None:
+        data = {"source": source, **data}
+    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+
+
+def render(result: Transcription, fmt: str, source: str | None = None) -> str:
+    """Render a transcription in one of :data:`FORMATS`."""
+    if fmt == "txt":
+        return result.text + "\n"
+    if fmt == "json":
+        return to_json(result, source)
+    if fmt == "srt":
+        return to_srt(result)
+    if fmt == "vtt":
+        return to_vtt(result)
+    raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")

@@ -1,0 +1,210 @@
+"""Read the model directory written by the export stage (see docs/model-directory.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from w2v2_onnx.errors import ModelDirectoryError, ModelNotFoundError, PrecisionNotAvailableError
+from w2v2_onnx.vocabulary import Vocabulary
+
+CONFIG_NAME = "w2v2_onnx.json"
+METADATA_KEY = "w2v2_onnx"
+FORMAT_VERSION = 1
+PRECISIONS = ("fp32", "fp16", "int8")
+DEFAULT_PRECISION_ORDER = {"cpu": ("int8", "fp32", "fp16"), "cuda": ("fp16", "fp32", "int8")}
+BUNDLED_MODEL_DIR = Path(__file__).parent / "models" / "default"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The facts the runtime needs about a model, read from ``w2v2_onnx.json`` or ONNX metadata."""
+
+    sample_rate: int
+    vocabulary: Vocabulary
+    conv_kernel: tuple[int, ...]
+    conv_stride: tuple[int, ...]
+    files: dict[str, Path]
+    model_type: str = "wav2vec2"
+    do_normalize: bool = True
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def frame_step(self) -> int:
+        """Samples between consecutive output frames (product of the conv strides)."""
+        step = 1
+        for s in self.conv_stride:
+            step *= s
+        return step
+
+    @property
+    def receptive_field(self) -> int:
+        """Samples one output frame sees; inputs shorter than this give no frame."""
+        field_ = 1
+        for k, s in zip(reversed(self.conv_kernel), reversed(self.conv_stride), strict=True):
+            field_ = (field_ - 1) * s + k
+        return field_
+
+    @property
+    def frame_duration(self) -> float:
+        """Seconds between consecutive output frames."""
+        return self.frame_step / self.sample_rate
+
+    def num_frames(self, num_samples: int) -> int:
+        """Output frames the model gives for ``num_samples`` input samples."""
+        n = num_samples
+        for k, s in zip(self.conv_kernel, self.conv_stride, strict=True):
+            if n < k:
+                return 0
+            n = (n - k) // s + 1
+        return n
+
+    def pick_precision(self, precision: str | None, device: str) -> tuple[str, Path]:
+        """Return the precision and ONNX file to load: the one asked for, or the device's best available."""
+        if precision is not None:
+            if precision not in PRECISIONS:
+                raise PrecisionNotAvailableError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+            if precision not in self.files:
+                raise PrecisionNotAvailableError(
+                    f"precision {precision!r} has no ONNX file in this model; available: {', '.join(self.files)}")
+            return precision, self.files[precision]
+        for candidate in DEFAULT_PRECISION_ORDER[device]:
+            if candidate in self.files:
+                return candidate, self.files[candidate]
+        raise ModelDirectoryError("model lists no ONNX file for any precision (fp32, fp16, int8)")
+
+
+def _require(raw: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if key not in raw:
+        raise ModelDirectoryError(f"{where} has no {key!r} entry (see docs/model-directory.md)")
+    value = raw[key]
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
+        raise ModelDirectoryError(f"{where}: {key!r} has the wrong type {type(value).__name__}: {value!r}")
+    return value
+
+
+def parse_config(raw: dict[str, Any], where: str, files: dict[str, Path]) -> ModelConfig:
+    """Validate a config dict (from the JSON file or ONNX metadata) and build a :class:`ModelConfig`."""
+    if raw.get("format") != "w2v2-onnx" or raw.get("format_version") != FORMAT_VERSION:
+        raise ModelDirectoryError(
+            f"{where} is not a w2v2-onnx format {FORMAT_VERSION} config (format={raw.get('format')!r}, "
+            f"format_version={raw.get('format_version')!r}); re-export the model with this version")
+    tokens = _require(raw, "vocabulary", list, where)
+    vocab = Vocabulary.from_tokens(
+        tokens,
+        blank_id=_require(raw, "blank_id", int, where),
+        word_delimiter=raw.get("word_delimiter"),
+        special_tokens=raw.get("special_tokens", []),
+    )
+    kernel = tuple(_require(raw, "conv_kernel", list, where))
+    stride = tuple(_require(raw, "conv_stride", list, where))
+    if not kernel or len(kernel) != len(stride) or not all(isinstance(v, int) and v > 0 for v in kernel + stride):
+        raise ModelDirectoryError(f"{where}: conv_kernel {list(kernel)} and conv_stride {list(stride)} must be "
+                                  f"equally long lists of positive integers")
+    rate = _require(raw, "sample_rate", int, where)
+    if rate <= 0:
+        raise ModelDirectoryError(f"{where}: sample_rate must be positive, got {rate}")
+    return ModelConfig(
+        sample_rate=rate, vocabulary=vocab, conv_kernel=kernel, conv_stride=stride, files=files,
+        model_type=str(raw.get("model_type", "wav2vec2")), do_normalize=bool(raw.get("do_normalize", True)),
+        raw=raw)
+
+
+def load_model_config(model: str | os.PathLike) -> ModelConfig:
+    """Read a model directory, or a single ``.onnx`` file carrying the config in its metadata.
+
+    Raises:
+        ModelNotFoundError: the path does not exist, or the directory has no config or listed file.
+        ModelDirectoryError: the config is malformed or the ONNX file carries no w2v2-onnx metadata.
+    """
+    path = Path(model)
+    if not path.exists():
+        raise ModelNotFoundError(f"model not found: {path} (give a model directory written by "
+                                 f"'w2v2-onnx export', or a .onnx file from one)")
+    if path.is_file():
+        return _config_from_onnx(path)
+    config_path = path / CONFIG_NAME
+    if not config_path.is_file():
+        raise ModelNotFoundError(f"{path} is not a w2v2-onnx model directory: it has no {CONFIG_NAME} "
+                                 f"(export one with 'w2v2-onnx export CHECKPOINT {path}')")
+    try:
+        raw = json.loads(config_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelDirectoryError(f"{config_path} is not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ModelDirectoryError(f"{config_path} must hold a JSON object")
+    listed = _require(raw, "files", dict, str(config_path))
+    files: dict[str, Path] = {}
+    for precision, name in listed.items():
+        if precision not in PRECISIONS:
+            raise ModelDirectoryError(f"{config_path}: unknown precision {precision!r} in 'files'; "
+                                      f"allowed: {', '.join(PRECISIONS)}")
+        file_path = path / str(name)
+        if not file_path.is_file():
+            raise ModelNotFoundError(f"{config_path} lists {precision} file {name!r}, which is missing")
+        files[precision] = file_path
+    if not files:
+        raise ModelDirectoryError(f"{config_path} lists no ONNX file in 'files'")
+    return parse_config(raw, str(config_path), files)
+
+
+def _config_from_onnx(path: Path) -> ModelConfig:
+    import onnxruntime as ort  # metadata without loading the graph into an optimizer twice is not offered
+
+    try:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        meta = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"]).get_modelmeta()
+    except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf types
+        raise ModelDirectoryError(f"{path} is not a readable ONNX file: {exc}") from exc
+    text = meta.custom_metadata_map.get(METADATA_KEY)
+    if text is None:
+        raise ModelDirectoryError(f"{path} carries no {METADATA_KEY!r} metadata: it was not written by "
+                                  f"'w2v2-onnx export'")
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ModelDirectoryError(f"{path}: metadata {METADATA_KEY!r} is not valid JSON: {exc}") from exc
+    precision = raw.get("precision", "fp32")
+    if precision not in PRECISIONS:
+        raise ModelDirectoryError(f"{path}: metadata precision {precision!r} is not one of {PRECISIONS}")
+    return parse_config(raw, str(path), {precision: path})
+
+
+def resolve_model(model: str | os.PathLike | None) -> Path:
+    """Turn the ``model`` argument into a local path: ``None`` is the bundled model; a hub id is downloaded.
+
+    Raises:
+        ModelNotFoundError: no bundled model, or a hub id that cannot be fetched.
+    """
+    if model is None:
+        if not (BUNDLED_MODEL_DIR / CONFIG_NAME).is_file():
+            raise ModelNotFoundError("this installation has no bundled default model; pass a model directory "
+                                     "written by 'w2v2-onnx export' (Transcriber('path/to/model'))")
+        return BUNDLED_MODEL_DIR
+    path = Path(model)
+    text = str(model)
+    if path.exists() or not _looks_like_hub_id(text):
+        return path
+    return _download_from_hub(text)
+
+
+def _looks_like_hub_id(text: str) -> bool:
+    parts = text.split("/")
+    return len(parts) == 2 and all(p and not p.startswith(".") for p in parts) and not text.endswith(".onnx")
+
+
+def _download_from_hub(repo_id: str) -> Path:
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError as exc:
+        raise ModelNotFoundError(f"model {repo_id!r} is not a local path; to fetch it from the Hugging Face hub "
+                                 f"install huggingface_hub (pip install huggingface_hub)") from exc
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=[CONFIG_NAME, "*.onnx", "*.json"]))
+    except Exception as exc:  # network errors, missing repos, auth: all mean "not found" to the caller
+        raise ModelNotFoundError(f"model {repo_id!r} is neither a local path nor downloadable from the "
+                                 f"Hugging Face hub: {exc}") from exc

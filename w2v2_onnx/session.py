@@ -1,0 +1,141 @@
+"""ONNX Runtime sessions: device and provider choice, thread control, IO binding on CUDA."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from w2v2_onnx.errors import DeviceNotAvailableError, InferenceError, InvalidOptionError, ModelDirectoryError
+
+logger = logging.getLogger(__name__)
+
+DEVICES = ("auto", "cpu", "cuda")
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+INPUT_NAMES = ("input_values", "input_lengths")
+OUTPUT_NAMES = ("log_probs", "output_lengths")
+# cuDNN's EXHAUSTIVE search reruns for every new input length and HEURISTIC fails on the grouped
+# positional conv (see reference/anchors.md); DEFAULT is the safe choice for variable-length audio.
+CUDA_OPTIONS = {"cudnn_conv_algo_search": "DEFAULT"}
+
+
+def available_cpus() -> int:
+    """CPUs this process may really use: its affinity mask and cgroup quota, not the host's core count.
+
+    ONNX Runtime sizes its default pool to the host, which oversubscribes containers.
+    """
+    try:
+        count = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        count = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            count = min(count, max(1, int(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, count)
+
+
+def resolve_device(device: str) -> str:
+    """Map ``auto|cpu|cuda`` to ``cpu`` or ``cuda``; ``cuda`` must really be available.
+
+    Raises:
+        InvalidOptionError: an unknown device name.
+        DeviceNotAvailableError: CUDA asked for but ONNX Runtime has no CUDA provider.
+    """
+    if device not in DEVICES:
+        raise InvalidOptionError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+    available = ort.get_available_providers()
+    if device == "auto":
+        return "cuda" if CUDA in available else "cpu"
+    if device == "cuda" and CUDA not in available:
+        raise DeviceNotAvailableError(
+            f"device='cuda' needs ONNX Runtime's {CUDA}, but the available providers are {available}; "
+            f"install onnxruntime-gpu (pip install 'w2v2-onnx[gpu]') with matching CUDA and cuDNN, "
+            f"or use device='cpu'")
+    return device
+
+
+class OnnxModel:
+    """One ONNX Runtime session over a w2v2-onnx graph, run on padded batches of raw audio."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        device: str,
+        threads: int | None = None,
+        providers: Sequence[Any] | None = None,
+    ) -> None:
+        """Create the session.
+
+        Args:
+            path: the ``.onnx`` file.
+            device: ``cpu`` or ``cuda`` (already resolved).
+            threads: intra-op threads for the CPU provider (default: the CPUs this process may use).
+            providers: explicit ONNX Runtime providers, overriding the device's default.
+
+        Raises:
+            DeviceNotAvailableError: CUDA requested and the session did not get the CUDA provider.
+            ModelDirectoryError: the file is not a valid ONNX model or not a w2v2-onnx graph.
+        """
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise InvalidOptionError(f"threads must be a positive integer or None, got {threads!r}")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or available_cpus()
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        if providers is None:
+            providers = [(CUDA, CUDA_OPTIONS)] if device == "cuda" else [CPU]
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=list(providers))
+        except Exception as exc:  # ORT's Fail / InvalidProtobuf / NoSuchFile carry no common base class
+            if device == "cuda" and "CUDA" in str(exc):
+                raise DeviceNotAvailableError(f"could not create a CUDA session: {exc}") from exc
+            raise ModelDirectoryError(f"{path} is not a loadable ONNX model: {exc}") from exc
+        self.providers = self.session.get_providers()
+        if device == "cuda" and self.providers[0] != CUDA:
+            raise DeviceNotAvailableError(
+                f"ONNX Runtime did not give the session the CUDA provider (it got {self.providers}); "
+                f"check the CUDA and cuDNN libraries that onnxruntime-gpu needs")
+        self.device = device
+        self.path = path
+        inputs = [i.name for i in self.session.get_inputs()]
+        outputs = [o.name for o in self.session.get_outputs()]
+        if set(INPUT_NAMES) - set(inputs) or set(OUTPUT_NAMES) - set(outputs):
+            raise ModelDirectoryError(
+                f"{path} is not a w2v2-onnx graph: inputs {inputs}, outputs {outputs}; expected inputs "
+                f"{list(INPUT_NAMES)} and outputs {list(OUTPUT_NAMES)} (see docs/model-directory.md)")
+        shape = next(o.shape for o in self.session.get_outputs() if o.name == "log_probs")
+        self.vocab_size: int | None = shape[-1] if shape and isinstance(shape[-1], int) else None
+
+    def run(self, batch: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Run a right-padded ``[batch, samples]`` float32 batch; return log-probs and valid frame counts."""
+        feeds = {"input_values": np.ascontiguousarray(batch, dtype=np.float32),
+                 "input_lengths": np.ascontiguousarray(lengths, dtype=np.int64)}
+        try:
+            if self.device == "cuda":
+                return self._run_io_binding(feeds)
+            log_probs, out_lengths = self.session.run(list(OUTPUT_NAMES), feeds)
+        except Exception as exc:
+            raise InferenceError(f"ONNX Runtime failed on a batch of shape {batch.shape}: {exc}") from exc
+        return log_probs, out_lengths
+
+    def _run_io_binding(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        binding = self.session.io_binding()
+        for name, value in feeds.items():
+            binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(value, "cuda", 0))
+        for name in OUTPUT_NAMES:
+            binding.bind_output(name, "cpu")
+        self.session.run_with_iobinding(binding)
+        log_probs, out_lengths = binding.copy_outputs_to_cpu()
+        return log_probs, out_lengths

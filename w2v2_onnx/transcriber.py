@@ -1,0 +1,268 @@
+"""The user-facing recognizer: ``Transcriber`` and the one-line ``transcribe()``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from w2v2_onnx.audio import AudioInput, AudioSource, open_audio
+from w2v2_onnx.errors import InvalidOptionError, ModelDirectoryError
+from w2v2_onnx.greedy import best_path, collapse, tokens_to_words
+from w2v2_onnx.model_dir import load_model_config, resolve_model
+from w2v2_onnx.results import Decoded, Transcription
+from w2v2_onnx.session import OnnxModel, resolve_device
+from w2v2_onnx.windows import Window, WindowPlan, iter_windows, make_plan
+
+logger = logging.getLogger(__name__)
+
+DECODERS = ("greedy", "beam")
+DEFAULT_CHUNK_LENGTH = 20.0
+DEFAULT_CHUNK_CONTEXT = 2.0
+DEFAULT_BATCH_SIZE = {"cpu": 4, "cuda": 16}
+# Cap on padded audio per model call: attention memory grows with batch x length^2.
+MAX_BATCH_SECONDS = {"cpu": 80.0, "cuda": 480.0}
+POOL_BATCHES = 4  # windows gathered (in batches) before sorting them by length
+
+
+@dataclass
+class _Collected:
+    """Frames gathered for one source, window by window, until all its windows are run."""
+
+    source: AudioSource
+    keep_log_probs: bool
+    parts: dict[int, tuple[np.ndarray, ...]] = field(default_factory=dict)
+    last_index: int | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.last_index is not None and len(self.parts) == self.last_index + 1
+
+
+class Transcriber:
+    """A speech recognizer over one exported model, built once and reused.
+
+    Example:
+        >>> from w2v2_onnx import Transcriber
+        >>> model = Transcriber("my-model", device="cpu", threads=2)
+        >>> result = model.transcribe("speech.flac")
+        >>> result.text, result.words[0].start
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike | None = None,
+        *,
+        device: str = "auto",
+        precision: str | None = None,
+        threads: int | None = None,
+        providers: Sequence[Any] | None = None,
+    ) -> None:
+        """Load a model.
+
+        Args:
+            model: a model directory written by ``w2v2-onnx export``, a single ``.onnx`` file from one, a hub id
+                of such a directory, or None for the bundled default model.
+            device: ``auto`` (CUDA when ONNX Runtime really has it, else CPU), ``cpu`` or ``cuda``.
+            precision: ``fp32``, ``fp16`` or ``int8``; default int8 on CPU and fp16 on CUDA, falling back to
+                what the model directory has.
+            threads: CPU threads for ONNX Runtime (default: the CPUs this process may use).
+            providers: explicit ONNX Runtime execution providers (advanced); overrides ``device``'s choice.
+
+        Raises:
+            ModelNotFoundError, ModelDirectoryError, PrecisionNotAvailableError, DeviceNotAvailableError,
+            InvalidOptionError.
+        """
+        path = resolve_model(model)
+        self.config = load_model_config(path)
+        if providers is not None:
+            names = [p[0] if isinstance(p, tuple) else p for p in providers]
+            self.device = "cuda" if names and names[0] == "CUDAExecutionProvider" else "cpu"
+        else:
+            self.device = resolve_device(device)
+        self.precision, model_file = self.config.pick_precision(precision, self.device)
+        self.model = OnnxModel(model_file, device=self.device, threads=threads, providers=providers)
+        vocab_size = len(self.config.vocabulary)
+        if self.model.vocab_size is not None and self.model.vocab_size != vocab_size:
+            raise ModelDirectoryError(
+                f"{model_file} gives {self.model.vocab_size} logits per frame but the vocabulary has {vocab_size} "
+                f"tokens; the model directory mixes files of different models")
+        self.model_path = path
+        self._beam_decoders: dict[tuple, Any] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def sample_rate(self) -> int:
+        """The model's sample rate; inputs at other rates are resampled to it."""
+        return self.config.sample_rate
+
+    def transcribe(
+        self,
+        audio: AudioInput | Sequence[AudioInput],
+        *,
+        sample_rate: int | None = None,
+        decoder: str = "greedy",
+        word_timestamps: bool = True,
+        batch_size: int | None = None,
+        chunk_length: float = DEFAULT_CHUNK_LENGTH,
+        chunk_context: float = DEFAULT_CHUNK_CONTEXT,
+        lm: str | os.PathLike | None = None,
+        beam_width: int | None = None,
+        alpha: float | None = None,
+        beta: float | None = None,
+        hotwords: Sequence[str] | None = None,
+        hotword_weight: float | None = None,
+    ) -> Transcription | list[Transcription]:
+        """Transcribe one input, or a list of inputs (then a list of results in the same order).
+
+        Args:
+            audio: a path, encoded bytes, a binary file object, a numpy array (float or integer PCM,
+                shape (samples,) or (samples, channels)), or a list of these.
+            sample_rate: the rate of array inputs (default: the model's rate); files carry their own.
+            decoder: ``greedy`` (default) or ``beam``.
+            word_timestamps: whether to return the words with times and probabilities.
+            batch_size: windows per model call (default 4 on CPU, 16 on CUDA); results do not depend on it.
+            chunk_length: longest window in seconds; longer audio is cut in overlapping windows.
+            chunk_context: seconds of overlap each window gives its neighbours.
+            lm, beam_width, alpha, beta, hotwords, hotword_weight: beam-search options (``decoder="beam"``).
+
+        Returns:
+            A :class:`Transcription`, or a list of them for a list input.
+
+        Raises:
+            AudioError subclasses for bad audio, InvalidOptionError for bad options, InferenceError for a
+            runtime fault.
+        """
+        if decoder not in DECODERS:
+            raise InvalidOptionError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
+        beam_options = {k: v for k, v in dict(lm=lm, beam_width=beam_width, alpha=alpha, beta=beta,
+                                                hotwords=hotwords, hotword_weight=hotword_weight).items()
+                        if v is not None}
+        if beam_options and decoder != "beam":
+            raise InvalidOptionError(f"options {sorted(beam_options)} apply to decoder='beam' only")
+        batch_size = DEFAULT_BATCH_SIZE[self.device] if batch_size is None else batch_size
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidOptionError(f"batch_size must be a positive integer, got {batch_size!r}")
+        plan = make_plan(self.config, chunk_length, chunk_context)
+        beam = self._beam_decoder(beam_options) if decoder == "beam" else None
+        options = dict(decoder=decoder, word_timestamps=word_timestamps, batch_size=batch_size,
+                       chunk_length=chunk_length, chunk_context=chunk_context, precision=self.precision,
+                       device=self.device, **{k: (str(v) if k == "lm" else v) for k, v in beam_options.items()})
+
+        single = not isinstance(audio, list | tuple)
+        items = [audio] if single else list(audio)
+        sources = [open_audio(item, self.sample_rate, sample_rate) for item in items]
+        results = []
+        for collected in self._run(sources, plan, batch_size, keep_log_probs=beam is not None):
+            decoded = self._decode(collected, beam)
+            words = decoded.words if word_timestamps else ()
+            results.append(Transcription(decoded.text, words, round(collected.source.duration, 6), options))
+        return results[0] if single else results
+
+    # --- internals --------------------------------------------------------------------------------------
+
+    def _beam_decoder(self, options: dict[str, Any]) -> Any:
+        key = tuple(sorted((k, tuple(v) if isinstance(v, list | tuple) else str(v)) for k, v in options.items()))
+        if key not in self._beam_decoders:
+            from w2v2_onnx.beam import BeamSearchDecoder
+
+            options = dict(options)
+            if "hotwords" in options:
+                options["hotwords"] = list(options["hotwords"])
+            self._beam_decoders[key] = BeamSearchDecoder(self.config.vocabulary, **options)
+        return self._beam_decoders[key]
+
+    def _decode(self, collected: _Collected, beam: Any) -> Decoded:
+        vocab = self.config.vocabulary
+        frame_duration = self.config.frame_duration
+        parts = [collected.parts[i] for i in range(len(collected.parts))]
+        if beam is not None:
+            log_probs = (np.concatenate([p[0] for p in parts]) if parts
+                         else np.zeros((0, len(vocab)), dtype=np.float32))
+            return beam.decode(log_probs, frame_duration)
+        ids = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
+        probs = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0)
+        return tokens_to_words(*collapse(ids, probs, vocab), vocab, frame_duration)
+
+    def _run(self, sources: list[AudioSource], plan: WindowPlan, batch_size: int,
+             keep_log_probs: bool) -> Iterator[_Collected]:
+        """Run every window of every source through the model; yield each source's frames in order."""
+        collected: list[_Collected | None] = [_Collected(s, keep_log_probs) for s in sources]
+        pool: list[tuple[int, Window]] = []
+        next_out = 0
+        for index, source in enumerate(sources):
+            last_index = -1
+            for window in iter_windows(source.blocks(), plan):
+                last_index = window.index
+                pool.append((index, window))
+                if len(pool) >= batch_size * POOL_BATCHES:
+                    self._run_pool(pool, collected, batch_size)
+                    pool = []
+            collected[index].last_index = last_index  # type: ignore[union-attr]
+            while next_out < len(collected) and collected[next_out].complete:  # type: ignore[union-attr]
+                yield collected[next_out]  # type: ignore[misc]
+                collected[next_out] = None  # free its frames before the next sources are read
+                next_out += 1
+        self._run_pool(pool, collected, batch_size)
+        yield from collected[next_out:]  # type: ignore[misc]
+
+    def _run_pool(self, pool: list[tuple[int, Window]], collected: list[_Collected | None],
+                  batch_size: int) -> None:
+        """Run windows in length-sorted batches and store each window's kept frames."""
+        if not pool:
+            return
+        max_samples = MAX_BATCH_SECONDS[self.device] * self.sample_rate
+        min_len = self.config.receptive_field
+        order = sorted(pool, key=lambda item: item[1].samples.size, reverse=True)
+        start = 0
+        while start < len(order):
+            longest = max(order[start][1].samples.size, min_len)
+            count = max(1, min(batch_size, int(max_samples // longest)))
+            group = order[start:start + count]
+            start += count
+            batch = np.zeros((len(group), longest), dtype=np.float32)
+            lengths = np.empty(len(group), dtype=np.int64)
+            for row, (_, window) in enumerate(group):
+                batch[row, :window.samples.size] = window.samples
+                # Audio shorter than one receptive field is zero-padded: silence, not an error.
+                lengths[row] = max(window.samples.size, min_len)
+            with self._lock:
+                log_probs, frames = self.model.run(batch, lengths)
+            for row, (index, window) in enumerate(group):
+                valid = int(frames[row])
+                kept = log_probs[row, window.keep_from:valid if window.keep_to is None else window.keep_to]
+                target = collected[index]
+                assert target is not None
+                if target.keep_log_probs:
+                    target.parts[window.index] = (kept.copy(),)
+                else:
+                    target.parts[window.index] = best_path(kept)
+
+
+_CACHE: dict[tuple, Transcriber] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def transcribe(audio: AudioInput | Sequence[AudioInput], model: str | os.PathLike | None = None,
+               *, device: str = "auto", precision: str | None = None, threads: int | None = None,
+               **options: Any) -> Transcription | list[Transcription]:
+    """Transcribe audio in one call; the Transcriber for ``model`` is built once and cached.
+
+    Args:
+        audio: as for :meth:`Transcriber.transcribe`.
+        model: a model directory, ``.onnx`` file or hub id; None for the bundled default model.
+        device, precision, threads: as for :class:`Transcriber`.
+        **options: passed to :meth:`Transcriber.transcribe` (sample_rate, decoder, word_timestamps, ...).
+    """
+    key = (None if model is None else os.fspath(model), device, precision, threads)
+    with _CACHE_LOCK:
+        transcriber = _CACHE.get(key)
+        if transcriber is None:
+            _CACHE.clear()  # keep one model in memory: switching models is rare, memory is not free
+            transcriber = _CACHE[key] = Transcriber(model, device=device, precision=precision, threads=threads)
+    return transcriber.transcribe(audio, **options)
