@@ -1,0 +1,95 @@
+"""The command line end to end on temporary files."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import tone_model as tm
+
+from w2v2_onnx.cli import main
+
+
+@pytest.fixture
+def audio_dir(tmp_path):
+    folder = tmp_path / "audio"
+    (folder / "sub").mkdir(parents=True)
+    sf.write(folder / "one.wav", tm.synthesize("ONE"), tm.RATE)
+    sf.write(folder / "sub" / "two.flac", tm.synthesize("TWO WORDS", 22050), 22050)
+    return folder
+
+
+def test_single_file_prints_text(tone_model_dir, audio_dir, capsys):
+    assert main(["transcribe", str(audio_dir / "one.wav"), "--model", str(tone_model_dir), "--device", "cpu"]) == 0
+    assert capsys.readouterr().out == "ONE\n"
+
+
+def test_directory_and_glob_expand(tone_model_dir, audio_dir, capsys):
+    assert main(["transcribe", str(audio_dir), "--model", str(tone_model_dir), "--device", "cpu"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert sorted(line.split("\t")[1] for line in lines) == ["ONE", "TWO WORDS"]
+    assert main(["transcribe", str(audio_dir / "**" / "*.flac"), "--model", str(tone_model_dir)]) == 0
+    assert capsys.readouterr().out == "TWO WORDS\n"
+
+
+def test_json_lines(tone_model_dir, audio_dir, capsys):
+    assert main(["transcribe", str(audio_dir / "one.wav"), "--model", str(tone_model_dir), "--format", "json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["text"] == "ONE" and record["source"].endswith("one.wav")
+    assert record["words"][0]["word"] == "ONE" and record["duration"] > 0
+
+
+@pytest.mark.parametrize("fmt", ["txt", "json", "srt", "vtt"])
+def test_output_dir_formats(tone_model_dir, audio_dir, tmp_path, fmt):
+    out = tmp_path / "out"
+    assert main(["transcribe", str(audio_dir), "--model", str(tone_model_dir), "--format", fmt,
+                 "--output-dir", str(out)]) == 0
+    written = sorted(p.name for p in out.iterdir())
+    assert written == [f"one.{fmt}", f"two.{fmt}"]
+    text = (out / f"two.{fmt}").read_text()
+    assert "TWO WORDS" in text
+    if fmt == "srt":
+        assert text.startswith("1\n00:00:00,")
+    if fmt == "vtt":
+        assert text.startswith("WEBVTT\n\n00:00:00.")
+
+
+def test_failing_file_is_reported_and_others_still_transcribed(tone_model_dir, audio_dir, capsys):
+    (audio_dir / "broken.wav").write_bytes(b"RIFF" + bytes(64))
+    code = main(["transcribe", str(audio_dir), str(audio_dir / "missing.wav"), "--model", str(tone_model_dir)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "broken.wav" in captured.err and "missing.wav" in captured.err
+    assert "ONE" in captured.out and "TWO WORDS" in captured.out
+
+
+def test_bad_model_exits_nonzero_with_message(audio_dir, tmp_path, capsys):
+    assert main(["transcribe", str(audio_dir / "one.wav"), "--model", str(tmp_path / "nomodel")]) == 2
+    assert "model not found" in capsys.readouterr().err
+
+
+def test_subtitles_for_many_files_need_output_dir(tone_model_dir, audio_dir, capsys):
+    assert main(["transcribe", str(audio_dir), "--model", str(tone_model_dir), "--format", "srt"]) == 2
+    assert "--output-dir" in capsys.readouterr().err
+
+
+def test_formats_render_exact_timestamps():
+    from w2v2_onnx.formats import to_srt, to_vtt
+    from w2v2_onnx.results import Transcription, Word
+
+    result = Transcription("HI THERE", (Word(0.5, 0.9, "HI", 0.9), Word(3661.25, 3661.5, "THERE", 0.8)), 3662.0)
+    assert to_srt(result) == ("1\n00:00:00,500 --> 00:00:00,900\nHI\n\n"
+                              "2\n01:01:01,250 --> 01:01:01,500\nTHERE\n")
+    assert to_vtt(result).splitlines()[2] == "00:00:00.500 --> 00:00:00.900"
+
+
+def test_version_flag(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and "w2v2-onnx" in capsys.readouterr().out
+
+
+def test_empty_text_for_silence(tone_model_dir, tmp_path, capsys):
+    sf.write(tmp_path / "silence.wav", np.zeros(8000, np.float32), tm.RATE)
+    assert main(["transcribe", str(tmp_path / "silence.wav"), "--model", str(tone_model_dir)]) == 0
+    assert capsys.readouterr().out == "\n"

@@ -1,0 +1,236 @@
+"""The Transcriber end to end on the tone model, whose transcripts are known exactly."""
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import tone_model as tm
+
+import w2v2_onnx
+from w2v2_onnx import (
+    DeviceNotAvailableError,
+    InvalidOptionError,
+    ModelDirectoryError,
+    ModelNotFoundError,
+    PrecisionNotAvailableError,
+    Transcriber,
+    Transcription,
+    Word,
+)
+
+TEXT = "HELLO WORLD IT'S A TEST"
+
+
+def test_exact_text_and_word_times(tone_transcriber):
+    result = tone_transcriber.transcribe(tm.synthesize(TEXT))
+    assert isinstance(result, Transcription)
+    assert result.text == TEXT
+    starts = [0, 6, 12, 17, 19]  # character index of each word's first letter
+    assert [w.word for w in result.words] == TEXT.split()
+    assert [w.start for w in result.words] == pytest.approx([tm.char_start_seconds(TEXT, i) for i in starts])
+    for word in result.words:
+        assert isinstance(word, Word) and 0.9 < word.probability <= 1.0 and word.end > word.start
+    assert result.duration == pytest.approx(tm.synthesize(TEXT).size / tm.RATE)
+
+
+def test_results_are_frozen(tone_transcriber):
+    result = tone_transcriber.transcribe(tm.synthesize("AB"))
+    with pytest.raises(AttributeError):
+        result.text = "x"
+
+
+@pytest.mark.parametrize("rate", [8000, 11025, 22050, 44100, 48000])
+def test_any_rate_is_resampled(tone_transcriber, rate):
+    assert tone_transcriber.transcribe(tm.synthesize(TEXT, rate), sample_rate=rate).text == TEXT
+
+
+def test_integer_stereo_and_file_inputs(tone_transcriber, tmp_path):
+    audio = tm.synthesize(TEXT)
+    pcm16 = (audio * 32767).astype(np.int16)
+    assert tone_transcriber.transcribe(pcm16).text == TEXT
+    assert tone_transcriber.transcribe(np.stack([audio, audio], axis=1)).text == TEXT
+    path = tmp_path / "speech.flac"
+    sf.write(path, audio, tm.RATE)
+    assert tone_transcriber.transcribe(path).text == TEXT
+    assert tone_transcriber.transcribe(str(path)).text == TEXT
+    assert tone_transcriber.transcribe(path.read_bytes()).text == TEXT
+    assert tone_transcriber.transcribe(io.BytesIO(path.read_bytes())).text == TEXT
+
+
+def test_list_in_list_out_and_batched_equals_single(tone_transcriber):
+    texts = ["A", "HELLO THERE", "IT'S", "GOOD MORNING TO YOU ALL", "OK", "ZZ TOP"]
+    audios = [tm.synthesize(t) for t in texts]
+    singles = [tone_transcriber.transcribe(a, batch_size=1) for a in audios]
+    batched = tone_transcriber.transcribe(audios, batch_size=4)
+    assert isinstance(batched, list) and [r.text for r in batched] == texts
+    assert [r.words for r in batched] == [r.words for r in singles]
+
+
+def test_empty_and_very_short_audio(tone_transcriber):
+    empty = tone_transcriber.transcribe(np.zeros(0, np.float32))
+    assert (empty.text, empty.words, empty.duration) == ("", (), 0.0)
+    short = tone_transcriber.transcribe(np.zeros(100, np.float32))
+    assert short.text == "" and short.duration == pytest.approx(100 / tm.RATE)
+    mixed = tone_transcriber.transcribe([np.zeros(0, np.float32), tm.synthesize("AB"), np.zeros(0, np.float32)])
+    assert [r.text for r in mixed] == ["", "AB", ""]
+
+
+@pytest.mark.parametrize("chunk_length,chunk_context", [(2.0, 0.3), (3.1, 0.5), (7.7, 1.0), (20.0, 2.0)])
+def test_long_file_joins_lose_and_double_nothing(tone_transcriber, tmp_path, chunk_length, chunk_context):
+    clips = ["THE QUICK BROWN FOX", "JUMPS OVER", "A LAZY DOG", "SPEECH TO TEXT", "IS FUN"]
+    # a long file made by concatenating known clips (each ends with the word-delimiter tone)
+    pieces = [tm.synthesize(c + " ") for c in clips] * 6
+    expected = " ".join(clips * 6)
+    path = tmp_path / "long.wav"
+    sf.write(path, np.concatenate(pieces), tm.RATE, subtype="FLOAT")
+    whole = tone_transcriber.transcribe(path, chunk_length=10_000.0)
+    windowed = tone_transcriber.transcribe(path, chunk_length=chunk_length, chunk_context=chunk_context)
+    assert whole.text == expected
+    assert windowed.text == expected
+    assert windowed.words == whole.words
+
+
+def test_long_file_with_resampling_and_batches(tone_transcriber, tmp_path):
+    text = " ".join(["ONE TWO THREE"] * 12)
+    path = tmp_path / "long44k.flac"
+    sf.write(path, tm.synthesize(text, 44100), 44100)
+    for batch_size in (1, 3):
+        result = tone_transcriber.transcribe(path, chunk_length=2.5, chunk_context=0.4, batch_size=batch_size)
+        assert result.text == text
+
+
+def test_word_timestamps_off_and_options_echoed(tone_transcriber):
+    result = tone_transcriber.transcribe(tm.synthesize("AB CD"), word_timestamps=False)
+    assert result.text == "AB CD" and result.words == ()
+    assert result.options["decoder"] == "greedy" and result.options["precision"] == "fp32"
+
+
+@pytest.mark.parametrize("options,match", [
+    ({"decoder": "viterbi"}, "decoder"),
+    ({"batch_size": 0}, "batch_size"),
+    ({"batch_size": 2.5}, "batch_size"),
+    ({"chunk_length": -1.0}, "chunk_length"),
+    ({"chunk_length": float("nan")}, "chunk_length"),
+    ({"chunk_length": 1.0, "chunk_context": 0.5}, "chunk_length"),
+    ({"beam_width": 10}, "beam"),
+])
+def test_bad_options(tone_transcriber, options, match):
+    with pytest.raises(InvalidOptionError, match=match) as info:
+        tone_transcriber.transcribe(tm.synthesize("A"), **options)
+    assert isinstance(info.value, ValueError)
+
+
+def test_module_level_transcribe_caches_its_transcriber(tone_model_dir):
+    first = w2v2_onnx.transcribe(tm.synthesize("HI"), tone_model_dir, device="cpu")
+    cached = w2v2_onnx.transcriber._CACHE[(str(tone_model_dir), "cpu", None, None)]
+    second = w2v2_onnx.transcribe(tm.synthesize("YO"), tone_model_dir, device="cpu")
+    assert (first.text, second.text) == ("HI", "YO")
+    assert w2v2_onnx.transcriber._CACHE[(str(tone_model_dir), "cpu", None, None)] is cached
+
+
+def test_single_onnx_file_carries_its_config(tone_model_dir):
+    model = Transcriber(tone_model_dir / "model.fp32.onnx", device="cpu")
+    assert model.transcribe(tm.synthesize(TEXT)).text == TEXT
+
+
+# --- bad model directories and devices ---------------------------------------------------------------
+
+
+def test_missing_model(tmp_path):
+    with pytest.raises(ModelNotFoundError) as info:
+        Transcriber(tmp_path / "absent")
+    assert isinstance(info.value, FileNotFoundError)
+    with pytest.raises(ModelNotFoundError, match="w2v2_onnx.json"):
+        Transcriber(tmp_path)
+
+
+def _copy_model(tone_model_dir, tmp_path):
+    target = tmp_path / "model"
+    shutil.copytree(tone_model_dir, target)
+    return target
+
+
+def test_bad_config_files(tone_model_dir, tmp_path):
+    model = _copy_model(tone_model_dir, tmp_path)
+    config = json.loads((model / "w2v2_onnx.json").read_text())
+    (model / "w2v2_onnx.json").write_text("{not json")
+    with pytest.raises(ModelDirectoryError, match="not valid JSON"):
+        Transcriber(model)
+    (model / "w2v2_onnx.json").write_text(json.dumps(config | {"format_version": 99}))
+    with pytest.raises(ModelDirectoryError, match="format_version"):
+        Transcriber(model)
+    (model / "w2v2_onnx.json").write_text(json.dumps(config | {"files": {"fp32": "gone.onnx"}}))
+    with pytest.raises(ModelNotFoundError, match="gone.onnx"):
+        Transcriber(model)
+    (model / "w2v2_onnx.json").write_text(json.dumps({k: v for k, v in config.items() if k != "vocabulary"}))
+    with pytest.raises(ModelDirectoryError, match="vocabulary"):
+        Transcriber(model)
+
+
+def test_corrupt_onnx_file(tone_model_dir, tmp_path):
+    model = _copy_model(tone_model_dir, tmp_path)
+    data = (model / "model.fp32.onnx").read_bytes()
+    (model / "model.fp32.onnx").write_bytes(data[: len(data) // 3])
+    with pytest.raises(ModelDirectoryError, match="not a loadable ONNX model"):
+        Transcriber(model, device="cpu")
+
+
+def test_vocabulary_not_matching_logits(tmp_path):
+    model = tm.build_tone_model(tmp_path / "mismatch", vocab_size=20)
+    with pytest.raises(ModelDirectoryError, match="20 logits"):
+        Transcriber(model, device="cpu")
+
+
+def test_onnx_without_metadata(tmp_path):
+    model = tm.build_tone_model(tmp_path / "nometa", with_metadata=False)
+    with pytest.raises(ModelDirectoryError, match="metadata"):
+        Transcriber(model / "model.fp32.onnx")
+
+
+def test_precision_not_available(tone_model_dir):
+    with pytest.raises(PrecisionNotAvailableError, match="int8"):
+        Transcriber(tone_model_dir, device="cpu", precision="int8")
+    with pytest.raises(PrecisionNotAvailableError, match="fp64"):
+        Transcriber(tone_model_dir, device="cpu", precision="fp64")
+
+
+def test_device_errors(tone_model_dir):
+    import onnxruntime as ort
+
+    with pytest.raises(InvalidOptionError, match="device"):
+        Transcriber(tone_model_dir, device="tpu")
+    with pytest.raises(InvalidOptionError, match="threads"):
+        Transcriber(tone_model_dir, device="cpu", threads=0)
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("CUDA is available here; the unavailable-device error cannot be provoked")
+    with pytest.raises(DeviceNotAvailableError, match="CPUExecutionProvider") as info:
+        Transcriber(tone_model_dir, device="cuda")
+    assert isinstance(info.value, RuntimeError)
+
+
+def test_default_model_is_bundled_or_clearly_missing():
+    from w2v2_onnx.model_dir import BUNDLED_MODEL_DIR
+
+    if (BUNDLED_MODEL_DIR / "w2v2_onnx.json").exists():
+        assert Transcriber(device="cpu").sample_rate > 0
+    else:
+        with pytest.raises(ModelNotFoundError, match="bundled"):
+            Transcriber()
+
+
+def test_runtime_never_imports_torch_or_transformers(tone_model_dir):
+    code = (
+        "import sys, numpy as np, w2v2_onnx\n"
+        f"sys.path.insert(0, {str(tm.__file__.rsplit('/', 1)[0])!r})\n"
+        "import tone_model as tm\n"
+        f"r = w2v2_onnx.transcribe(tm.synthesize('OK'), {str(tone_model_dir)!r}, device='cpu')\n"
+        "assert r.text == 'OK', r.text\n"
+        "bad = [m for m in ('torch', 'transformers') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
