@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from w2v2_onnx.audio import AudioInput, AudioSource, open_audio
-from w2v2_onnx.errors import InvalidOptionError, ModelDirectoryError
+from w2v2_onnx.errors import DeviceNotAvailableError, InvalidOptionError, ModelDirectoryError
 from w2v2_onnx.greedy import best_path, collapse, tokens_to_words
 from w2v2_onnx.model_dir import load_model_config, resolve_model
 from w2v2_onnx.results import Decoded, Transcription
@@ -86,7 +86,17 @@ class Transcriber:
         else:
             self.device = resolve_device(device)
         self.precision, model_file = self.config.pick_precision(precision, self.device)
-        self.model = OnnxModel(model_file, device=self.device, threads=threads, providers=providers)
+        try:
+            self.model = OnnxModel(model_file, device=self.device, threads=threads, providers=providers)
+        except DeviceNotAvailableError as exc:
+            if device != "auto" or providers is not None:
+                raise
+            # "auto" promises CUDA only when it really works: a CUDA provider that fails to start
+            # (missing cuDNN, driver mismatch) means the CPU, said out loud in the log.
+            logger.warning("CUDA provider listed but unusable (%s); using the CPU", exc)
+            self.device = "cpu"
+            self.precision, model_file = self.config.pick_precision(precision, self.device)
+            self.model = OnnxModel(model_file, device=self.device, threads=threads)
         vocab_size = len(self.config.vocabulary)
         if self.model.vocab_size is not None and self.model.vocab_size != vocab_size:
             raise ModelDirectoryError(
