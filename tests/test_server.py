@@ -1,0 +1,161 @@
+"""The HTTP endpoint exercised for real (in-process ASGI client), every error path, and the micro-batcher."""
+
+import asyncio
+import io
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import soundfile as sf
+import tone_model as tm
+
+pytest.importorskip("starlette")
+from starlette.testclient import TestClient  # noqa: E402
+
+from w2v2_onnx.batcher import MicroBatcher, QueueFullError  # noqa: E402
+from w2v2_onnx.server import ServerSettings, create_app  # noqa: E402
+
+
+def wav_bytes(text, rate=tm.RATE, fmt="WAV"):
+    buffer = io.BytesIO()
+    sf.write(buffer, tm.synthesize(text, rate), rate, format=fmt)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def client(tone_transcriber):
+    with TestClient(create_app(tone_transcriber, ServerSettings(max_body_bytes=2_000_000,
+                                                                max_audio_seconds=30))) as c:
+        yield c
+
+
+def test_ping(client):
+    response = client.get("/ping")
+    assert response.status_code == 200 and response.json()["status"] == "ok"
+
+
+def test_seed_json_format(client):
+    audio = tm.synthesize("HELLO SERVER", 8000)
+    response = client.post("/invocations", json={"speech_array": audio.tolist(), "sampling_rate": 8000})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["text"] == "HELLO SERVER"
+    assert [w["word"] for w in body["words"]] == ["HELLO", "SERVER"]
+    assert set(body["words"][0]) == {"start", "end", "word", "probability"}
+    assert body["duration"] == pytest.approx(audio.size / 8000)
+
+
+@pytest.mark.parametrize("content_type,fmt", [("audio/wav", "WAV"), ("audio/flac", "FLAC"), ("audio/ogg", "OGG")])
+def test_raw_audio_bytes(client, content_type, fmt):
+    response = client.post("/invocations", content=wav_bytes("RAW BYTES", 16000, fmt),
+                           headers={"content-type": content_type})
+    assert response.status_code == 200, response.text
+    assert response.json()["text"] == "RAW BYTES"
+
+
+@pytest.mark.parametrize("body,content_type,status,match", [
+    (b"{not json", "application/json", 400, "not valid JSON"),
+    (b"[1, 2, 3]", "application/json", 400, "object"),
+    (json.dumps({"speech_array": [0.1]}).encode(), "application/json", 400, "sampling_rate"),
+    (json.dumps({"speech_array": "abc", "sampling_rate": 16000}).encode(), "application/json", 400, "list"),
+    (json.dumps({"speech_array": [[0.1, 0.2]], "sampling_rate": 16000}).encode(), "application/json", 400, "list"),
+    (json.dumps({"speech_array": [True], "sampling_rate": 16000}).encode(), "application/json", 400, "list"),
+    (b'{"speech_array": [0.1, NaN], "sampling_rate": 16000}', "application/json", 400, "NaN"),
+    (json.dumps({"speech_array": [0.1], "sampling_rate": 0}).encode(), "application/json", 400, "sample_rate"),
+    (json.dumps({"speech_array": [0.1], "sampling_rate": "fast"}).encode(), "application/json", 400, "sample_rate"),
+    (b"", "application/json", 400, "empty"),
+    (b"hello", "text/plain", 415, "unsupported content type"),
+    (b"RIFF" + bytes(60), "audio/wav", 400, "cannot decode"),
+    (b"\x00" * 3_000_000, "audio/wav", 413, "exceeds the limit"),
+])
+def test_bad_requests_get_4xx_json(client, body, content_type, status, match):
+    response = client.post("/invocations", content=body, headers={"content-type": content_type})
+    assert response.status_code == status, response.text
+    assert match in response.json()["error"]
+
+
+def test_truncated_audio_and_too_long_audio(client):
+    data = wav_bytes("TRUNCATED")
+    response = client.post("/invocations", content=data[: len(data) // 2], headers={"content-type": "audio/wav"})
+    assert response.status_code == 400 and "truncated" in response.json()["error"]
+    long = {"speech_array": [0.0] * (16000 * 31), "sampling_rate": 16000}
+    response = client.post("/invocations", json=long)
+    assert response.status_code == 413 and "30 s" in response.json()["error"]
+
+
+def test_empty_audio_gives_empty_text(client):
+    response = client.post("/invocations", json={"speech_array": [], "sampling_rate": 16000})
+    assert response.status_code == 200 and response.json()["text"] == ""
+
+
+def test_api_key(tone_transcriber):
+    app = create_app(tone_transcriber, ServerSettings(api_key="s3cret"))
+    payload = {"speech_array": tm.synthesize("OK").tolist(), "sampling_rate": 16000}
+    with TestClient(app) as c:
+        assert c.post("/invocations", json=payload).status_code == 401
+        assert c.post("/invocations", json=payload, headers={"x-api-key": "wrong"}).status_code == 401
+        ok = c.post("/invocations", json=payload, headers={"x-api-key": "s3cret"})
+        assert ok.status_code == 200 and ok.json()["text"] == "OK"
+
+
+def test_concurrent_requests_share_batches_and_get_their_own_results(tone_transcriber):
+    app = create_app(tone_transcriber, ServerSettings(max_batch=8, max_wait_ms=50))
+    texts = [f"REQUEST {word}" for word in ("ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT")]
+    with TestClient(app) as c:
+        def post(text):
+            payload = {"speech_array": tm.synthesize(text).tolist(), "sampling_rate": 16000}
+            return c.post("/invocations", json=payload).json()["text"]
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(post, texts))
+        batcher = app.state.batcher
+        assert answers == texts
+        assert batcher.items_run == len(texts) and batcher.batches_run < len(texts)
+
+
+def test_micro_batcher_queue_full_and_errors():
+    async def scenario():
+        def slow(batch):
+            time.sleep(0.2)
+            return [float(a.sum()) for a in batch]
+
+        batcher = MicroBatcher(slow, max_batch=2, max_wait_ms=1, queue_size=1)
+        batcher.start()
+        first = asyncio.ensure_future(batcher.submit(np.ones(3)))
+        await asyncio.sleep(0.05)  # the worker is now busy with the first request
+        second = asyncio.ensure_future(batcher.submit(np.ones(5)))
+        await asyncio.sleep(0)
+        with pytest.raises(QueueFullError):
+            await batcher.submit(np.ones(7))
+        assert (await first, await second) == (3.0, 5.0)
+        await batcher.stop()
+
+        def broken(batch):
+            raise ValueError("model exploded")
+
+        failing = MicroBatcher(broken)
+        failing.start()
+        with pytest.raises(ValueError, match="exploded"):
+            await failing.submit(np.ones(2))
+        assert await asyncio.wait_for(asyncio.shield(asyncio.sleep(0, "alive")), 1) == "alive"
+        await failing.stop()
+
+    asyncio.run(scenario())
+
+
+def test_queue_full_and_timeout_over_http(tone_transcriber):
+    app = create_app(tone_transcriber, ServerSettings(queue_size=1, max_batch=1, timeout_s=0.3))
+    original = app.state.batcher.run_batch
+
+    def slow(batch):
+        time.sleep(0.5)
+        return original(batch)
+
+    app.state.batcher.run_batch = slow
+    payload = {"speech_array": tm.synthesize("SLOW").tolist(), "sampling_rate": 16000}
+    with TestClient(app) as c, ThreadPoolExecutor(4) as pool:
+        statuses = sorted(pool.map(lambda _: c.post("/invocations", json=payload).status_code, range(4)))
+    assert 503 in statuses and 504 in statuses
+    assert all(s in (200, 503, 504) for s in statuses)

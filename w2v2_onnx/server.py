@@ -1,0 +1,166 @@
+"""HTTP serving with the SageMaker container contract: ``GET /ping`` and ``POST /invocations``.
+
+``/invocations`` takes the seed's JSON (``{"speech_array": [...], "sampling_rate": N}``) or raw audio bytes
+(``audio/wav``, ``audio/flac``, ``audio/ogg``, ...). Library errors become 4xx JSON bodies with a message;
+only a real server fault is a 500. Needs the ``serve`` extra (starlette, uvicorn).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import math
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from w2v2_onnx.audio import load_audio
+from w2v2_onnx.batcher import MicroBatcher, QueueFullError
+from w2v2_onnx.errors import InferenceError, MissingDependencyError, W2V2OnnxError
+from w2v2_onnx.transcriber import Transcriber
+
+try:
+    from starlette.applications import Starlette
+    from starlette.requests import ClientDisconnect, Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise MissingDependencyError("starlette", "serve", "w2v2-onnx serve") from exc
+
+logger = logging.getLogger(__name__)
+
+AUDIO_TYPES = {"audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave", "audio/flac", "audio/x-flac",
+               "audio/ogg", "audio/opus", "audio/mpeg", "audio/mp3", "application/octet-stream"}
+JSON_TYPES = {"application/json"}
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Serving limits and batching; defaults suit a small CPU instance."""
+
+    max_batch: int = 8
+    max_wait_ms: float = 10.0
+    queue_size: int = 64
+    max_body_bytes: int = 50 * 2**20
+    max_audio_seconds: float = 600.0
+    timeout_s: float = 60.0
+    api_key: str | None = None
+
+
+class HTTPError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message, "status": status}, status_code=status)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPError(413, f"request body of {declared} bytes exceeds the limit of {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPError(413, f"request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if not body:
+        raise HTTPError(400, "request body is empty: send JSON {\"speech_array\": [...], \"sampling_rate\": N} "
+                             "or audio bytes")
+    return body
+
+
+def _parse_json(body: bytes) -> tuple[np.ndarray, int]:
+    try:
+        payload = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HTTPError(400, f"body is not valid JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise HTTPError(400, "JSON body must be an object with 'speech_array' and 'sampling_rate'")
+    missing = [k for k in ("speech_array", "sampling_rate") if k not in payload]
+    if missing:
+        raise HTTPError(400, f"JSON body lacks {missing}; expected {{\"speech_array\": [numbers], "
+                             f"\"sampling_rate\": positive integer}}")
+    samples, rate = payload["speech_array"], payload["sampling_rate"]
+    if not isinstance(samples, list) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in samples):
+        raise HTTPError(400, "'speech_array' must be a flat list of numbers (mono samples)")
+    if not all(math.isfinite(v) for v in samples):
+        raise HTTPError(400, "'speech_array' holds NaN or infinite values; all samples must be finite")
+    return np.asarray(samples, dtype=np.float32), rate
+
+
+def _words(result: Any) -> list[dict[str, Any]]:
+    return [{"start": w.start, "end": w.end, "word": w.word, "probability": w.probability} for w in result.words]
+
+
+def create_app(transcriber: Transcriber, settings: ServerSettings | None = None) -> Starlette:
+    """Build the ASGI application around a loaded Transcriber."""
+    settings = settings or ServerSettings()
+    batcher = MicroBatcher(lambda audios: transcriber.transcribe(list(audios)), max_batch=settings.max_batch,
+                           max_wait_ms=settings.max_wait_ms, queue_size=settings.queue_size)
+    rate = transcriber.sample_rate
+
+    def decode(content_type: str, body: bytes) -> np.ndarray:
+        if content_type in JSON_TYPES:
+            samples, sampling_rate = _parse_json(body)
+            audio = load_audio(samples, rate, sampling_rate)
+        else:
+            audio = load_audio(body, rate)
+        if audio.size > settings.max_audio_seconds * rate:
+            raise HTTPError(413, f"audio of {audio.size / rate:.1f} s exceeds the limit of "
+                                 f"{settings.max_audio_seconds:g} s per request")
+        return audio
+
+    async def ping(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "sample_rate": rate, "precision": transcriber.precision,
+                             "device": transcriber.device})
+
+    async def invocations(request: Request) -> JSONResponse:
+        if settings.api_key is not None:
+            given = request.headers.get("x-api-key", "")
+            if not hmac.compare_digest(given.encode(), settings.api_key.encode()):
+                return _error(401, "missing or wrong X-API-Key header")
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type not in JSON_TYPES | AUDIO_TYPES:
+            return _error(415, f"unsupported content type {content_type or '(none)'!r}; use application/json or "
+                               f"one of {sorted(AUDIO_TYPES)}")
+        try:
+            body = await _read_body(request, settings.max_body_bytes)
+            audio = await asyncio.to_thread(decode, content_type, body)
+            result = await asyncio.wait_for(batcher.submit(audio), settings.timeout_s)
+        except HTTPError as exc:
+            return _error(exc.status, exc.message)
+        except ClientDisconnect:
+            return _error(400, "client disconnected before sending the whole body")
+        except QueueFullError as exc:
+            return _error(503, str(exc))
+        except TimeoutError:
+            return _error(504, f"transcription did not finish within {settings.timeout_s:g} s")
+        except InferenceError:
+            logger.exception("inference failed")
+            return _error(500, "inference failed on the server")
+        except W2V2OnnxError as exc:  # audio, sample rate and option errors are the client's to fix
+            return _error(400, str(exc))
+        return JSONResponse({"text": result.text, "words": _words(result), "duration": result.duration})
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette):
+        batcher.start()
+        yield
+        await batcher.stop()
+
+    app = Starlette(routes=[Route("/ping", ping, methods=["GET"]),
+                            Route("/invocations", invocations, methods=["POST"])], lifespan=lifespan)
+    app.state.batcher = batcher
+    app.state.settings = settings
+    return app
