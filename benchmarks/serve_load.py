@@ -83,7 +83,8 @@ async def run_requests(client, requests: list[tuple[bytes, str]], concurrency: i
 def percentiles(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
     pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
-    return {"p50_ms": pick(0.50), "p95_ms": pick(0.95), "p99_ms": pick(0.99), "mean_ms": statistics.mean(ordered) * 1000}
+    return {"p50_ms": pick(0.50), "p95_ms": pick(0.95), "p99_ms": pick(0.99),
+            "mean_ms": statistics.mean(ordered) * 1000}
 
 
 def bad_inputs() -> dict[str, tuple[bytes, str]]:

@@ -1,0 +1,159 @@
+"""Speed against peers on this CPU, measured side by side in one run (runs interleaved round by round).
+
+Systems: transformers PyTorch (eager and sdpa attention, fp32), w2v2-onnx (each precision the model directory
+has), optimum's ORTModelForCTC fp32 and dynamic int8 (in its own virtual environment, since optimum-onnx pins
+transformers 4.57), and CTranslate2 where its converter supports the architecture (recorded when it does not).
+Random weights (speed does not depend on them); base-960h architecture by default.
+
+    python benchmarks/peers_cpu.py --arch base --seconds 30 --threads 2 \
+        --optimum-python /path/to/optimum-venv/bin/python --out benchmarks/results/peers_cpu_base.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from runtime_figures import CACHE, build_model, machine_info, speech_like  # noqa: E402
+
+OPTIMUM_SCRIPT = r"""
+import json, sys, time, numpy as np, onnxruntime as ort
+from pathlib import Path
+checkpoint, work = sys.argv[1], Path(sys.argv[2])
+seconds, threads, repeats = float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+from optimum.onnxruntime import ORTModelForCTC, ORTQuantizer
+from optimum.onnxruntime.configuration import AutoQuantizationConfig
+import transformers
+options = ort.SessionOptions(); options.intra_op_num_threads = threads; options.inter_op_num_threads = 1
+fp32_dir = work / "optimum-fp32"
+if not (fp32_dir / "model.onnx").exists():
+    ORTModelForCTC.from_pretrained(checkpoint, export=True).save_pretrained(fp32_dir)
+int8_dir = work / "optimum-int8"
+if not any(int8_dir.glob("*.onnx")):
+    quantizer = ORTQuantizer.from_pretrained(fp32_dir)
+    config = AutoQuantizationConfig.avx2(is_static=False, per_channel=True)
+    quantizer.quantize(save_dir=int8_dir, quantization_config=config)
+rng = np.random.default_rng(0)
+t = np.arange(int(seconds * 16000)) / 16000
+x = (0.1 * (0.5 + 0.5 * np.sin(2 * np.pi * 4 * t) ** 2) * rng.standard_normal(t.size)).astype(np.float32)
+x = (x - x.mean()) / np.sqrt(x.var() + 1e-7)
+models = {"optimum fp32": ORTModelForCTC.from_pretrained(fp32_dir, session_options=options),
+          "optimum int8 (dynamic, avx2 config)": ORTModelForCTC.from_pretrained(int8_dir, session_options=options,
+                                                    file_name=next(int8_dir.glob("*.onnx")).name)}
+import torch
+inputs = torch.from_numpy(x)[None]
+times = {k: [] for k in models}
+for m in models.values():
+    m(input_values=inputs)
+for _ in range(repeats):
+    for k, m in models.items():
+        s = time.perf_counter(); m(input_values=inputs); times[k].append(time.perf_counter() - s)
+from importlib.metadata import version
+versions = {"optimum-onnx": version("optimum-onnx"), "transformers": transformers.__version__,
+            "onnxruntime": ort.__version__}
+print(json.dumps({"times": times, "versions": versions}))
+"""
+
+
+def torch_systems(checkpoint: Path, threads: int):
+    import torch
+    from transformers import AutoModelForCTC
+
+    torch.set_num_threads(threads)
+    systems = {}
+    for attention in ("eager", "sdpa"):
+        model = AutoModelForCTC.from_pretrained(checkpoint, attn_implementation=attention).eval()
+
+        def run(x, model=model):
+            with torch.inference_mode():
+                model(torch.from_numpy(x)[None])
+
+        systems[f"PyTorch {torch.__version__} fp32 {attention}"] = run
+    return systems
+
+
+def ours(model_dir: Path, threads: int, precisions: list[str]):
+    from w2v2_onnx import Transcriber
+
+    systems = {}
+    for precision in precisions:
+        transcriber = Transcriber(model_dir, device="cpu", precision=precision, threads=threads)
+        systems[f"w2v2-onnx {precision}"] = lambda x, t=transcriber: t.transcribe(x, chunk_length=1e6)
+        systems[f"w2v2-onnx {precision}, 20 s windows"] = lambda x, t=transcriber: t.transcribe(x)
+    return systems
+
+
+def ctranslate2_status(checkpoint: Path) -> str:
+    try:
+        import ctranslate2  # noqa: F401
+    except ImportError:
+        return "not installed (pip install ctranslate2 to record its support)"
+    out = CACHE / "ct2-model"
+    result = subprocess.run(["ct2-transformers-converter", "--model", str(checkpoint), "--output_dir", str(out),
+                             "--force"], capture_output=True, text=True)
+    if result.returncode != 0:
+        return "converter failed: " + (result.stderr.strip().splitlines() or ["?"])[-1][:300]
+    return "converted (speed not measured by this script)"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", default="base")
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--precisions", default="fp32,int8")
+    parser.add_argument("--optimum-python", default=None, help="python of a venv with optimum-onnx installed")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+
+    info = machine_info()
+    print(json.dumps(info, indent=2), flush=True)
+    precisions = args.precisions.split(",")
+    model_dir = build_model(args.arch, tuple(precisions))
+    checkpoint = CACHE / f"{args.arch}-checkpoint"
+    x = speech_like(args.seconds)
+    normalized = ((x - x.mean()) / np.sqrt(x.var() + 1e-7)).astype(np.float32)
+    systems = {**torch_systems(checkpoint, args.threads), **ours(model_dir, args.threads, precisions)}
+    times: dict[str, list[float]] = {k: [] for k in systems}
+    for name, run in systems.items():
+        run(normalized if name.startswith("PyTorch") else x)  # warm-up
+    for _ in range(args.repeats):
+        for name, run in systems.items():
+            start = time.perf_counter()
+            run(normalized if name.startswith("PyTorch") else x)
+            times[name].append(time.perf_counter() - start)
+    report = {"machine": info, "arch": args.arch, "seconds": args.seconds, "threads": args.threads}
+    if args.optimum_python:
+        result = subprocess.run([args.optimum_python, "-c", OPTIMUM_SCRIPT, str(checkpoint), str(CACHE),
+                                 str(args.seconds), str(args.threads), str(args.repeats)],
+                                capture_output=True, text=True)
+        if result.returncode == 0:
+            optimum = json.loads(result.stdout.strip().splitlines()[-1])
+            times.update(optimum["times"])
+            report["optimum_versions"] = optimum["versions"]
+            report["optimum_note"] = "measured in its own process right after the others, same machine"
+        else:
+            report["optimum_error"] = result.stderr[-2000:]
+    report["ctranslate2"] = ctranslate2_status(checkpoint)
+    report["rtfx"] = {name: args.seconds / statistics.median(v) for name, v in times.items()}
+    report["median_s"] = {name: statistics.median(v) for name, v in times.items()}
+    width = max(map(len, times))
+    for name in times:
+        print(f"{name:<{width}}  {report['rtfx'][name]:6.1f}x real time  ({report['median_s'][name]:.2f} s)")
+    print(f"CTranslate2: {report['ctranslate2']}")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
