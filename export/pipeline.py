@@ -1,0 +1,162 @@
+"""``export_model``: checkpoint -> model directory (fp32, fp16, int8), validated and reported."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from w2v2_onnx_export import contract
+from w2v2_onnx_export.report import ExportReport, op_histogram
+from w2v2_onnx_export.validate import DEFAULT_SECONDS, Thresholds
+
+from w2v2_onnx.errors import InvalidOptionError
+
+log = logging.getLogger(__name__)
+
+
+def _check_precisions(precisions: Sequence[str]) -> list[str]:
+    chosen = [p.strip() for p in precisions if p.strip()]
+    bad = [p for p in chosen if p not in contract.PRECISIONS]
+    if bad or not chosen:
+        raise InvalidOptionError(
+            f"precisions {list(precisions)!r}: choose one or more of {contract.PRECISIONS}"
+        )
+    return list(dict.fromkeys(chosen))
+
+
+def export_model(
+    checkpoint: str | Path,
+    out_dir: str | Path,
+    *,
+    precisions: Sequence[str] = ("fp32",),
+    calibration: str | Path | None = None,
+    opset: int = 17,
+    optimize: bool = False,
+    validate: bool = True,
+    thresholds: Thresholds | None = None,
+    validation_seconds: Sequence[float] = DEFAULT_SECONDS,
+    int8_method: str = "static",
+    calibration_items: int = 16,
+) -> ExportReport:
+    """Export a Hugging Face ``*ForCTC`` checkpoint to a w2v2-onnx model directory.
+
+    Args:
+        checkpoint: local checkpoint directory or hub id (loaded with ``AutoModelForCTC``).
+        out_dir: the model directory to write (created; existing model files are replaced).
+        precisions: any of ``fp32``, ``fp16``, ``int8``; fp32 is always built (the others derive from it)
+            but only written to the directory when asked for.
+        calibration: folder of audio files or TSV manifest with a ``path`` column, used for int8
+            calibration and fp16/int8 validation; None uses synthetic speech-like audio.
+        opset: ONNX opset of the torch.onnx (TorchScript) export.
+        optimize: run ONNX Runtime's transformer optimizer on the fp32 graph (see docs/export.md for why
+            it is off by default on CPU).
+        validate: compare fp32 with PyTorch and fp16/int8 with fp32, raising past ``thresholds``.
+        thresholds: validation limits; defaults to :class:`Thresholds()`.
+        validation_seconds: lengths (besides the shortest valid input) of the fp32 parity check.
+        int8_method: ``static`` (QDQ, Conv + MatMul, per-channel) or ``dynamic`` (MatMul only).
+        calibration_items: clips of calibration audio used at most.
+
+    Returns:
+        The :class:`ExportReport`, also written as ``export_report.json``.
+
+    Raises:
+        UnsupportedModelError: the architecture is not supported.
+        ExportError: loading, exporting or converting failed.
+        ValidationError: a parity or accuracy threshold was exceeded (files stay on disk for inspection).
+        InvalidOptionError: a bad option value.
+    """
+    from w2v2_onnx_export.calibration import load_calibration_audio
+    from w2v2_onnx_export.checkpoint import load_checkpoint
+    from w2v2_onnx_export.onnx_export import export_onnx
+    from w2v2_onnx_export.validate import validate_against_fp32, validate_fp32
+    from w2v2_onnx_export.wrapper import CTCExportWrapper
+
+    wanted = _check_precisions(precisions)
+    if int8_method not in ("static", "dynamic"):
+        raise InvalidOptionError(f"int8_method {int8_method!r}: choose 'static' or 'dynamic'")
+    if opset < 14:
+        raise InvalidOptionError(f"opset {opset} is too old: LayerNorm/attention export needs opset >= 14")
+    thresholds = thresholds or Thresholds()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+
+    start = time.perf_counter()
+    loaded = load_checkpoint(checkpoint)
+    timings["load"] = time.perf_counter() - start
+    base_config = contract.build_config(loaded, {})
+    report = ExportReport(out_dir=out, config=base_config, timings_s=timings)
+
+    fp32_path = out / contract.onnx_file_name("fp32")
+    start = time.perf_counter()
+    wrapper = CTCExportWrapper(loaded.model, do_normalize=loaded.do_normalize).eval()
+    export_onnx(
+        wrapper,
+        fp32_path,
+        opset=opset,
+        receptive_field=base_config["receptive_field"],
+        frame_step=base_config["frame_step"],
+    )
+    timings["export"] = time.perf_counter() - start
+    report.node_counts["fp32_exported"] = op_histogram(fp32_path)
+
+    if optimize:
+        from w2v2_onnx_export.optimize import optimize_fp32
+
+        start = time.perf_counter()
+        report.notes.extend(optimize_fp32(fp32_path, loaded.model.config))
+        timings["optimize"] = time.perf_counter() - start
+
+    needs_audio = validate or "int8" in wanted
+    audio = (
+        load_calibration_audio(calibration, sample_rate=loaded.sample_rate, max_items=calibration_items)
+        if needs_audio
+        else []
+    )
+
+    files = {"fp32": fp32_path}
+    if "fp16" in wanted:
+        from w2v2_onnx_export.fp16 import convert_fp16
+
+        start = time.perf_counter()
+        files["fp16"] = out / contract.onnx_file_name("fp16")
+        convert_fp16(fp32_path, files["fp16"])
+        timings["fp16"] = time.perf_counter() - start
+    if "int8" in wanted:
+        from w2v2_onnx_export.quantize import quantize_int8
+
+        start = time.perf_counter()
+        files["int8"] = out / contract.onnx_file_name("int8")
+        report.notes.extend(quantize_int8(fp32_path, files["int8"], audio, method=int8_method))
+        timings["int8"] = time.perf_counter() - start
+
+    kept = {p: files[p] for p in contract.PRECISIONS if p in files and p in wanted}
+    config = contract.build_config(loaded, {p: f.name for p, f in kept.items()})
+    report.config = config
+    for precision, path in kept.items():
+        contract.set_metadata(path, config, precision)
+        report.files[precision] = path
+        report.sizes_bytes[precision] = path.stat().st_size
+        report.node_counts[precision] = op_histogram(path)
+    contract.write_directory_files(out, config)
+
+    try:
+        if validate:
+            start = time.perf_counter()
+            report.parity["fp32"] = validate_fp32(
+                loaded.model, fp32_path, config, audio, thresholds, validation_seconds
+            )
+            limits = {"fp16": thresholds.fp16_max_cer, "int8": thresholds.int8_max_cer}
+            for precision in ("fp16", "int8"):
+                if precision in files:
+                    report.parity[precision] = validate_against_fp32(
+                        precision, files[precision], fp32_path, config, audio, limits[precision]
+                    )
+            timings["validate"] = time.perf_counter() - start
+    finally:
+        if "fp32" not in wanted:
+            fp32_path.unlink(missing_ok=True)
+        report.write(out / contract.REPORT_NAME)
+    return report

@@ -1,0 +1,260 @@
+"""Validation of exported graphs: fp32 against PyTorch, fp16 and int8 against fp32.
+
+fp32: max absolute log-probability difference and greedy-transcript agreement with PyTorch at the
+shortest valid input, 1 s, 7.3 s and 30 s, and for a padded batch (each row vs the input alone).
+fp16 / int8: greedy-transcript agreement and character error rate against the fp32 graph on
+calibration audio. A threshold exceeded raises :class:`~w2v2_onnx.errors.ValidationError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from w2v2_onnx.errors import ValidationError
+
+#: Lengths checked besides the shortest valid input, in seconds.
+DEFAULT_SECONDS: tuple[float, ...] = (1.0, 7.3, 30.0)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Limits a precision must stay within.
+
+    Attributes:
+        fp32_max_abs_diff: max |log-prob difference| between ONNX fp32 and PyTorch.
+        fp32_max_cer: character error rate of ONNX fp32 greedy transcripts vs PyTorch's.
+        fp16_max_cer: CER of fp16 transcripts vs fp32.
+        int8_max_cer: CER of int8 transcripts vs fp32.
+    """
+
+    fp32_max_abs_diff: float = 1e-3
+    fp32_max_cer: float = 0.0
+    fp16_max_cer: float = 0.02
+    int8_max_cer: float = 0.10
+
+
+def greedy_text(
+    log_probs: np.ndarray, tokens: Sequence[str], blank_id: int, special: set[str], delimiter: str | None
+) -> str:
+    """Best-path CTC transcript of one ``[frames, vocab]`` matrix."""
+    ids = log_probs.argmax(axis=-1)
+    keep = np.ones(len(ids), dtype=bool)
+    keep[1:] = ids[1:] != ids[:-1]
+    pieces = []
+    for i in ids[keep]:
+        token = tokens[int(i)]
+        if int(i) == blank_id or token in special:
+            continue
+        pieces.append(" " if token == delimiter else token)
+    return " ".join("".join(pieces).split())
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance between two strings (row-vectorised in numpy: long transcripts stay fast)."""
+    if a == b:
+        return 0
+    if not a or not b:
+        return max(len(a), len(b))
+    target = np.frombuffer(b.encode("utf-32-le"), dtype=np.uint32)
+    steps = np.arange(len(b) + 1)
+    prev = steps.copy()
+    for i, char in enumerate(np.frombuffer(a.encode("utf-32-le"), dtype=np.uint32), 1):
+        base = np.empty_like(prev)
+        base[0] = i
+        base[1:] = np.minimum(prev[1:] + 1, prev[:-1] + (target != char))
+        # insertions chain left to right: cur[j] = min_k<=j base[k] + (j - k)
+        prev = np.minimum.accumulate(base - steps) + steps
+    return int(prev[-1])
+
+
+def cer(references: Sequence[str], hypotheses: Sequence[str]) -> float:
+    """Total edits / total reference characters (0 when both are empty)."""
+    edits = sum(edit_distance(r, h) for r, h in zip(references, hypotheses, strict=True))
+    chars = sum(len(r) for r in references)
+    return edits / chars if chars else float(edits > 0)
+
+
+class Decoder:
+    """Greedy transcripts with a config's vocabulary."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.tokens = config["vocabulary"]
+        self.blank_id = int(config["blank_id"])
+        self.special = set(config["special_tokens"])
+        self.delimiter = config["word_delimiter"]
+
+    def __call__(self, log_probs: np.ndarray) -> str:
+        return greedy_text(log_probs, self.tokens, self.blank_id, self.special, self.delimiter)
+
+
+def make_session(path: Path, threads: int = 2) -> Any:
+    """A CPU ONNX Runtime session with a fixed thread count."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def run_session(session: Any, clips: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Log-probs of each clip run alone, cut to its valid frames."""
+    out = []
+    for clip in clips:
+        log_probs, lengths = session.run(
+            None, {"input_values": clip[None].astype(np.float32), "input_lengths": np.array([len(clip)])}
+        )
+        out.append(log_probs[0, : int(lengths[0])])
+    return out
+
+
+def run_padded_batch(session: Any, clips: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Log-probs of the clips run as one zero-padded batch, each cut to its valid frames."""
+    width = max(len(c) for c in clips)
+    batch = np.zeros((len(clips), width), dtype=np.float32)
+    for i, clip in enumerate(clips):
+        batch[i, : len(clip)] = clip
+    log_probs, lengths = session.run(
+        None, {"input_values": batch, "input_lengths": np.array([len(c) for c in clips], dtype=np.int64)}
+    )
+    return [log_probs[i, : int(lengths[i])] for i in range(len(clips))]
+
+
+def torch_reference(model: Any, clip: np.ndarray, do_normalize: bool) -> np.ndarray:
+    """``log_softmax(model(normalized clip).logits)`` for one clip alone, as the feature extractor does."""
+    import torch
+
+    values = clip.astype(np.float64)
+    if do_normalize:
+        values = (values - values.mean()) / np.sqrt(values.var() + 1e-7)
+    with torch.no_grad():
+        logits = model(torch.from_numpy(values.astype(np.float32))[None]).logits
+    return torch.log_softmax(logits.float(), dim=-1)[0].numpy()
+
+
+def parity_clips(
+    audio: Sequence[np.ndarray],
+    receptive_field: int,
+    sample_rate: int,
+    seconds: Sequence[float] = DEFAULT_SECONDS,
+) -> list[np.ndarray]:
+    """Clips of the shortest valid length and of each of ``seconds``, cut from (tiled) ``audio``."""
+    source = np.concatenate(list(audio)) if audio else np.zeros(0, np.float32)
+    lengths = [receptive_field] + [int(round(s * sample_rate)) for s in seconds]
+    need = max(lengths)
+    if len(source) < need:
+        source = (
+            np.tile(source, need // max(1, len(source)) + 1) if len(source) else np.zeros(need, np.float32)
+        )
+    return [np.ascontiguousarray(source[:n]) for n in lengths]
+
+
+def validate_fp32(
+    model: Any,
+    onnx_path: Path,
+    config: dict[str, Any],
+    audio: Sequence[np.ndarray],
+    thresholds: Thresholds,
+    seconds: Sequence[float] = DEFAULT_SECONDS,
+) -> dict[str, Any]:
+    """Compare the fp32 graph with PyTorch; raise :class:`ValidationError` past the thresholds.
+
+    Returns:
+        ``{"cases": [...], "max_abs_diff", "batch_max_abs_diff", "cer", "transcripts_equal"}``.
+    """
+    clips = parity_clips(audio, int(config["receptive_field"]), int(config["sample_rate"]), seconds)
+    decode = Decoder(config)
+    session = make_session(onnx_path)
+    refs = [torch_reference(model, c, bool(config["do_normalize"])) for c in clips]
+    alone = run_session(session, clips)
+    # The batch holds the three shortest clips (padding up to 7.3 s), enough to show padding is inert.
+    batch_clips = sorted(clips, key=len)[:3]
+    batched = run_padded_batch(session, batch_clips)
+    cases = []
+    for clip, ref, got in zip(clips, refs, alone, strict=True):
+        if ref.shape != got.shape:
+            raise ValidationError(
+                f"fp32 graph gave {got.shape} log-probs for {len(clip)} samples, PyTorch {ref.shape}"
+            )
+        cases.append(
+            {
+                "samples": len(clip),
+                "frames": int(ref.shape[0]),
+                "max_abs_diff": float(np.abs(ref - got).max()),
+                "transcript_equal": decode(ref) == decode(got),
+            }
+        )
+    ref_by_len = {len(c): r for c, r in zip(clips, refs, strict=True)}
+    batch_diff = max(
+        float(np.abs(ref_by_len[len(c)] - got).max()) for c, got in zip(batch_clips, batched, strict=True)
+    )
+    ref_texts = [decode(r) for r in refs]
+    figures = {
+        "cases": cases,
+        "max_abs_diff": max(c["max_abs_diff"] for c in cases),
+        "batch_max_abs_diff": batch_diff,
+        "batch_lengths": [len(c) for c in batch_clips],
+        "cer": cer(ref_texts, [decode(g) for g in alone]),
+        "transcripts_equal": sum(c["transcript_equal"] for c in cases),
+        "transcripts_total": len(cases),
+    }
+    worst = max(figures["max_abs_diff"], batch_diff)
+    if worst > thresholds.fp32_max_abs_diff:
+        raise ValidationError(
+            f"fp32 graph differs from PyTorch by {worst:.3g} in log-probability "
+            f"(threshold {thresholds.fp32_max_abs_diff:g}); cases: {cases}"
+        )
+    if figures["cer"] > thresholds.fp32_max_cer:
+        raise ValidationError(
+            f"fp32 greedy transcripts differ from PyTorch's: CER {figures['cer']:.4f} "
+            f"(threshold {thresholds.fp32_max_cer:g})"
+        )
+    return figures
+
+
+def validate_against_fp32(
+    precision: str,
+    path: Path,
+    fp32_path: Path,
+    config: dict[str, Any],
+    audio: Sequence[np.ndarray],
+    max_cer: float,
+) -> dict[str, Any]:
+    """Compare a reduced-precision graph with the fp32 graph on ``audio``.
+
+    Returns:
+        ``{"cer", "transcripts_equal", "transcripts_total", "max_abs_diff", "mean_abs_diff"}``.
+
+    Raises:
+        ValidationError: the CER exceeds ``max_cer``.
+    """
+    decode = Decoder(config)
+    reference = run_session(make_session(fp32_path), audio)
+    got = run_session(make_session(path), audio)
+    ref_texts = [decode(r) for r in reference]
+    texts = [decode(g) for g in got]
+    diffs = [np.abs(r - g) for r, g in zip(reference, got, strict=True)]
+    figures = {
+        "cer": cer(ref_texts, texts),
+        "transcripts_equal": sum(a == b for a, b in zip(ref_texts, texts, strict=True)),
+        "transcripts_total": len(texts),
+        "max_abs_diff": float(max(d.max() for d in diffs)),
+        "mean_abs_diff": float(np.mean([d.mean() for d in diffs])),
+        "argmax_agreement": float(
+            np.mean(
+                np.concatenate([r.argmax(-1) == g.argmax(-1) for r, g in zip(reference, got, strict=True)])
+            )
+        ),
+    }
+    if figures["cer"] > max_cer:
+        raise ValidationError(
+            f"{precision} transcripts differ from fp32: CER {figures['cer']:.4f} on "
+            f"{len(texts)} clips (threshold {max_cer:g}); loosen it with --max-{precision}-cer "
+            f"or use real calibration audio"
+        )
+    return figures
