@@ -234,3 +234,11 @@ def test_runtime_never_imports_torch_or_transformers(tone_model_dir):
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_hub_id_that_cannot_be_fetched_is_a_clear_not_found(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelNotFoundError, match="hub"):
+        Transcriber("no-such-org/no-such-model")
