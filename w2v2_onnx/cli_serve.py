@@ -31,8 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the model and serve until interrupted."""
-    from w2v2_onnx.errors import W2V2OnnxError
-    from w2v2_onnx.transcriber import Transcriber
+    from w2v2_onnx.cli_transcribe import load_transcriber
 
     try:
         import uvicorn
@@ -41,10 +40,8 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as exc:
         print(f"error: {exc}; install the serve extra: pip install 'w2v2-onnx[serve]'", file=sys.stderr)
         return 2
-    try:
-        transcriber = Transcriber(args.model, device=args.device, precision=args.precision, threads=args.threads)
-    except W2V2OnnxError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    transcriber = load_transcriber(args)
+    if transcriber is None:
         return 2
     settings = ServerSettings(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, queue_size=args.queue_size,
                               max_body_bytes=int(args.max_body_mb * 2**20), max_audio_seconds=args.max_audio_seconds,

@@ -91,10 +91,19 @@ def _output_path(out_dir: Path, source: Path, fmt: str, used: set[Path]) -> Path
     return target
 
 
-def run(args: argparse.Namespace) -> int:
-    """Transcribe every input; a failing file is reported and skipped. Returns 0, or 1 if any file failed."""
+def load_transcriber(args: argparse.Namespace):
+    """Build the Transcriber the model options name, or print the error and return None."""
     from w2v2_onnx.transcriber import Transcriber
 
+    try:
+        return Transcriber(args.model, device=args.device, precision=args.precision, threads=args.threads)
+    except W2V2OnnxError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Transcribe every input; a failing file is reported and skipped. Returns 0, or 1 if any file failed."""
     paths, missing = expand_paths(args.paths)
     for pattern in missing:
         print(f"error: {pattern}: no such audio file, directory or matching glob", file=sys.stderr)
@@ -103,10 +112,8 @@ def run(args: argparse.Namespace) -> int:
     if len(paths) > 1 and args.format in ("srt", "vtt") and args.output_dir is None:
         print(f"error: --format {args.format} with several inputs needs --output-dir", file=sys.stderr)
         return 2
-    try:
-        transcriber = Transcriber(args.model, device=args.device, precision=args.precision, threads=args.threads)
-    except W2V2OnnxError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    transcriber = load_transcriber(args)
+    if transcriber is None:
         return 2
     options = {k: v for k, v in dict(decoder=args.decoder, lm=args.lm, beam_width=args.beam_width, alpha=args.alpha,
                                      beta=args.beta, hotwords=args.hotwords, batch_size=args.batch_size,
