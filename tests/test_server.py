@@ -159,3 +159,10 @@ def test_queue_full_and_timeout_over_http(tone_transcriber):
         statuses = sorted(pool.map(lambda _: c.post("/invocations", json=payload).status_code, range(4)))
     assert 503 in statuses and 504 in statuses
     assert all(s in (200, 503, 504) for s in statuses)
+
+
+def test_serve_command_with_bad_model_exits_2(tmp_path, capsys):
+    from w2v2_onnx.cli import main
+
+    assert main(["serve", "--model", str(tmp_path / "absent"), "--port", "0"]) == 2
+    assert "model not found" in capsys.readouterr().err
