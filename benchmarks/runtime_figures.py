@@ -117,6 +117,50 @@ def speed(model: Path, precisions: tuple[str, ...], threads: int, seconds: float
                   "runs": len(v)} for key, v in times.items()}
 
 
+def sweep_lengths(model: Path, precision: str, threads: int, lengths: list[float], repeats: int) -> dict:
+    """Latency (p50, p95) and real-time factor per input length, batch 1."""
+    from w2v2_onnx import Transcriber
+
+    transcriber = Transcriber(model, device="cpu", precision=precision, threads=threads)
+    results = {}
+    for seconds in lengths:
+        audio = speech_like(seconds, seed=int(seconds * 10))
+        transcriber.transcribe(audio)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            transcriber.transcribe(audio)
+            times.append(time.perf_counter() - start)
+        times.sort()
+        results[f"{seconds:g}"] = {"p50_s": statistics.median(times), "p95_s": times[min(len(times) - 1,
+                                   int(0.95 * len(times)))], "rtfx": seconds / statistics.median(times)}
+        print(f"  {precision} {seconds:5g} s: p50 {results[f'{seconds:g}']['p50_s'] * 1000:7.1f} ms, "
+              f"{results[f'{seconds:g}']['rtfx']:5.1f}x real time", flush=True)
+    return results
+
+
+def sweep_batches(model: Path, precision: str, threads: int, batch_sizes: list[int], clip_seconds: float,
+                  repeats: int) -> dict:
+    """Throughput (real-time factor) per batch size on clips of slightly varied length."""
+    from w2v2_onnx import Transcriber
+
+    transcriber = Transcriber(model, device="cpu", precision=precision, threads=threads)
+    results = {}
+    for batch in batch_sizes:
+        clips = [speech_like(clip_seconds * (0.9 + 0.2 * i / max(1, batch - 1)), seed=i) for i in range(batch)]
+        total = sum(c.size for c in clips) / 16000
+        transcriber.transcribe(clips, batch_size=batch)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            transcriber.transcribe(clips, batch_size=batch)
+            times.append(time.perf_counter() - start)
+        results[str(batch)] = {"median_s": statistics.median(times), "rtfx": total / statistics.median(times)}
+        print(f"  {precision} batch {batch:3d} x {clip_seconds:g} s: {results[str(batch)]['rtfx']:5.1f}x real time",
+              flush=True)
+    return results
+
+
 MEMORY = """
 import sys, time, resource
 def rss(): return int(next(l for l in open('/proc/self/status') if l.startswith('VmRSS')).split()[1]) / 1024
@@ -163,6 +207,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--memory-minutes", default="2,60", help="durations for the memory test ('' to skip)")
+    parser.add_argument("--lengths", default="", help="input lengths in seconds for a latency sweep, e.g. 1,5,10,30")
+    parser.add_argument("--batch-sizes", default="", help="batch sizes for a throughput sweep, e.g. 1,4,16")
+    parser.add_argument("--batch-clip-seconds", type=float, default=5.0)
     parser.add_argument("--memory-precision", default="int8")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -181,6 +228,13 @@ def main() -> None:
     for key, value in report["speed"].items():
         print(f"  {key:>22}: {value['rtfx_median']:6.1f}x real time ({value['median_s']:.2f} s per "
               f"{args.seconds:g} s)", flush=True)
+    lengths = [float(v) for v in args.lengths.split(",") if v]
+    if lengths:
+        report["lengths"] = {p: sweep_lengths(model, p, args.threads, lengths, args.repeats) for p in precisions}
+    batch_sizes = [int(v) for v in args.batch_sizes.split(",") if v]
+    if batch_sizes:
+        report["batches"] = {p: sweep_batches(model, p, args.threads, batch_sizes, args.batch_clip_seconds,
+                                              max(2, args.repeats // 2)) for p in precisions}
     minutes = [float(m) for m in args.memory_minutes.split(",") if m]
     if minutes:
         report["memory"] = memory(model, args.memory_precision, args.threads, minutes)

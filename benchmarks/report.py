@@ -1,0 +1,178 @@
+"""Turn benchmark JSON files into a markdown report and matplotlib plots.
+
+    python benchmarks/report.py benchmarks/results/*.json --out docs/benchmarks.md --plots benchmarks/results/plots
+
+Understands the JSON written by runtime_figures.py (speed, cold start, length and batch sweeps, memory),
+peers_cpu.py (systems side by side), conv_matmul_experiment.py, serve_load.py, and accuracy files of the form
+``{"kind": "accuracy", "wer": {"fp32": {"greedy": 0.2, "beam": 0.18}, ...}}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def kind_of(data: dict) -> str:
+    if data.get("kind"):
+        return data["kind"]
+    if "speed" in data and "cold_start" in data:
+        return "runtime"
+    if "rtfx" in data and "parity_vs_fp32" in data:
+        return "conv_matmul"
+    if "rtfx" in data:
+        return "peers"
+    if "soak" in data:
+        return "serve"
+    return "unknown"
+
+
+def machine_line(data: dict) -> str:
+    m = data.get("machine", {})
+    parts = [m.get("cpu"), f"{m['cpus_available']} CPUs" if "cpus_available" in m else None,
+             f"onnxruntime {m['onnxruntime']}" if "onnxruntime" in m else None, m.get("date")]
+    return ", ".join(p for p in parts if p)
+
+
+def runtime_section(name: str, data: dict, plots: Path | None) -> list[str]:
+    lines = [f"### {name}: runtime, {data['arch']} architecture, {data['threads']} threads",
+             f"_{machine_line(data)}_", "", "| setup | real-time factor | seconds per "
+             f"{data['seconds']:g} s |", "|---|---|---|"]
+    for key, value in data["speed"].items():
+        lines.append(f"| {key} | {value['rtfx_median']:.1f}x | {value['median_s']:.2f} |")
+    lines += ["", "| precision | file MB | import s | load s | first call (1 s audio) s | cold start total s |",
+              "|---|---|---|---|---|---|"]
+    for precision, cold in data["cold_start"].items():
+        lines.append(f"| {precision} | {data['file_mb'].get(precision, '')} | {cold['import_s']:.2f} | "
+                     f"{cold['load_s']:.2f} | {cold['first_call_1s_audio_s']:.2f} | {cold['total_s']:.2f} |")
+    if "memory" in data:
+        lines += ["", "| audio | peak RSS MB | RSS after load MB | real-time factor |", "|---|---|---|---|"]
+        for duration, mem in data["memory"].items():
+            lines.append(f"| {duration} | {mem['peak_rss_mb']:.0f} | {mem['rss_after_load_mb']:.0f} | "
+                         f"{mem['rtfx']:.1f}x |")
+    if plots is not None:
+        lines += plot_runtime(name, data, plots)
+    return lines + [""]
+
+
+def plot_runtime(name: str, data: dict, plots: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    made = []
+    for key, xlabel, field in (("lengths", "input length (s)", "rtfx"), ("batches", "batch size", "rtfx")):
+        if key not in data:
+            continue
+        fig, ax = plt.subplots(figsize=(5, 3.2))
+        for precision, series in data[key].items():
+            xs = [float(x) for x in series]
+            ax.plot(xs, [v[field] for v in series.values()], marker="o", label=precision)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("real-time factor (x)")
+        ax.set_title(f"{data['arch']}, {data['threads']} threads")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        path = plots / f"{name}_rtfx_vs_{key}.png"
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        made.append(f"![real-time factor vs {xlabel}]({path.as_posix()})")
+    if "memory" in data:
+        fig, ax = plt.subplots(figsize=(5, 3.2))
+        minutes = [float(k.removesuffix("min")) for k in data["memory"]]
+        ax.plot(minutes, [v["peak_rss_mb"] for v in data["memory"].values()], marker="o", label="peak RSS")
+        ax.plot(minutes, [v["rss_after_load_mb"] for v in data["memory"].values()], marker="s",
+                label="after model load")
+        ax.set_xlabel("audio duration (min)")
+        ax.set_ylabel("MB")
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        path = plots / f"{name}_memory_vs_duration.png"
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        made.append(f"![memory vs duration]({path.as_posix()})")
+    return ["", *made] if made else []
+
+
+def peers_section(name: str, data: dict) -> list[str]:
+    lines = [f"### {name}: systems side by side, {data['arch']} architecture, {data['seconds']:g} s input, "
+             f"{data['threads']} threads", f"_{machine_line(data)}_", "", "| system | real-time factor |",
+             "|---|---|"]
+    for system, rtfx in sorted(data["rtfx"].items(), key=lambda kv: -kv[1]):
+        lines.append(f"| {system} | {rtfx:.1f}x |")
+    if "ctranslate2" in data:
+        lines += ["", f"CTranslate2: {data['ctranslate2']}"]
+    return lines + [""]
+
+
+def conv_section(name: str, data: dict) -> list[str]:
+    lines = [f"### {name}: conv front-end as matmuls", f"_{machine_line(data)}_", "",
+             "| variant | real-time factor | MB | frame argmax agreement with fp32 |", "|---|---|---|---|"]
+    for key, rtfx in data["rtfx"].items():
+        lines.append(f"| {key} | {rtfx:.1f}x | {data['file_mb'][key]} | "
+                     f"{data['parity_vs_fp32'][key]['frame_argmax_agreement']:.3f} |")
+    return lines + [""]
+
+
+def serve_section(name: str, data: dict) -> list[str]:
+    lines = [f"### {name}: HTTP serving ({data.get('model')})", "",
+             "| concurrency | requests/s | audio real-time factor | p50 ms | p95 ms | p99 ms | statuses |",
+             "|---|---|---|---|---|---|---|"]
+    for concurrency, load in data["load"].items():
+        lines.append(f"| {concurrency} | {load['requests_per_s']:.1f} | {load['audio_rtfx']:.1f}x | "
+                     f"{load['p50_ms']:.0f} | {load['p95_ms']:.0f} | {load['p99_ms']:.0f} | {load['statuses']} |")
+    soak = data["soak"]
+    lines += ["", f"Soak: {soak['requests']} requests, {soak['server_5xx']} server errors, memory (requests, MB): "
+              f"{soak['memory_curve_mb']}", "", "| bad input | statuses |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in data["bad_input"].items()]
+    return lines + [""]
+
+
+def accuracy_section(name: str, data: dict) -> list[str]:
+    decoders = sorted({d for per in data["wer"].values() for d in per})
+    lines = [f"### {name}: WER by precision and decoder", "", "| precision | " + " | ".join(decoders) + " |",
+             "|---" * (len(decoders) + 1) + "|"]
+    for precision, per in data["wer"].items():
+        lines.append(f"| {precision} | " + " | ".join(f"{per.get(d, float('nan')):.3f}" for d in decoders) + " |")
+    return lines + [""]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("files", nargs="+", type=Path)
+    parser.add_argument("--out", type=Path, default=None, help="markdown file (default: stdout)")
+    parser.add_argument("--plots", type=Path, default=None, help="folder for PNG plots")
+    args = parser.parse_args()
+    if args.plots is not None:
+        args.plots.mkdir(parents=True, exist_ok=True)
+    lines = ["# Benchmark report", "", "Generated by `benchmarks/report.py` from the JSON files named below.", ""]
+    for path in args.files:
+        data = json.loads(path.read_text())
+        kind = kind_of(data)
+        name = path.stem
+        if kind == "runtime":
+            lines += runtime_section(name, data, args.plots)
+        elif kind == "peers":
+            lines += peers_section(name, data)
+        elif kind == "conv_matmul":
+            lines += conv_section(name, data)
+        elif kind == "serve":
+            lines += serve_section(name, data)
+        elif kind == "accuracy":
+            lines += accuracy_section(name, data)
+        else:
+            lines += [f"### {name}: not a known benchmark file", ""]
+    text = "\n".join(lines) + "\n"
+    if args.out:
+        args.out.write_text(text)
+    else:
+        print(text)
+
+
+if __name__ == "__main__":
+    main()
