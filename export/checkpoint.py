@@ -112,6 +112,13 @@ def load_checkpoint(checkpoint: str | Path) -> LoadedCheckpoint:
     import transformers
 
     source = str(checkpoint)
+    local = Path(source).expanduser()
+    if not local.exists() and (local.is_absolute() or source.startswith((".", "~")) or source.count("/") > 1):
+        raise ExportError(
+            f"checkpoint directory {source!r} does not exist (give a local directory or a hub id)"
+        )
+    if local.exists() and not (local / "config.json").is_file():
+        raise ExportError(f"{source!r} is not a Hugging Face checkpoint: it has no config.json")
     try:
         config = transformers.AutoConfig.from_pretrained(source)
     except (OSError, ValueError) as exc:

@@ -26,6 +26,18 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "wav2vec2-conformer": ("Wav2Vec2ConformerConfig", "Wav2Vec2ConformerForCTC"),
 }
 
+#: The 32-token vocabulary of facebook/wav2vec2-base-960h (blank ``<pad>`` first).
+BASE_960H_VOCAB: tuple[str, ...] = (
+    "<pad>",
+    "<s>",
+    "</s>",
+    "<unk>",
+    "|",
+    *"ETAONIHSRDLUMWCFGYPBVK",
+    "'",
+    *"XJQZ",
+)
+
 #: The wav2vec2-base / large conv front-end (frame step 320, receptive field 400).
 STANDARD_CONV: dict[str, tuple[int, ...]] = {
     "conv_dim": (512,) * 7,
@@ -100,7 +112,8 @@ def make_tiny_checkpoint(
         family: ``wav2vec2``, ``hubert``, ``wavlm``, ``data2vec-audio`` or ``wav2vec2-conformer``.
         feat_extract_norm: ``group`` (wav2vec2-base style) or ``layer`` (large-lv60 style).
         do_stable_layer_norm: pre-layer-norm transformer; defaults to ``feat_extract_norm == "layer"``.
-        vocab: CTC tokens, blank first; defaults to :data:`DEFAULT_VOCAB`.
+        vocab: CTC tokens, blank first, with ``|`` and ``[UNK]`` or ``<unk>`` (``<s>``/``</s>`` become
+            bos/eos when present); defaults to :data:`DEFAULT_VOCAB`.
         seed: torch seed for the random weights.
         hidden_size: transformer width.
         num_layers: transformer layers.
@@ -137,13 +150,17 @@ def make_tiny_checkpoint(
 
     vocab_file = out / "vocab.json"
     vocab_file.write_text(json.dumps({t: i for i, t in enumerate(tokens)}), encoding="utf-8")
+
+    def present(*names: str) -> str | None:
+        return next((n for n in names if n in tokens), None)
+
     tokenizer = transformers.Wav2Vec2CTCTokenizer(
         str(vocab_file),
-        unk_token="[UNK]",
+        unk_token=present("[UNK]", "<unk>"),
         pad_token=tokens[0],
         word_delimiter_token="|",
-        bos_token=None,
-        eos_token=None,
+        bos_token=present("<s>"),
+        eos_token=present("</s>"),
     )
     feature_extractor = transformers.Wav2Vec2FeatureExtractor(
         feature_size=1,

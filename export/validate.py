@@ -27,13 +27,14 @@ class Thresholds:
 
     Attributes:
         fp32_max_abs_diff: max |log-prob difference| between ONNX fp32 and PyTorch.
-        fp32_max_cer: character error rate of ONNX fp32 greedy transcripts vs PyTorch's.
+        fp32_max_cer: character error rate of ONNX fp32 greedy transcripts vs PyTorch's (not 0: random
+            test models have near-tied logits, where a 1e-6 difference can flip a frame's argmax).
         fp16_max_cer: CER of fp16 transcripts vs fp32.
         int8_max_cer: CER of int8 transcripts vs fp32.
     """
 
     fp32_max_abs_diff: float = 1e-3
-    fp32_max_cer: float = 0.0
+    fp32_max_cer: float = 0.01
     fp16_max_cer: float = 0.02
     int8_max_cer: float = 0.10
 
@@ -159,13 +160,23 @@ def validate_fp32(
     onnx_path: Path,
     config: dict[str, Any],
     audio: Sequence[np.ndarray],
-    thresholds: Thresholds,
     seconds: Sequence[float] = DEFAULT_SECONDS,
 ) -> dict[str, Any]:
-    """Compare the fp32 graph with PyTorch; raise :class:`ValidationError` past the thresholds.
+    """Compare the fp32 graph with PyTorch at the shortest valid input, ``seconds`` and a padded batch.
+
+    Args:
+        model: the Hugging Face model (eval mode).
+        onnx_path: the fp32 graph.
+        config: the ``w2v2_onnx.json`` content.
+        audio: clips the test inputs are cut from (tiled when too short).
+        seconds: input lengths besides the shortest valid one.
 
     Returns:
-        ``{"cases": [...], "max_abs_diff", "batch_max_abs_diff", "cer", "transcripts_equal"}``.
+        ``{"cases": [...], "max_abs_diff", "batch_max_abs_diff", "cer", "transcripts_equal", ...}``;
+        check them with :func:`check_fp32`.
+
+    Raises:
+        ValidationError: the graph gives a different number of frames than PyTorch.
     """
     clips = parity_clips(audio, int(config["receptive_field"]), int(config["sample_rate"]), seconds)
     decode = Decoder(config)
@@ -194,7 +205,7 @@ def validate_fp32(
         float(np.abs(ref_by_len[len(c)] - got).max()) for c, got in zip(batch_clips, batched, strict=True)
     )
     ref_texts = [decode(r) for r in refs]
-    figures = {
+    return {
         "cases": cases,
         "max_abs_diff": max(c["max_abs_diff"] for c in cases),
         "batch_max_abs_diff": batch_diff,
@@ -203,35 +214,36 @@ def validate_fp32(
         "transcripts_equal": sum(c["transcript_equal"] for c in cases),
         "transcripts_total": len(cases),
     }
-    worst = max(figures["max_abs_diff"], batch_diff)
+
+
+def check_fp32(figures: dict[str, Any], thresholds: Thresholds) -> None:
+    """Raise :class:`ValidationError` when :func:`validate_fp32` figures pass a threshold."""
+    cases = figures["cases"]
+    worst = max(figures["max_abs_diff"], figures["batch_max_abs_diff"])
     if worst > thresholds.fp32_max_abs_diff:
         raise ValidationError(
             f"fp32 graph differs from PyTorch by {worst:.3g} in log-probability "
-            f"(threshold {thresholds.fp32_max_abs_diff:g}); cases: {cases}"
+            f"(threshold {thresholds.fp32_max_abs_diff:g}) at lengths "
+            f"{[c['samples'] for c in cases]} and a padded batch; see export_report.json"
         )
     if figures["cer"] > thresholds.fp32_max_cer:
         raise ValidationError(
             f"fp32 greedy transcripts differ from PyTorch's: CER {figures['cer']:.4f} "
             f"(threshold {thresholds.fp32_max_cer:g})"
         )
-    return figures
 
 
 def validate_against_fp32(
-    precision: str,
     path: Path,
     fp32_path: Path,
     config: dict[str, Any],
     audio: Sequence[np.ndarray],
-    max_cer: float,
 ) -> dict[str, Any]:
-    """Compare a reduced-precision graph with the fp32 graph on ``audio``.
+    """Compare a reduced-precision graph with the fp32 graph on ``audio`` (check with :func:`check_cer`).
 
     Returns:
-        ``{"cer", "transcripts_equal", "transcripts_total", "max_abs_diff", "mean_abs_diff"}``.
-
-    Raises:
-        ValidationError: the CER exceeds ``max_cer``.
+        ``{"cer", "transcripts_equal", "transcripts_total", "max_abs_diff", "mean_abs_diff",
+        "argmax_agreement"}``.
     """
     decode = Decoder(config)
     reference = run_session(make_session(fp32_path), audio)
@@ -239,7 +251,7 @@ def validate_against_fp32(
     ref_texts = [decode(r) for r in reference]
     texts = [decode(g) for g in got]
     diffs = [np.abs(r - g) for r, g in zip(reference, got, strict=True)]
-    figures = {
+    return {
         "cer": cer(ref_texts, texts),
         "transcripts_equal": sum(a == b for a, b in zip(ref_texts, texts, strict=True)),
         "transcripts_total": len(texts),
@@ -251,10 +263,13 @@ def validate_against_fp32(
             )
         ),
     }
+
+
+def check_cer(precision: str, figures: dict[str, Any], max_cer: float) -> None:
+    """Raise :class:`ValidationError` when :func:`validate_against_fp32` figures pass ``max_cer``."""
     if figures["cer"] > max_cer:
         raise ValidationError(
             f"{precision} transcripts differ from fp32: CER {figures['cer']:.4f} on "
-            f"{len(texts)} clips (threshold {max_cer:g}); loosen it with --max-{precision}-cer "
-            f"or use real calibration audio"
+            f"{figures['transcripts_total']} clips (threshold {max_cer:g}); loosen it with "
+            f"--max-{precision}-cer or use real calibration audio"
         )
-    return figures

@@ -71,6 +71,41 @@ class MaskedGroupNorm(nn.Module):
         return out
 
 
+class FrameMasker:
+    """Forward pre-hook that zeroes padded frames of a ``[B, C, T]`` conv input.
+
+    Hugging Face zeroes padded frames once, before the positional convolution. Convolutions over time
+    deeper in the network (Data2VecAudio's stack of positional convs, the Conformer's depthwise conv)
+    would otherwise read padded frames that are no longer zero, so a padded batch would differ from the
+    same inputs alone. The wrapper sets :attr:`frame_lengths` (``[B]`` transformer frames) per call.
+    """
+
+    def __init__(self) -> None:
+        self.frame_lengths: torch.Tensor | None = None
+
+    def __call__(self, module: nn.Module, args: tuple) -> tuple | None:
+        if self.frame_lengths is None:
+            return None
+        hidden = args[0]
+        positions = torch.arange(hidden.shape[-1], device=hidden.device)
+        mask = (positions[None, :] < self.frame_lengths[:, None])[:, None, :].to(hidden.dtype)
+        return (hidden * mask, *args[1:])
+
+
+def time_convolutions(model: nn.Module) -> list[nn.Module]:
+    """Conv modules inside the transformer whose input must have zero padded frames."""
+    encoder = _base_model(model).encoder
+    found: list[nn.Module] = []
+    pos_layers = getattr(getattr(encoder, "pos_conv_embed", None), "layers", None)
+    if pos_layers is not None:  # Data2VecAudio: a stack of positional conv layers
+        found.extend(pos_layers)
+    for layer in getattr(encoder, "layers", []):
+        conv_module = getattr(layer, "conv_module", None)
+        if conv_module is not None:  # Conformer: depthwise conv over time
+            found.append(conv_module.depthwise_conv)
+    return found
+
+
 def _base_model(model: nn.Module) -> nn.Module:
     """The ``*Model`` inside a ``*ForCTC`` (``model.wav2vec2``, ``model.hubert``, ...)."""
     return getattr(model, model.base_model_prefix)
@@ -96,6 +131,8 @@ class CTCExportWrapper(nn.Module):
         if isinstance(getattr(first, "layer_norm", None), nn.GroupNorm):
             self.masked_norm = MaskedGroupNorm(first.layer_norm)
             first.layer_norm = self.masked_norm
+        self.frame_masker = FrameMasker()
+        self._hooks = [m.register_forward_pre_hook(self.frame_masker) for m in time_convolutions(model)]
 
     def forward(
         self, input_values: torch.Tensor, input_lengths: torch.Tensor
@@ -111,9 +148,11 @@ class CTCExportWrapper(nn.Module):
             self.masked_norm.frame_lengths = conv_output_lengths(
                 input_lengths, self.kernels[:1], self.strides[:1]
             )
+        self.frame_masker.frame_lengths = conv_output_lengths(input_lengths, self.kernels, self.strides)
         try:
             logits = self.model(values, attention_mask=sample_mask.to(torch.long)).logits
         finally:
+            self.frame_masker.frame_lengths = None
             if self.masked_norm is not None:
                 self.masked_norm.frame_lengths = None
         log_probs = torch.log_softmax(logits.float(), dim=-1)

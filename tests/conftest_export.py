@@ -38,3 +38,12 @@ def tiny_model_dir(tiny_group_checkpoint: Path, tmp_path_factory: pytest.TempPat
     out = tmp_path_factory.mktemp("model_group")
     export_model(tiny_group_checkpoint, out, validation_seconds=TINY_SECONDS)
     return out
+
+
+def small_standard_checkpoint(out_dir: Path, **kwargs: object) -> Path:
+    """A tiny model with the standard 7-layer conv front-end (frame step 320) at width 16: few frames per
+    second, so precision and family tests run on realistic frame counts quickly."""
+    from w2v2_onnx_export.testing import STANDARD_CONV, make_tiny_checkpoint
+
+    conv = {**STANDARD_CONV, "conv_dim": (16,) * 7}
+    return make_tiny_checkpoint(out_dir, **{**conv, **kwargs})  # type: ignore[arg-type]

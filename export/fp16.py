@@ -1,0 +1,126 @@
+"""fp16 conversion: float16 weights and compute, float32 inputs/outputs, numerically fragile parts in fp32.
+
+Kept in fp32: the input normalization and output lengths (sums over up to 30 s of samples overflow
+fp16), the padding-aware GroupNorm of the first conv layer, every LayerNorm, Softmax, LogSoftmax and
+reduction. Anchors measured an fp16 InstanceNormalization failing in cuDNN at batch 64 x 30 s, one more
+reason to keep that norm in fp32.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from w2v2_onnx.errors import ExportError
+
+#: Op types left in fp32 (added to ONNX Runtime's default block list).
+FP32_OPS: tuple[str, ...] = (
+    "LayerNormalization",
+    "SkipLayerNormalization",
+    "SimplifiedLayerNormalization",
+    "SkipSimplifiedLayerNormalization",
+    "InstanceNormalization",
+    "GroupNormalization",
+    "GroupNorm",
+    "Softmax",
+    "LogSoftmax",
+    "ReduceSum",
+    "ReduceMean",
+    "ReduceSumSquare",
+    "Pow",
+    "Sqrt",
+)
+
+#: Node-name fragments of the padding-aware GroupNorm (its Div/Mul/Sub must stay fp32 too).
+FP32_SCOPES: tuple[str, ...] = ("conv_layers.0/layer_norm/",)
+
+
+def fp32_node_names(model: object) -> list[str]:
+    """Names of nodes kept in fp32: the wrapper's own nodes (normalization, lengths, log-softmax), which
+    the TorchScript exporter names without a ``/model/`` scope, and the nodes of :data:`FP32_SCOPES`."""
+    names = []
+    for node in model.graph.node:  # type: ignore[attr-defined]
+        if not node.name:
+            continue
+        top_level = node.name.startswith("/") and not node.name.startswith("/model/")
+        if top_level or any(scope in node.name for scope in FP32_SCOPES):
+            names.append(node.name)
+    return names
+
+
+def remove_fp16_round_trips(model: object, fp32_producers: set[str]) -> int:
+    """Bypass ``Cast(to fp16) -> Cast(to fp32)`` pairs the converter puts between two fp32 nodes.
+
+    ``convert_float_to_float16`` routes the edge between two blocked nodes through float16, so a sum of
+    squares over 30 s of audio overflows to inf on its way to the next fp32 node. This rewires each such
+    consumer to the original fp32 tensor and deletes casts left without consumers.
+
+    Args:
+        model: the converted ModelProto, edited in place.
+        fp32_producers: names of nodes whose outputs are float32 (the blocked nodes).
+
+    Returns:
+        How many round trips were bypassed.
+    """
+    from onnx import TensorProto
+
+    graph = model.graph  # type: ignore[attr-defined]
+
+    def cast_to(node: object) -> int | None:
+        if node.op_type != "Cast":  # type: ignore[attr-defined]
+            return None
+        return next((a.i for a in node.attribute if a.name == "to"), None)  # type: ignore[attr-defined]
+
+    producers = {out: node for node in graph.node for out in node.output}
+    replace: dict[str, str] = {}
+    for node in graph.node:
+        if cast_to(node) != TensorProto.FLOAT:
+            continue
+        inner = producers.get(node.input[0])
+        if inner is None or cast_to(inner) != TensorProto.FLOAT16:
+            continue
+        source = producers.get(inner.input[0])
+        if source is not None and source.name in fp32_producers:
+            replace[node.output[0]] = inner.input[0]
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if name in replace:
+                node.input[i] = replace[name]
+    outputs = {o.name for o in graph.output}
+    while True:
+        used = {name for node in graph.node for name in node.input} | outputs
+        dead = [n for n in graph.node if n.op_type == "Cast" and not any(o in used for o in n.output)]
+        if not dead:
+            break
+        for n in dead:
+            graph.node.remove(n)
+    return len(replace)
+
+
+def convert_fp16(fp32_path: Path, fp16_path: Path) -> None:
+    """Write an fp16 copy of ``fp32_path`` to ``fp16_path`` (inputs and outputs stay float32).
+
+    Raises:
+        ExportError: the conversion failed.
+    """
+    import onnx
+    from onnxruntime.transformers import float16
+    from onnxruntime.transformers.onnx_model import OnnxModel
+
+    model = onnx.load(str(fp32_path))
+    op_block = list(float16.DEFAULT_OP_BLOCK_LIST) + list(FP32_OPS)
+    node_block = fp32_node_names(model)
+    blocked = set(node_block) | {n.name for n in model.graph.node if n.op_type in op_block}
+    wrapped = OnnxModel(model)
+    try:
+        # Through OnnxModel: symbolic shape inference types the contrib ops of an optimized graph
+        # (Gelu, Attention, SkipLayerNormalization), which plain ONNX shape inference leaves untyped.
+        wrapped.convert_float_to_float16(
+            use_symbolic_shape_infer=True,
+            keep_io_types=True,
+            op_block_list=op_block,
+            node_block_list=node_block,
+        )
+    except Exception as exc:  # the converter raises assorted types on unexpected graphs
+        raise ExportError(f"fp16 conversion failed: {type(exc).__name__}: {exc}") from exc
+    remove_fp16_round_trips(wrapped.model, blocked)
+    onnx.save(wrapped.model, str(fp16_path))

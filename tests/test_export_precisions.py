@@ -1,0 +1,152 @@
+"""fp16 and int8 models: they load on the CPU provider, keep the contract, and stay near fp32."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from conftest_export import small_standard_checkpoint
+from w2v2_onnx_export import ExportReport, Thresholds, export_model
+from w2v2_onnx_export.calibration import synthetic_audio
+
+from w2v2_onnx.errors import ValidationError
+
+LOOSE = Thresholds(fp16_max_cer=1.0, int8_max_cer=1.0)
+SECONDS = (1.0, 4.1)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return small_standard_checkpoint(tmp_path_factory.mktemp("ckpt_std"))
+
+
+@pytest.fixture(scope="module")
+def all_precisions(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> ExportReport:
+    out = tmp_path_factory.mktemp("model_all")
+    return export_model(
+        checkpoint,
+        out,
+        optimize=False,
+        precisions=("fp32", "fp16", "int8"),
+        thresholds=LOOSE,
+        validation_seconds=SECONDS,
+        calibration_items=6,
+    )
+
+
+def _session(path: Path) -> ort.InferenceSession:
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def _run(session: ort.InferenceSession, clip: np.ndarray) -> np.ndarray:
+    log_probs, lengths = session.run(
+        None, {"input_values": clip[None], "input_lengths": np.array([len(clip)])}
+    )
+    return log_probs[0, : int(lengths[0])]
+
+
+def test_directory_lists_every_precision(all_precisions: ExportReport) -> None:
+    out = all_precisions.out_dir
+    config = json.loads((out / "w2v2_onnx.json").read_text())
+    assert config["files"] == {
+        "fp32": "model.fp32.onnx",
+        "fp16": "model.fp16.onnx",
+        "int8": "model.int8.onnx",
+    }
+    for precision, name in config["files"].items():
+        model = onnx.load(str(out / name))
+        meta = json.loads({p.key: p.value for p in model.metadata_props}["w2v2_onnx"])
+        assert meta["precision"] == precision
+        types = [i.type.tensor_type.elem_type for i in model.graph.input]
+        assert types == [onnx.TensorProto.FLOAT, onnx.TensorProto.INT64]
+        assert model.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    report = json.loads((out / "export_report.json").read_text())
+    assert set(report["parity"]) == {"fp32", "fp16", "int8"}
+    # (tiny weights: quantization overhead outweighs the saving; sizes of real models are in docs/export.md)
+
+
+def test_fp16_weights_are_half_and_norms_stay_fp32(all_precisions: ExportReport) -> None:
+    model = onnx.load(str(all_precisions.files["fp16"]))
+    big = [i for i in model.graph.initializer if np.prod(i.dims) >= 1024]
+    assert big and all(i.data_type == onnx.TensorProto.FLOAT16 for i in big)
+    model = onnx.shape_inference.infer_shapes(model)
+    types = {v.name: v.type.tensor_type.elem_type for v in model.graph.value_info}
+    kept = [
+        n
+        for n in model.graph.node
+        if n.op_type in ("LayerNormalization", "Softmax", "ReduceSum", "LogSoftmax")
+    ]
+    assert kept
+    for node in kept:
+        assert types.get(node.output[0]) != onnx.TensorProto.FLOAT16, node.name
+
+
+def test_fp16_matches_fp32_on_long_input(all_precisions: ExportReport) -> None:
+    # 40 s: sums over 640,000 samples and the group norm over 128,000 frames overflow if done in fp16.
+    clip = np.tile(synthetic_audio(1, seconds=8.0, seed=5)[0], 5)
+    ref = _run(_session(all_precisions.files["fp32"]), clip)
+    got = _run(_session(all_precisions.files["fp16"]), clip)
+    assert ref.shape == got.shape
+    assert np.abs(ref - got).max() < 0.05
+    assert (ref.argmax(-1) == got.argmax(-1)).mean() > 0.9
+    assert all_precisions.parity["fp16"]["argmax_agreement"] > 0.9
+
+
+def test_default_int8_is_dynamic_matmulinteger(all_precisions: ExportReport) -> None:
+    counts = all_precisions.node_counts["int8"]
+    assert counts.get("MatMulInteger", 0) >= 13  # 2 layers x (q, k, v, out, ff1, ff2) + the CTC head
+    assert counts.get("DynamicQuantizeLinear", 0) > 0
+    assert "ConvInteger" not in counts
+    model = onnx.load(str(all_precisions.files["int8"]))
+    assert any(i.data_type == onnx.TensorProto.INT8 for i in model.graph.initializer)
+    assert all_precisions.parity["int8"]["argmax_agreement"] > 0.8
+
+
+def test_static_int8_quantizes_conv_and_matmul(checkpoint: Path, tmp_path: Path) -> None:
+    report = export_model(
+        checkpoint,
+        tmp_path,
+        precisions=("int8",),
+        int8_method="static",
+        optimize=False,
+        thresholds=LOOSE,
+        validation_seconds=(1.0,),
+        calibration_items=3,
+    )
+    model = onnx.load(str(report.files["int8"]))
+    producers = {o: n for n in model.graph.node for o in n.output}
+    counts = report.node_counts["int8"]
+    assert counts.get("QuantizeLinear", 0) > 0 and counts.get("DequantizeLinear", 0) > 0
+    for op in ("Conv", "MatMul"):
+        nodes = [n for n in model.graph.node if n.op_type == op]
+        quantized = [
+            n
+            for n in nodes
+            if all(
+                producers.get(i) is not None and producers[i].op_type == "DequantizeLinear"
+                for i in n.input[:2]
+            )
+        ]
+        assert len(quantized) >= len(nodes) // 2, f"{len(quantized)} of {len(nodes)} {op} nodes quantized"
+    assert not (tmp_path / "model.fp32.onnx").exists()  # only what was asked for is kept
+    assert json.loads((tmp_path / "w2v2_onnx.json").read_text())["files"] == {"int8": "model.int8.onnx"}
+    # Random weights: static QDQ is far from fp32 (docs/export.md), but well above chance (1/30).
+    assert report.parity["int8"]["argmax_agreement"] > 0.2
+
+
+def test_threshold_exceeded_raises_typed_error_and_keeps_report(checkpoint: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="fp32 graph differs from PyTorch"):
+        export_model(
+            checkpoint,
+            tmp_path,
+            optimize=False,
+            thresholds=Thresholds(fp32_max_abs_diff=-1.0),
+            validation_seconds=(1.0,),
+        )
+    report = json.loads((tmp_path / "export_report.json").read_text())
+    assert report["files"] == {"fp32": str(tmp_path / "model.fp32.onnx")}
+    assert 0 <= report["parity"]["fp32"]["max_abs_diff"] < 1e-4  # the figures that failed are kept
