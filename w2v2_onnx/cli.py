@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "transcribe": ("w2v2_onnx.cli_transcribe", "transcribe audio files with an exported model"),
     "export": ("w2v2_onnx_export.cli", "export a Hugging Face CTC checkpoint to a model directory"),
     "finetune": ("w2v2_onnx_finetune.cli", "fine-tune or train a CTC model into a checkpoint directory"),
+    "build-lm": ("w2v2_onnx.cli_build_lm", "build an n-gram language model from text"),
 }
 
 
