@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ import numpy as np
 from w2v2_onnx.lm import HotwordScorer, LanguageModelScorer
 
 NULL_SPAN = (-1, -1)
+_LAST = itemgetter(-1)
 
 
 @dataclass(frozen=True)
@@ -84,19 +86,25 @@ class _Scorer:
 def _score_and_prune(merged: dict, scorer: _Scorer, settings: SearchSettings, is_eos: bool,
                      lm_order: int) -> list[tuple]:
     """Score merged beams, drop outliers, keep the best ``beam_width`` (in pyctcdecode's order)."""
-    plain = scorer.lm is None and not scorer.hotwords
-    scored = []
-    for (text, word_part, last_char), (prev_text, word, spans, part_span, score) in merged.items():
-        if plain:
-            total = score
-        elif word_part:
-            total = score + scorer.text_score(prev_text, text, word, is_eos) + scorer.part_score(word_part)
-        else:
-            total = score + scorer.text_score(prev_text, text, word, is_eos)
-        scored.append((text, word_part, last_char, spans, part_span, score, total))
-    floor = max(b[-1] for b in scored) + settings.beam_prune_logp
+    if scorer.lm is None and not scorer.hotwords:
+        scored = [(text, word_part, last_char, spans, part_span, score, score)
+                  for (text, word_part, last_char), (_, _, spans, part_span, score) in merged.items()]
+    else:
+        scored = []
+        for (text, word_part, last_char), (prev_text, word, spans, part_span, score) in merged.items():
+            # sums in pyctcdecode's order, so that rounding and ties come out the same
+            if scorer.lm is None:
+                total = score + scorer.text_score(prev_text, text, word, is_eos)
+                total += scorer.part_score(word_part) if word_part else 0.0
+            else:
+                lm_score = scorer.text_score(prev_text, text, word, is_eos)
+                if word_part:
+                    lm_score += scorer.part_score(word_part)
+                total = score + lm_score
+            scored.append((text, word_part, last_char, spans, part_span, score, total))
+    floor = max(map(_LAST, scored)) + settings.beam_prune_logp
     kept = [b for b in scored if b[-1] >= floor]
-    best = heapq.nlargest(settings.beam_width, kept, key=lambda b: b[-1])
+    best = heapq.nlargest(settings.beam_width, kept, key=_LAST)
     if not settings.prune_history:
         return [b[:-1] for b in best]
     history = max(1, lm_order - 1)
