@@ -101,7 +101,8 @@ def main() -> None:
     parser.add_argument("--heldout-lines", type=int, default=10000, help="test text comes from these lines")
     parser.add_argument("--inputs", type=int, default=5)
     parser.add_argument("--frames", type=int, default=1500)
-    parser.add_argument("--confusion", type=float, default=0.1)
+    parser.add_argument("--confusion", type=float, default=0.1, help="share of characters confused")
+    parser.add_argument("--peak", type=float, default=9.0, help="logit margin of the spoken token")
     parser.add_argument("--beam-width", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
@@ -115,7 +116,8 @@ def main() -> None:
     for _ in range(args.inputs):
         text = sentences_for_frames(sentences, rng, args.frames)
         refs.append(text)
-        inputs.append(synth_log_probs(text, rng, confusion=args.confusion, frames=args.frames))
+        inputs.append(synth_log_probs(text, rng, confusion=args.confusion, peak=args.peak,
+                                      frames=args.frames))
     vocab = Vocabulary.from_tokens(VOCAB_TOKENS, special_tokens=["<s>", "</s>", "<unk>"])
     audio_s = args.frames * FRAME_S
     report = {"machine": {"platform": platform.platform(), "processor": platform.processor(),

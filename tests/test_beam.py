@@ -134,9 +134,12 @@ def test_kenlm_and_python_backends_agree(tiny_lm: str) -> None:
     rng = np.random.default_rng(3)
     lp = frames_for(spell("THE CAT SAT THE MAT"))
     noisy = np.log(np.exp(lp) + rng.uniform(0, 0.3, lp.shape)).astype(np.float32)
-    a = BeamSearchDecoder(VOCAB, lm=tiny_lm, lm_backend="kenlm").decode(noisy, 0.02)
+    with_kenlm = BeamSearchDecoder(VOCAB, lm=tiny_lm, lm_backend="kenlm")
+    a = with_kenlm.decode(noisy, 0.02)
     b = BeamSearchDecoder(VOCAB, lm=tiny_lm, lm_backend="python").decode(noisy, 0.02)
     assert a == b
+    # a KenLM model does not pickle itself: the decoder reloads it from its path in the new process
+    assert pickle.loads(pickle.dumps(with_kenlm)).decode(noisy, 0.02) == a
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn"])
