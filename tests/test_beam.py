@@ -107,6 +107,12 @@ def test_hotword_changes_the_result() -> None:
     assert BeamSearchDecoder(VOCAB, hotwords=["MAT"], hotword_weight=0.0).decode(lp, 1.0).text == "THE MAP"
 
 
+def test_unspellable_hotword_is_reported(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="w2v2_onnx.beam"):
+        BeamSearchDecoder(VOCAB, hotwords=["mat"])
+    assert "can never match" in caplog.text
+
+
 def test_language_model_fixes_an_ambiguous_word(tiny_lm: str) -> None:
     lp = frames_for(spell("THE CAT SAT THE MA")[:-1] + [{"P": 0.6, "T": 0.4}, "<pad>"])
     assert BeamSearchDecoder(VOCAB).decode(lp, 1.0).text == "THE CAT SAT THE MAP"

@@ -9,6 +9,7 @@ starts at the first frame of its first character and ends after the last frame o
 from __future__ import annotations
 
 import dataclasses
+import logging
 import multiprocessing
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -31,6 +32,17 @@ DEFAULT_BEAM_PRUNE_LOGP = -10.0
 DEFAULT_TOKEN_MIN_LOGP = -5.0
 DEFAULT_UNK_SCORE_OFFSET = -10.0
 _MIN_LOG_PROB = float(np.log(1e-15))  # pyctcdecode clips log-probabilities here
+
+logger = logging.getLogger(__name__)
+
+
+def _warn_unspellable(hotwords: Sequence[str], chars: Sequence[str]) -> None:
+    spellable = set(chars)
+    for word in hotwords:
+        missing = sorted({c for c in word if c != " " and c not in spellable})
+        if missing:
+            logger.warning("hotword %r can never match: the vocabulary has no %s "
+                           "(hotwords are case-sensitive)", word, missing)
 
 
 def _log_softmax(x: np.ndarray) -> np.ndarray:
@@ -92,6 +104,7 @@ class BeamSearchDecoder:
         self.hotword_weight = float(hotword_weight)
         self._hotword_scorer = HotwordScorer(self.hotwords, self.hotword_weight)
         self._chars = [vocab.piece(i) for i in range(len(vocab))]
+        _warn_unspellable(self.hotwords, self._chars)
         self.scorer: LanguageModelScorer | None = None
         self._lm_options = dict(alpha=float(alpha), beta=float(beta),
                                 unk_score_offset=float(unk_score_offset), score_boundary=bool(score_boundary))
@@ -134,6 +147,7 @@ class BeamSearchDecoder:
         new.hotwords = tuple(changes.get("hotwords", self.hotwords))
         new.hotword_weight = float(changes.get("hotword_weight", self.hotword_weight))
         new._hotword_scorer = HotwordScorer(new.hotwords, new.hotword_weight)
+        _warn_unspellable(new.hotwords, new._chars)
         if self.scorer is not None:
             new.scorer = LanguageModelScorer.__new__(LanguageModelScorer)
             new.scorer.__dict__.update(self.scorer.__dict__)
