@@ -91,16 +91,23 @@ def _score_and_prune(merged: dict, scorer: _Scorer, settings: SearchSettings, is
                   for (text, word_part, last_char), (_, _, spans, part_span, score) in merged.items()]
     else:
         scored = []
+        no_lm = scorer.lm is None
+        text_cache, part_cache = scorer.text_cache, scorer.part_cache
         for (text, word_part, last_char), (prev_text, word, spans, part_span, score) in merged.items():
-            # sums in pyctcdecode's order, so that rounding and ties come out the same
-            if scorer.lm is None:
-                total = score + scorer.text_score(prev_text, text, word, is_eos)
-                total += scorer.part_score(word_part) if word_part else 0.0
+            # the caches are read inline (this loop is the hot spot); sums follow pyctcdecode's order, so
+            # rounding and ties come out the same
+            cached = None if no_lm else text_cache.get((text, is_eos))
+            text_score = cached[0] if cached is not None else scorer.text_score(prev_text, text, word, is_eos)
+            part = 0.0
+            if word_part:
+                part = part_cache.get(word_part)
+                if part is None:
+                    part = scorer.part_score(word_part)
+            if no_lm:
+                total = score + text_score
+                total += part
             else:
-                lm_score = scorer.text_score(prev_text, text, word, is_eos)
-                if word_part:
-                    lm_score += scorer.part_score(word_part)
-                total = score + lm_score
+                total = score + (text_score + part)
             scored.append((text, word_part, last_char, spans, part_span, score, total))
     floor = max(map(_LAST, scored)) + settings.beam_prune_logp
     kept = [b for b in scored if b[-1] >= floor]
@@ -146,23 +153,30 @@ def search(log_probs: np.ndarray, chars: list[str], settings: SearchSettings,
         candidates = set(np.flatnonzero(mask).tolist()) | {best}
         merged: dict[tuple, list] = {}
         end = frame + 1
+        get = merged.get
         for idx in candidates:
             char = chars[idx]
             p = float(row[idx])
+            if char == "":  # blank (or another silent token): nothing is emitted
+                for text, word_part, _, spans, part_span, score in beams:
+                    key = (text, word_part, "")
+                    old = get(key)
+                    merged[key] = [text, "", spans, part_span,
+                                   score + p if old is None else _logaddexp(old[4], score + p)]
+                continue
             for text, word_part, last_char, spans, part_span, score in beams:
-                if char == "" or char == last_char:
+                if char == last_char:  # a repeat without a blank in between extends the same symbol
                     key = (text, word_part, char)
-                    new = [text, "", spans, part_span if char == "" else (part_span[0], end), score + p]
+                    new = [text, "", spans, (part_span[0], end), score + p]
                 elif char == " ":
-                    new_text = _join(text, word_part)
-                    key = (new_text, "", char)
+                    key = (_join(text, word_part), "", char)
                     new = [text, word_part, spans + (part_span,) if word_part else spans, NULL_SPAN,
                            score + p]
                 else:
                     key = (text, word_part + char, char)
                     new = [text, "", spans, (frame, end) if part_span[0] < 0 else (part_span[0], end),
                            score + p]
-                old = merged.get(key)
+                old = get(key)
                 if old is not None:
                     new[4] = _logaddexp(old[4], new[4])
                 merged[key] = new
