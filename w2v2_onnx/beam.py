@@ -46,8 +46,11 @@ def _warn_unspellable(hotwords: Sequence[str], chars: Sequence[str]) -> None:
 
 
 def _log_softmax(x: np.ndarray) -> np.ndarray:
-    shifted = x - x.max(axis=1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    x_max = x.max(axis=1, keepdims=True)
+    x_max[~np.isfinite(x_max)] = 0  # an all -inf row stays -inf instead of turning into NaN
+    shifted = x - x_max
+    with np.errstate(divide="ignore"):
+        return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
 class BeamSearchDecoder:

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         written = build_lm(args.texts, args.output, order=args.order, estimator=args.estimator,
                            binary=not args.no_binary, uppercase=not args.keep_case)
-    except W2V2OnnxError as exc:
+    except (W2V2OnnxError, OSError) as exc:
         print(f"w2v2-onnx build-lm: error: {exc}", file=sys.stderr)
         return 2
     for path in written:

@@ -114,7 +114,8 @@ class ArpaModel:
             raise LanguageModelError(f"{path} holds no n-grams")
         self.order = order
         self._table = table
-        self._vocab = frozenset(w[0] for w in table if len(w) == 1)
+        # like KenLM, <unk> is not "in" the model: it is what unknown words map to
+        self._vocab = frozenset(w[0] for w in table if len(w) == 1 and w[0] != "<unk>")
 
     def __contains__(self, word: str) -> bool:
         return word in self._vocab
@@ -130,7 +131,7 @@ class ArpaModel:
     def score(self, state: State, word: str) -> tuple[float, State]:
         """Return ``(log10 p(word | state), next state)``, backing off like KenLM."""
         if word not in self._vocab:
-            word = "<unk>"
+            word = "<unk>"  # (a model without <unk> gives unknown words KenLM's -100)
         table = self._table
         context = state
         backoff = 0.0
