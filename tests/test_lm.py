@@ -146,3 +146,25 @@ def test_build_lm_rejects_bad_options(tmp_path: Path) -> None:
     empty.write_text("\n\n")
     with pytest.raises(LanguageModelError):
         build_lm([empty], tmp_path / "x", estimator="python")
+
+
+def test_build_lm_uses_kenlm_programs_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # stand-ins for lmplz (records its input and arguments, prints a fixed ARPA) and build_binary (copies)
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "lmplz").write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path}/args.txt\ncat > {tmp_path}/stdin.txt\n"
+                                 f"cat {DATA / 'lmplz_tiny_corpus_o3.arpa'}\n")
+    (tools / "build_binary").write_text("#!/bin/sh\ncp \"$1\" \"$2\"\n")
+    for tool in tools.iterdir():
+        tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:{__import__('os').environ['PATH']}")
+    text = tmp_path / "text.txt"
+    text.write_text("the cat sat\n\nthe dog\n")
+    written = build_lm([text], tmp_path / "lm.bin", order=3)
+    assert written == [tmp_path / "lm.arpa", tmp_path / "lm.bin.unigrams.txt", tmp_path / "lm.bin"]
+    assert (tmp_path / "stdin.txt").read_text() == "THE CAT SAT\nTHE DOG\n"
+    assert (tmp_path / "args.txt").read_text().split()[:2] == ["-o", "3"]
+    assert "KITE" in (tmp_path / "lm.bin.unigrams.txt").read_text().split()
+    with pytest.raises(LanguageModelError):
+        monkeypatch.setenv("PATH", "/nonexistent")
+        build_lm([text], tmp_path / "x", estimator="lmplz")
