@@ -12,7 +12,6 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -20,7 +19,6 @@ import numpy as np
 from w2v2_onnx.lm import HotwordScorer, LanguageModelScorer
 
 NULL_SPAN = (-1, -1)
-_LAST = itemgetter(-1)
 
 
 @dataclass(frozen=True)
@@ -86,14 +84,14 @@ class _Scorer:
 def _score_and_prune(merged: dict, scorer: _Scorer, settings: SearchSettings, is_eos: bool,
                      lm_order: int) -> list[tuple]:
     """Score merged beams, drop outliers, keep the best ``beam_width`` (in pyctcdecode's order)."""
+    items = list(merged.items())
     if scorer.lm is None and not scorer.hotwords:
-        scored = [(text, word_part, last_char, spans, part_span, score, score)
-                  for (text, word_part, last_char), (_, _, spans, part_span, score) in merged.items()]
+        totals = [value[4] for _, value in items]
     else:
-        scored = []
+        totals = []
         no_lm = scorer.lm is None
         text_cache, part_cache = scorer.text_cache, scorer.part_cache
-        for (text, word_part, last_char), (prev_text, word, spans, part_span, score) in merged.items():
+        for (text, word_part, _), (prev_text, word, _, _, score) in items:
             # the caches are read inline (this loop is the hot spot); sums follow pyctcdecode's order, so
             # rounding and ties come out the same
             cached = None if no_lm else text_cache.get((text, is_eos))
@@ -108,20 +106,23 @@ def _score_and_prune(merged: dict, scorer: _Scorer, settings: SearchSettings, is
                 total += part
             else:
                 total = score + (text_score + part)
-            scored.append((text, word_part, last_char, spans, part_span, score, total))
-    floor = max(map(_LAST, scored)) + settings.beam_prune_logp
-    kept = [b for b in scored if b[-1] >= floor]
-    best = heapq.nlargest(settings.beam_width, kept, key=_LAST)
+            totals.append(total)
+    floor = max(totals) + settings.beam_prune_logp
+    kept = [i for i, total in enumerate(totals) if total >= floor]
+    # nlargest keeps input order among equal scores, so selecting indices picks the same beams
+    best = [items[i] for i in heapq.nlargest(settings.beam_width, kept, key=totals.__getitem__)]
+    beams = [(text, word_part, last_char, spans, part_span, score)
+             for (text, word_part, last_char), (_, _, spans, part_span, score) in best]
     if not settings.prune_history:
-        return [b[:-1] for b in best]
+        return beams
     history = max(1, lm_order - 1)
     seen = set()
     pruned = []
-    for b in best:
-        key = (tuple(b[0].split()[-history:]), b[1], b[2])
+    for beam in beams:
+        key = (tuple(beam[0].split()[-history:]), beam[1], beam[2])
         if key not in seen:
             seen.add(key)
-            pruned.append(b[:-1])
+            pruned.append(beam)
     return pruned
 
 
