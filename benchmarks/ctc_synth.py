@@ -17,7 +17,13 @@ VOCAB_TOKENS = ["<pad>", "<s>", "</s>", "<unk>", "|", "E", "T", "A", "O", "N", "
 
 def synth_log_probs(text: str, rng: np.random.Generator, *, confusion: float = 0.1,
                     peak: float = 9.0, noise: float = 1.5, frames: int | None = None) -> np.ndarray:
-    """Return float32 ``[frames, 32]`` log-probabilities for ``text`` (upper case, spaces between words).
+    """Return float32 ``[frames, 32]`` log-probabilities for ``text`` (see :func:`synth_with_alignment`)."""
+    return synth_with_alignment(text, rng, confusion=confusion, peak=peak, noise=noise, frames=frames)[0]
+
+
+def synth_with_alignment(text: str, rng: np.random.Generator, *, confusion: float = 0.1, peak: float = 9.0,
+                         noise: float = 1.5, frames: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Return float32 ``[frames, 32]`` log-probabilities for ``text`` and the true token of every frame.
 
     Args:
         text: the spoken text.
@@ -59,7 +65,23 @@ def synth_log_probs(text: str, rng: np.random.Generator, *, confusion: float = 0
     margin = rng.normal(0.7, 1.0, size=confused.size)
     logits[confused, riv[confused]] += (boost[confused] + margin).astype(np.float32)
     logits -= logits.max(axis=1, keepdims=True)
-    return (logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))).astype(np.float32)
+    return (logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))).astype(np.float32), tgt
+
+
+def true_word_spans(targets: np.ndarray) -> list[tuple[int, int]]:
+    """``(first, end)`` frames of each word in a true alignment (delimiter '|' is token 4, blank 0)."""
+    spans: list[tuple[int, int]] = []
+    start = end = -1
+    for frame, token in enumerate(np.asarray(targets).tolist()):
+        if token == 4 and start >= 0:
+            spans.append((start, end))
+            start = -1
+        elif token not in (0, 4):
+            start = frame if start < 0 else start
+            end = frame + 1
+    if start >= 0:
+        spans.append((start, end))
+    return spans
 
 
 def sentences_for_frames(sentences: list[str], rng: np.random.Generator, frames: int) -> str:

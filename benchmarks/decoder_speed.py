@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ctc_synth import VOCAB_TOKENS, sentences_for_frames, synth_log_probs  # noqa: E402
+from ctc_synth import VOCAB_TOKENS, sentences_for_frames, synth_with_alignment, true_word_spans  # noqa: E402
 
 from w2v2_onnx.beam import BeamSearchDecoder  # noqa: E402
 from w2v2_onnx.greedy import greedy_decode  # noqa: E402
@@ -67,6 +67,19 @@ def timed(decode: Callable[[np.ndarray], str], inputs: list[np.ndarray], repeats
         texts.append(text)
         seconds.append(best)
     return texts, seconds
+
+
+def span_accuracy(texts: list[str], spans: list[list], refs: list[str], truths: list[list]) -> str:
+    """Share of correctly recognised words (paired by position) whose frame span equals the true one."""
+    exact = words = 0
+    for text, hyp_spans, ref, truth in zip(texts, spans, refs, truths, strict=True):
+        if len(text.split()) != len(ref.split()):
+            continue
+        for hyp, want, span, true_span in zip(text.split(), ref.split(), hyp_spans, truth, strict=True):
+            if hyp == want:
+                words += 1
+                exact += tuple(span) == tuple(true_span)
+    return f"{exact}/{words}"
 
 
 def versions() -> dict[str, str]:
@@ -112,12 +125,14 @@ def main() -> None:
 
     sentences = Path(args.text).read_text(encoding="utf-8").splitlines()[: args.heldout_lines]
     rng = np.random.default_rng(args.seed)
-    refs, inputs = [], []
+    refs, inputs, truths = [], [], []
     for _ in range(args.inputs):
         text = sentences_for_frames(sentences, rng, args.frames)
         refs.append(text)
-        inputs.append(synth_log_probs(text, rng, confusion=args.confusion, peak=args.peak,
-                                      frames=args.frames))
+        lp, targets = synth_with_alignment(text, rng, confusion=args.confusion, peak=args.peak,
+                                           frames=args.frames)
+        inputs.append(lp)
+        truths.append(true_word_spans(targets))
     vocab = Vocabulary.from_tokens(VOCAB_TOKENS, special_tokens=["<s>", "</s>", "<unk>"])
     audio_s = args.frames * FRAME_S
     report = {"machine": {"platform": platform.platform(), "processor": platform.processor(),
@@ -176,6 +191,16 @@ def main() -> None:
             same = sum(a == r["text"] for a, r in zip(mine, ref["results"], strict=True))
             report["systems"][name]["identical_to_w2v2_onnx"] = f"{same}/{len(mine)}"
             print(f"{'':34s} w2v2-onnx transcripts identical to {name}: {same}/{len(mine)}")
+            # word spans against the true alignment: pyctcdecode's and ours
+            ours = BeamSearchDecoder(vocab, lm=lm, beam_width=args.beam_width)
+            our_results = [ours.decode(lp, 1.0) for lp in inputs]
+            our_spans = [[(int(w.start), int(w.end)) for w in d.words] for d in our_results]
+            theirs = span_accuracy([r["text"] for r in ref["results"]],
+                                   [r["word_frames"] for r in ref["results"]], refs, truths)
+            exact = span_accuracy([d.text for d in our_results], our_spans, refs, truths)
+            report["systems"][name]["word_spans_exact"] = theirs
+            report["systems"][name]["w2v2_onnx_word_spans_exact"] = exact
+            print(f"{'':34s} word spans equal to the true alignment: {name} {theirs}, w2v2-onnx {exact}")
     Path(args.out).write_text(json.dumps(report, indent=1))
     print(f"wrote {args.out}")
 

@@ -87,8 +87,15 @@ def test_prefix_merging_beats_the_best_path() -> None:
     assert greedy_decode(lp, VOCAB, 1.0).text == ""
     result = BeamSearchDecoder(VOCAB).decode(lp, 1.0)
     assert result.text == "A"
-    # merged prefixes keep the spans of the beam merged last (pyctcdecode's rule): here "A" then blank
-    assert (result.words[0].start, result.words[0].end) == (0.0, 1.0)
+    assert result.words[0].word == "A"  # (its span is a tie between "A then blank" and "blank then A")
+
+
+def test_word_end_comes_from_the_most_likely_alignment() -> None:
+    # "A A _" (0.7) and "A _ _" (0.3) both spell "A"; pyctcdecode keeps the span of the one merged last
+    # (end 1), we keep the likelier one's (end 2), which is also greedy's
+    lp = frames_for(["A", {"A": 0.7, "<pad>": 0.3}, "<pad>"])
+    assert BeamSearchDecoder(VOCAB).decode(lp, 1.0).words == greedy_decode(lp, VOCAB, 1.0).words
+    assert BeamSearchDecoder(VOCAB).decode(lp, 1.0).words[0].end == 2.0
 
 
 def test_beam_width_one_keeps_the_first_frames_best_prefix() -> None:

@@ -4,7 +4,7 @@ A beam is ``(text, word_part, last_char, word_spans, part_span, acoustic_score)`
 finished words, ``word_part`` the word being spelt, ``last_char`` the last emitted symbol ('' for blank, so a
 repeated character after a blank starts a new character), ``word_spans`` the ``(first, end)`` frames of each
 finished word and ``part_span`` those of ``word_part``. Beams with the same text, partial word and last
-symbol are merged by adding their probabilities, keeping the most recent one's spans, like pyctcdecode.
+symbol are merged by adding their probabilities (see ``_merge_into`` for which spans are kept).
 """
 
 from __future__ import annotations
@@ -126,6 +126,20 @@ def _score_and_prune(merged: dict, scorer: _Scorer, settings: SearchSettings, is
     return pruned
 
 
+def _merge_into(old: list, new: list) -> None:
+    """Add ``new``'s probability to ``old``, keeping the word spans of the more probable of the two.
+
+    pyctcdecode keeps everything of the prefix merged last; we keep its previous text and pending word too
+    (they decide how the end of the utterance is scored, so transcripts stay identical), but take the word
+    spans of the more probable alignment: pyctcdecode's rule can end a word a frame or more early when a less
+    likely alignment happens to be merged last.
+    """
+    old[0], old[1] = new[0], new[1]
+    if new[4] >= old[4]:
+        old[2], old[3] = new[2], new[3]
+    old[4] = _logaddexp(old[4], new[4])
+
+
 def _join(text: str, word: str) -> str:
     if not word:
         return text
@@ -162,8 +176,13 @@ def search(log_probs: np.ndarray, chars: list[str], settings: SearchSettings,
                 for text, word_part, _, spans, part_span, score in beams:
                     key = (text, word_part, "")
                     old = get(key)
-                    merged[key] = [text, "", spans, part_span,
-                                   score + p if old is None else _logaddexp(old[4], score + p)]
+                    if old is None:
+                        merged[key] = [text, "", spans, part_span, score + p]
+                    elif old[4] > score + p:  # keep the likelier spans (see _merge_into)
+                        old[0] = text
+                        old[4] = _logaddexp(old[4], score + p)
+                    else:
+                        merged[key] = [text, "", spans, part_span, _logaddexp(old[4], score + p)]
                 continue
             for text, word_part, last_char, spans, part_span, score in beams:
                 if char == last_char:  # a repeat without a blank in between extends the same symbol
@@ -178,9 +197,10 @@ def search(log_probs: np.ndarray, chars: list[str], settings: SearchSettings,
                     new = [text, "", spans, (frame, end) if part_span[0] < 0 else (part_span[0], end),
                            score + p]
                 old = get(key)
-                if old is not None:
-                    new[4] = _logaddexp(old[4], new[4])
-                merged[key] = new
+                if old is None:
+                    merged[key] = new
+                else:
+                    _merge_into(old, new)
         beams = _score_and_prune(merged, scorer, settings, False, lm_order)
 
     final: dict[tuple, list] = {}
@@ -188,8 +208,9 @@ def search(log_probs: np.ndarray, chars: list[str], settings: SearchSettings,
         key = (_join(text, word_part), "", None)
         new = [text, word_part, spans + (part_span,) if word_part else spans, NULL_SPAN, score]
         old = final.get(key)
-        if old is not None:
-            new[4] = _logaddexp(old[4], new[4])
-        final[key] = new
+        if old is None:
+            final[key] = new
+        else:
+            _merge_into(old, new)
     best_beam = _score_and_prune(final, scorer, settings, True, lm_order)[0]
     return " ".join(best_beam[0].split()), list(best_beam[3])
