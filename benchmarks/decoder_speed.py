@@ -73,7 +73,7 @@ def span_accuracy(texts: list[str], spans: list[list], refs: list[str], truths: 
     """Share of correctly recognised words (paired by position) whose frame span equals the true one."""
     exact = words = 0
     for text, hyp_spans, ref, truth in zip(texts, spans, refs, truths, strict=True):
-        if len(text.split()) != len(ref.split()):
+        if not len(text.split()) == len(ref.split()) == len(truth):  # unpaired, or text cut at --frames
             continue
         for hyp, want, span, true_span in zip(text.split(), ref.split(), hyp_spans, truth, strict=True):
             if hyp == want:

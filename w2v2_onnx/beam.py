@@ -3,7 +3,8 @@
 The search follows pyctcdecode 0.5.0's algorithm and defaults step by step (same beams, same merges, same
 LM and hotword scores), so its transcripts match pyctcdecode's at the same settings, but it runs on numpy 2
 and spends less time per frame (see ``docs/decoding.md``). Word times come from the winning beam: a word
-starts at the first frame of its first character and ends after the last frame of its last character.
+starts at the first frame of its first character and ends after the last frame of its last character, in
+the most probable of the alignments merged into the beam (pyctcdecode keeps the last merged one instead).
 """
 
 from __future__ import annotations
