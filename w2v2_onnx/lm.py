@@ -127,7 +127,17 @@ def load_ngram_model(path: str | Path, *, backend: str = "auto") -> NgramModel:
 
 
 def unigrams_for(path: str | Path) -> set[str] | None:
-    """Known words of a model: from the ARPA itself, or from ``<binary>.unigrams.txt`` next to a binary."""
+    """Known words of a model: from the ARPA itself, or from ``<binary>.unigrams.txt`` next to a binary.
+
+    Args:
+        path: the model file.
+
+    Returns:
+        The words, or None (with a warning) for a binary without a unigram list.
+
+    Raises:
+        LanguageModelError: if the file cannot be read.
+    """
     path = Path(path)
     if _is_arpa(path):
         return read_arpa_unigrams(path)

@@ -70,6 +70,15 @@ def read_arpa_unigrams(path: str | Path) -> set[str]:
     """Return the words of an ARPA file's 1-gram section that carry a back-off weight.
 
     This is pyctcdecode's rule (only 3-column lines count), kept so partial-word scoring matches it.
+
+    Args:
+        path: an ARPA file.
+
+    Returns:
+        The set of unigram words.
+
+    Raises:
+        LanguageModelError: if the file is missing, not ARPA, or has no such unigram.
     """
     unigrams: set[str] = set()
     for order, fields in iter_arpa(path):

@@ -30,6 +30,13 @@ Ngram = tuple[str, ...]
 def read_sentences(paths: Iterable[str | Path], *, uppercase: bool = True) -> Iterator[list[str]]:
     """Yield each non-empty line of the text files as a list of words.
 
+    Args:
+        paths: UTF-8 text files, one sentence per line.
+        uppercase: upper-case the text.
+
+    Returns:
+        An iterator of word lists.
+
     Raises:
         LanguageModelError: if a file does not exist.
     """
@@ -135,7 +142,15 @@ def estimate_kneser_ney(sentences: Iterable[list[str]], order: int) -> list[dict
 
 
 def write_arpa(model: list[dict[Ngram, tuple[float, float]]], path: str | Path) -> None:
-    """Write a model from :func:`estimate_kneser_ney` as an ARPA file (sorted, 7 significant digits)."""
+    """Write a model from :func:`estimate_kneser_ney` as an ARPA file (sorted, 7 significant digits).
+
+    Args:
+        model: per order, n-gram -> (log10 probability, log10 back-off).
+        path: the output file.
+
+    Raises:
+        OSError: if the file cannot be written.
+    """
     order = len(model)
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("\\data\\\n")
