@@ -242,3 +242,20 @@ def test_hub_id_that_cannot_be_fetched_is_a_clear_not_found(monkeypatch, tmp_pat
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ModelNotFoundError, match="hub"):
         Transcriber("no-such-org/no-such-model")
+
+
+def test_beam_decoder_through_the_transcriber(tone_transcriber, tmp_path):
+    from w2v2_onnx import DecoderError
+
+    audio = tm.synthesize(TEXT)
+    greedy = tone_transcriber.transcribe(audio)
+    beam = tone_transcriber.transcribe(audio, decoder="beam", beam_width=8)
+    assert beam.text == greedy.text == TEXT
+    assert [w.word for w in beam.words] == [w.word for w in greedy.words]
+    assert [w.start for w in beam.words] == pytest.approx([w.start for w in greedy.words], abs=0.021)
+    assert beam.options["decoder"] == "beam" and beam.options["beam_width"] == 8
+    with pytest.raises(DecoderError, match="beam_width"):
+        tone_transcriber.transcribe(audio, decoder="beam", beam_width=0)
+    lm = tmp_path / "missing.arpa"
+    with pytest.raises(w2v2_onnx.LanguageModelError):
+        tone_transcriber.transcribe(audio, decoder="beam", lm=lm)

@@ -103,7 +103,7 @@ class Transcriber:
                 f"{model_file} gives {self.model.vocab_size} logits per frame but the vocabulary has {vocab_size} "
                 f"tokens; the model directory mixes files of different models")
         self.model_path = path
-        self._beam_decoders: dict[tuple, Any] = {}
+        self._beam_decoders: dict[str | None, Any] = {}
         self._lock = threading.Lock()
 
     @property
@@ -177,15 +177,18 @@ class Transcriber:
     # --- internals --------------------------------------------------------------------------------------
 
     def _beam_decoder(self, options: dict[str, Any]) -> Any:
-        key = tuple(sorted((k, tuple(v) if isinstance(v, list | tuple) else str(v)) for k, v in options.items()))
-        if key not in self._beam_decoders:
-            from w2v2_onnx.beam import BeamSearchDecoder
+        """A beam decoder for these options; the language model is loaded once per path and reused."""
+        from w2v2_onnx.beam import BeamSearchDecoder
 
-            options = dict(options)
-            if "hotwords" in options:
-                options["hotwords"] = list(options["hotwords"])
-            self._beam_decoders[key] = BeamSearchDecoder(self.config.vocabulary, **options)
-        return self._beam_decoders[key]
+        lm = options.get("lm")
+        key = None if lm is None else os.fspath(lm)
+        base = self._beam_decoders.get(key)
+        if base is None:
+            if len(self._beam_decoders) >= 4:
+                self._beam_decoders.clear()  # a few language models at most stay in memory
+            base = self._beam_decoders[key] = BeamSearchDecoder(self.config.vocabulary, lm=lm)
+        changes = {k: (list(v) if k == "hotwords" else v) for k, v in options.items() if k != "lm"}
+        return base.replace(**changes) if changes else base
 
     def _decode(self, collected: _Collected, beam: Any) -> Decoded:
         vocab = self.config.vocabulary
