@@ -25,8 +25,10 @@ DECODERS = ("greedy", "beam")
 DEFAULT_CHUNK_LENGTH = 20.0
 DEFAULT_CHUNK_CONTEXT = 2.0
 DEFAULT_BATCH_SIZE = {"cpu": 4, "cuda": 16}
-# Cap on padded audio per model call: attention memory grows with batch x length^2.
-MAX_BATCH_SECONDS = {"cpu": 80.0, "cuda": 480.0}
+# Cap on padded audio per model call. On CPU a 20 s window of a base model peaks at about +270 MB
+# (conv front-end activations); 4 such windows at once took a 2-minute file to 2.3 GB. Batching gains
+# little on a CPU, so one window (or several short clips) per call keeps memory flat.
+MAX_BATCH_SECONDS = {"cpu": 20.0, "cuda": 480.0}
 POOL_BATCHES = 4  # windows gathered (in batches) before sorting them by length
 
 
