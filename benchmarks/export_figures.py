@@ -71,6 +71,14 @@ def machine() -> dict[str, Any]:
     }
 
 
+def time_once(session: Any, audio: np.ndarray) -> float:
+    """Wall seconds of one run on a ``[1, samples]`` input."""
+    feeds = {"input_values": audio[None], "input_lengths": np.array([len(audio)], dtype=np.int64)}
+    start = time.perf_counter()
+    session.run(None, feeds)
+    return time.perf_counter() - start
+
+
 def rtfx(session: Any, audio: np.ndarray, reps: int) -> dict[str, float]:
     """Real-time factor of one ``[1, samples]`` input: warm-up run, then ``reps`` timed runs."""
     feeds = {"input_values": audio[None], "input_lengths": np.array([len(audio)], dtype=np.int64)}
@@ -179,7 +187,27 @@ def run_arch(name: str, work: Path, args: argparse.Namespace, audio: np.ndarray)
         result["parity"][variant] = figures
         variants[variant] = path
     order = ["fp32", "int8", "int8_static_qdq", "fp32_optimized_fused", "fp32_optimized_nofuse", "fp16"]
-    for variant in order:
+    if args.interleave:
+        # Round-robin over all variants so a change in machine load hits every variant alike.
+        sessions = {v: make_session(variants[v], threads=args.threads) for v in order}
+        for v in order:
+            time_once(sessions[v], audio)  # warm-up
+        times: dict[str, list[float]] = {v: [] for v in order}
+        for _ in range(args.reps):
+            for v in order:
+                times[v].append(time_once(sessions[v], audio))
+        seconds = len(audio) / 16000
+        for v in order:
+            result["rtfx"][v] = {
+                "rtfx_best": seconds / min(times[v]),
+                "rtfx_median": seconds / statistics.median(times[v]),
+                "runs": args.reps,
+                "wall_s": times[v],
+                "interleaved": True,
+            }
+            print(f"  {name} {v}: RTFx {result['rtfx'][v]['rtfx_best']:.1f}", flush=True)
+        del sessions
+    for variant in order if not args.interleave else []:
         if time.perf_counter() > deadline:
             result["skipped"].append(f"rtfx {variant}: time budget ({args.budget_s} s) spent")
             continue
@@ -213,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calibration", default=str(DEFAULT_CALIBRATION))
     parser.add_argument("--calibration-items", type=int, default=16)
     parser.add_argument("--budget-s", type=float, default=600.0, help="per architecture, for the speed runs")
+    parser.add_argument(
+        "--interleave", action="store_true", help="time variants round-robin (noisy machines)"
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/export_figures.json"))
     args = parser.parse_args(argv)
 
