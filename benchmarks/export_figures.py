@@ -71,6 +71,14 @@ def machine() -> dict[str, Any]:
     }
 
 
+def time_once(session: Any, audio: np.ndarray) -> float:
+    """Wall seconds of one run on a ``[1, samples]`` input."""
+    feeds = {"input_values": audio[None], "input_lengths": np.array([len(audio)], dtype=np.int64)}
+    start = time.perf_counter()
+    session.run(None, feeds)
+    return time.perf_counter() - start
+
+
 def rtfx(session: Any, audio: np.ndarray, reps: int) -> dict[str, float]:
     """Real-time factor of one ``[1, samples]`` input: warm-up run, then ``reps`` timed runs."""
     feeds = {"input_values": audio[None], "input_lengths": np.array([len(audio)], dtype=np.int64)}
@@ -122,7 +130,6 @@ def run_arch(name: str, work: Path, args: argparse.Namespace, audio: np.ndarray)
     from w2v2_onnx_export.testing import BASE_960H_VOCAB, STANDARD_CONV, make_tiny_checkpoint
     from w2v2_onnx_export.validate import make_session, validate_against_fp32
 
-    deadline = time.perf_counter() + args.budget_s
     spec = dict(ARCHS[name])
     hidden, layers = spec.pop("hidden_size"), spec.pop("num_layers")
     checkpoint = make_tiny_checkpoint(
@@ -143,6 +150,7 @@ def run_arch(name: str, work: Path, args: argparse.Namespace, audio: np.ndarray)
         optimize=False,  # the optimized variants are measured separately below
         calibration=calibration,
         thresholds=Thresholds(fp16_max_cer=1.0, int8_max_cer=1.0),
+        validate=not args.no_validate,
         calibration_items=args.calibration_items,
     )
     result: dict[str, Any] = {
@@ -164,7 +172,7 @@ def run_arch(name: str, work: Path, args: argparse.Namespace, audio: np.ndarray)
         "fp32_optimized_nofuse": lambda p: optimize_fp32(p, _hf_config(checkpoint), fuse_attention=False),
         "int8_static_qdq": None,
     }
-    for variant, fn in extra.items():
+    for variant, fn in extra.items() if not args.skip_variants else []:
         path = work / f"{name}_{variant}.onnx"
         t0 = time.perf_counter()
         if fn is None:
@@ -179,7 +187,29 @@ def run_arch(name: str, work: Path, args: argparse.Namespace, audio: np.ndarray)
         result["parity"][variant] = figures
         variants[variant] = path
     order = ["fp32", "int8", "int8_static_qdq", "fp32_optimized_fused", "fp32_optimized_nofuse", "fp16"]
-    for variant in order:
+    order = [v for v in order if v in variants]
+    deadline = time.perf_counter() + args.budget_s  # the budget bounds the speed runs only
+    if args.interleave:
+        # Round-robin over all variants so a change in machine load hits every variant alike.
+        sessions = {v: make_session(variants[v], threads=args.threads) for v in order}
+        for v in order:
+            time_once(sessions[v], audio)  # warm-up
+        times: dict[str, list[float]] = {v: [] for v in order}
+        for _ in range(args.reps):
+            for v in order:
+                times[v].append(time_once(sessions[v], audio))
+        seconds = len(audio) / 16000
+        for v in order:
+            result["rtfx"][v] = {
+                "rtfx_best": seconds / min(times[v]),
+                "rtfx_median": seconds / statistics.median(times[v]),
+                "runs": args.reps,
+                "wall_s": times[v],
+                "interleaved": True,
+            }
+            print(f"  {name} {v}: RTFx {result['rtfx'][v]['rtfx_best']:.1f}", flush=True)
+        del sessions
+    for variant in order if not args.interleave else []:
         if time.perf_counter() > deadline:
             result["skipped"].append(f"rtfx {variant}: time budget ({args.budget_s} s) spent")
             continue
@@ -213,6 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calibration", default=str(DEFAULT_CALIBRATION))
     parser.add_argument("--calibration-items", type=int, default=16)
     parser.add_argument("--budget-s", type=float, default=600.0, help="per architecture, for the speed runs")
+    parser.add_argument(
+        "--interleave", action="store_true", help="time variants round-robin (noisy machines)"
+    )
+    parser.add_argument("--no-validate", action="store_true", help="skip parity checks (speed-only rerun)")
+    parser.add_argument("--skip-variants", action="store_true", help="only the default fp32/fp16/int8 files")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/export_figures.json"))
     args = parser.parse_args(argv)
 

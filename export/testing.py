@@ -117,7 +117,8 @@ def make_tiny_checkpoint(
         seed: torch seed for the random weights.
         hidden_size: transformer width.
         num_layers: transformer layers.
-        **config_overrides: any other config field, e.g. ``**STANDARD_CONV`` for the 7-layer front-end.
+        **config_overrides: any other config field, e.g. ``**STANDARD_CONV`` for the 7-layer front-end, or
+            ``vocab_size`` other than ``len(vocab)`` (logits without tokens, for tests).
 
     Returns:
         The checkpoint directory.
@@ -138,7 +139,7 @@ def make_tiny_checkpoint(
         family=family,
         feat_extract_norm=feat_extract_norm,
         do_stable_layer_norm=do_stable_layer_norm,
-        vocab_size=len(tokens),
+        vocab_size=int(config_overrides.pop("vocab_size", len(tokens))),
         hidden_size=hidden_size,
         num_layers=num_layers,
         **config_overrides,

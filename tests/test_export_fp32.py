@@ -16,6 +16,8 @@ from w2v2_onnx_export import export_model
 from w2v2_onnx_export.contract import receptive_field
 from w2v2_onnx_export.testing import STANDARD_CONV, make_tiny_checkpoint
 
+from w2v2_onnx.vocabulary import Vocabulary
+
 
 def _reference(checkpoint: Path, clip: np.ndarray) -> np.ndarray:
     """PyTorch log-probs of one clip alone, normalized like Wav2Vec2FeatureExtractor."""
@@ -109,6 +111,18 @@ def test_directory_config_and_metadata(exported: tuple[Path, Path]) -> None:
     }
     report = json.loads((out / "export_report.json").read_text())
     assert report["parity"]["fp32"]["max_abs_diff"] < 1e-4
+    # The runtime's vocabulary accepts the config as written.
+    vocab = Vocabulary.from_tokens(
+        config["vocabulary"],
+        blank_id=config["blank_id"],
+        word_delimiter=config["word_delimiter"],
+        special_tokens=config["special_tokens"],
+    )
+    assert (
+        vocab.piece(config["vocabulary"].index("A")) == "A"
+        and vocab.piece(0) == ""
+        and vocab.delimiter_id == 2
+    )
 
 
 def test_standard_front_end_frame_math(tmp_path: Path) -> None:
