@@ -93,3 +93,18 @@ def test_empty_text_for_silence(tone_model_dir, tmp_path, capsys):
     sf.write(tmp_path / "silence.wav", np.zeros(8000, np.float32), tm.RATE)
     assert main(["transcribe", str(tmp_path / "silence.wav"), "--model", str(tone_model_dir)]) == 0
     assert capsys.readouterr().out == "\n"
+
+
+def test_readme_main_job_runs_on_the_bundled_model(capsys):
+    from pathlib import Path
+
+    import w2v2_onnx
+    from w2v2_onnx.model_dir import BUNDLED_MODEL_DIR
+
+    if not (BUNDLED_MODEL_DIR / "w2v2_onnx.json").exists():
+        pytest.skip("no bundled model in this installation")
+    sample = Path(w2v2_onnx.__file__).parent / "assets" / "sample.wav"
+    assert main(["transcribe", str(sample)]) == 0
+    assert capsys.readouterr().out.endswith("\n")
+    result = w2v2_onnx.transcribe(sample)
+    assert result.duration == pytest.approx(3.89, abs=0.01)
