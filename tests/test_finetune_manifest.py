@@ -103,3 +103,19 @@ def test_group_split_never_leaks_and_is_seeded(tmp_path) -> None:
     assert len(held_sets) > 1  # the seed changes which groups are held out
     with pytest.raises(DataError, match="not found"):
         split_by_group(manifest.utterances, hold_out=["nobody"])
+
+
+def test_datasets_save_to_disk_source(tmp_path) -> None:
+    datasets = pytest.importorskip("datasets")
+    t = np.arange(8000) / 8000
+    rows = {
+        "audio": [{"array": (0.2 * np.sin(2 * np.pi * 200 * t)).tolist(), "sampling_rate": 8000}] * 3,
+        "text": ["Hello there", "", "it's me"],
+        "speaker": ["a", "b", "b"],
+    }
+    datasets.DatasetDict({"train": datasets.Dataset.from_dict(rows)}).save_to_disk(str(tmp_path / "ds"))
+    data = load_source(parse_source(f"{tmp_path / 'ds'}:group=speaker,hold_out=b"))
+    assert [e.text for e in data.train] == ["HELLO THERE"]
+    assert [e.text for e in data.eval] == ["IT'S ME"]
+    assert len(data.train[0].audio) == 16000  # resampled from 8 kHz
+    assert [(b.row, b.reason) for b in data.bad_rows] == [(1, "empty transcript")]

@@ -86,6 +86,29 @@ def test_tiny_model_trains_and_loss_goes_down(tiny_corpus, tmp_path, capsys) -> 
     printed = json.loads(capsys.readouterr().out)
     assert printed["checkpoint"].endswith("checkpoint")
 
+    # held-out scoring rebuilds the same split from the same spec and seed: only spk3's 8 rows
+    from w2v2_onnx_finetune import evaluate
+
+    assert evaluate.main(["--checkpoint", str(final), "--data",
+                          f"{tiny_corpus}:name=tiny,group=speaker,hold_out=spk3",
+                          "--json", str(tmp_path / "eval.json")]) == 0
+    scores = json.loads((tmp_path / "eval.json").read_text())["tiny"]
+    assert scores["count"] == 8 and 0.0 <= scores["cer"] and 0.0 <= scores["exact"] <= 1.0
+    assert {e["id"].split(":")[0] for e in scores["examples"]} == {"manifest.tsv"}
+
+
+def test_batched_transcription_matches_single() -> None:
+    from w2v2_onnx_finetune.evaluate import transcribe
+    from w2v2_onnx_finetune.model import build_model
+
+    torch.manual_seed(0)
+    model = build_model("scratch:tiny").eval()
+    rng = np.random.default_rng(2)
+    examples = [Example(_utterance(t, rng), t, str(i)) for i, t in enumerate(["A B C A", "B", "C A B"])]
+    batched = transcribe(model, examples, batch_size=3)
+    single = [transcribe(model, [e], batch_size=1)[0] for e in examples]
+    assert batched == single
+
 
 def test_continue_from_own_checkpoint_and_resume(tiny_corpus, tmp_path) -> None:
     first = tmp_path / "first"
