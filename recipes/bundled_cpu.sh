@@ -33,3 +33,8 @@ mkdir -p "$RUN_DIR"
     --data "$DATA/fsdd:group=speaker,hold_out=theo" \
     --data "$SYNTH/eval:name=synth_eval,role=eval" \
     --json "$RUN_DIR/eval.json"
+
+# 4. The README demo sample (our own flite TTS; its sentence is in no training data) and its transcript.
+"$PY" recipes/make_sample.py "$RUN_DIR"
+"$PY" -m w2v2_onnx_finetune.evaluate --checkpoint "$RUN_DIR/checkpoint" --threads 2 \
+    --data "$RUN_DIR/sample.tsv:name=sample,role=eval" --json "$RUN_DIR/sample_eval.json"

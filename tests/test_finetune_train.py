@@ -133,3 +133,19 @@ def test_bad_start_reports_error(tiny_corpus, tmp_path, capsys) -> None:
                        "--start", "scratch:huge", "--max-steps", "1"])
     assert status == 1
     assert "huge" in capsys.readouterr().err
+
+
+def test_time_budget_stops_and_saves(tiny_corpus, tmp_path) -> None:
+    out = tmp_path / "budget"
+    # a budget of 0.01 s is spent by the first step: training stops there, evaluated and saved
+    assert cli.main(["--data", f"{tiny_corpus}:name=tiny,group=speaker,hold_out=spk3", "--output-dir",
+                     str(out), "--start", "scratch:tiny", "--max-steps", "50", "--batch-size", "4",
+                     "--scheduler", "time-linear", "--max-wall-minutes", "0.0002", "--threads", "2",
+                     "--log-level", "WARNING"]) == 0
+    facts = json.loads((out / "checkpoint" / "training.json").read_text())
+    assert facts["global_step"] == 1
+    assert (out / "checkpoint-1").is_dir()
+    assert any("eval_tiny_wer" in line for line in (out / "metrics.jsonl").read_text().splitlines())
+    # time-linear without a budget is refused
+    assert cli.main(["--data", f"{tiny_corpus}:role=train", "--output-dir", str(tmp_path / "x"),
+                     "--start", "scratch:tiny", "--scheduler", "time-linear"]) == 1
