@@ -58,7 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-wall-minutes", type=float, default=None,
                         help="evaluate, save and stop after this much training time")
     parser.add_argument("--best-metric", default=None,
-                        help="metric choosing the final checkpoint (default: eval_<first eval source>_wer)")
+                        help="metric choosing the final checkpoint (default: eval_<first eval source>_wer); "
+                             "none: the last checkpoint")
     parser.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
     parser.add_argument("--mask-time-prob", type=float, default=None,
                         help="SpecAugment time-mask probability (model config override)")

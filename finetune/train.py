@@ -146,6 +146,8 @@ def run_training(config: TrainConfig) -> dict[str, Any]:
                                  "(the time the learning rate decays over)")
     strategy = "steps" if config.eval_steps else "epoch"
     best_metric = config.best_metric or (f"eval_{next(iter(eval_sets))}_wer" if eval_sets else None)
+    if best_metric == "none":  # keep the last checkpoint: no selection on eval data
+        best_metric = None
     args = TrainingArguments(
         output_dir=str(output),
         num_train_epochs=config.epochs,

@@ -24,7 +24,7 @@ mkdir -p "$RUN_DIR"
     --output-dir "$RUN_DIR" --start scratch:small --seed 0 \
     --batch-size 8 --eval-batch-size 16 --learning-rate 1e-3 --warmup 150 \
     --scheduler time-linear --max-wall-minutes "$MINUTES" --epochs 100 \
-    --eval-steps 350 --logging-steps 25 --save-total-limit 3 --best-metric eval_cathy_cer \
+    --eval-steps 350 --logging-steps 25 --save-total-limit 3 --best-metric none \
     --max-seconds 10 --trim-silence --mask-time-prob 0 --threads 2
 
 # 3. Score the final checkpoint on the held-out data only (same specs, same seed).
