@@ -1,0 +1,61 @@
+"""Decoding training audio to 16 kHz mono float32."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from w2v2_onnx.errors import AudioDecodeError
+
+
+def to_mono_16k(samples: np.ndarray, sample_rate: int, target_rate: int = 16000) -> np.ndarray:
+    """Mix to mono and resample (soxr, high quality) to ``target_rate``; returns float32."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim == 2:
+        samples = samples.mean(axis=1)
+    if sample_rate != target_rate:
+        import soxr
+
+        samples = soxr.resample(samples, sample_rate, target_rate, quality="HQ")
+    return np.ascontiguousarray(samples, dtype=np.float32)
+
+
+def load_audio(path: str | Path, target_rate: int = 16000) -> np.ndarray:
+    """Read an audio file as mono float32 at ``target_rate``.
+
+    Raises:
+        AudioDecodeError: the file cannot be decoded, is empty or holds non-finite samples.
+    """
+    import soundfile as sf
+
+    try:
+        samples, rate = sf.read(str(path), dtype="float32", always_2d=False)
+    except Exception as exc:  # soundfile raises several types for corrupt files
+        raise AudioDecodeError(f"cannot decode audio {path}: {exc}") from exc
+    if samples.size == 0:
+        raise AudioDecodeError(f"audio {path} holds no samples")
+    if not np.all(np.isfinite(samples)):
+        raise AudioDecodeError(f"audio {path} holds NaN or infinite samples")
+    return to_mono_16k(samples, int(rate), target_rate)
+
+
+def trim_silence(audio: np.ndarray, *, threshold_db: float = -40.0, margin_s: float = 0.2,
+                 sample_rate: int = 16000, frame: int = 320) -> np.ndarray:
+    """Cut leading and trailing silence, keeping ``margin_s`` seconds of it on each side.
+
+    A frame is silent when its RMS is more than ``-threshold_db`` dB below the loudest frame's.
+    Audio with no loud frame (all silence) is returned unchanged.
+    """
+    audio = np.asarray(audio, dtype=np.float32)
+    count = len(audio) // frame
+    if count < 2:
+        return audio
+    rms = np.sqrt(np.mean(audio[: count * frame].reshape(count, frame) ** 2, axis=1) + 1e-12)
+    loud = np.nonzero(20 * np.log10(rms / rms.max()) > threshold_db)[0]
+    if loud.size == 0:
+        return audio
+    margin = int(margin_s * sample_rate)
+    start = max(0, loud[0] * frame - margin)
+    end = min(len(audio), (loud[-1] + 1) * frame + margin)
+    return audio[start:end]

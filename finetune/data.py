@@ -1,0 +1,160 @@
+"""Turning data sources into in-memory training and evaluation examples."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from w2v2_onnx_finetune.audio import load_audio, to_mono_16k, trim_silence
+from w2v2_onnx_finetune.manifest import BadRow, Utterance, read_manifest
+from w2v2_onnx_finetune.sources import SourceSpec
+from w2v2_onnx_finetune.splits import split_by_group
+from w2v2_onnx_finetune.text import normalize_transcript
+
+from w2v2_onnx.errors import AudioDecodeError, DataError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Example:
+    """One decoded utterance: 16 kHz mono float32 audio and its normalised transcript."""
+
+    audio: np.ndarray
+    text: str
+    ident: str
+
+
+@dataclass
+class SourceData:
+    """The examples one source contributes, and what was skipped."""
+
+    spec: SourceSpec
+    train: list[Example] = field(default_factory=list)
+    eval: list[Example] = field(default_factory=list)
+    bad_rows: list[BadRow] = field(default_factory=list)
+
+    def summary(self) -> dict[str, object]:
+        """Counts and durations for logs and the run's ``data.json``."""
+        def seconds(items: list[Example]) -> float:
+            return round(sum(len(e.audio) for e in items) / 16000, 1)
+
+        return {"name": self.spec.name, "location": self.spec.location, "train": len(self.train),
+                "train_s": seconds(self.train), "eval": len(self.eval), "eval_s": seconds(self.eval),
+                "bad_rows": [str(b) for b in self.bad_rows]}
+
+
+def _decode(utterances: list[Utterance], bad_rows: list[BadRow], max_seconds: float,
+            trim: bool = False) -> list[Example]:
+    examples = []
+    for u in utterances:
+        try:
+            audio = load_audio(u.audio_path)
+        except AudioDecodeError as exc:
+            bad_rows.append(BadRow(u.source, u.row, f"corrupt audio: {exc}"))
+            logger.warning("skipped row %s", bad_rows[-1])
+            continue
+        if len(audio) > max_seconds * 16000:
+            bad_rows.append(BadRow(u.source, u.row, f"longer than --max-seconds {max_seconds}"))
+            logger.warning("skipped row %s", bad_rows[-1])
+            continue
+        if trim:
+            audio = trim_silence(audio)
+        examples.append(Example(audio, u.text, f"{u.source.name}:{u.row}"))
+    return examples
+
+
+def _load_manifest_source(spec: SourceSpec, seed: int, max_seconds: float, trim: bool) -> SourceData:
+    manifest = read_manifest(spec.location, path_column=spec.path_column, text_column=spec.text_column,
+                             group_column=spec.group)
+    data = SourceData(spec, bad_rows=list(manifest.bad_rows))
+    if spec.role == "train":
+        train, evaluation = list(manifest.utterances), []
+    elif spec.role == "eval":
+        train, evaluation = [], list(manifest.utterances)
+    else:
+        train, evaluation = split_by_group(manifest.utterances, eval_fraction=spec.eval_fraction,
+                                           hold_out=spec.hold_out, seed=seed)
+    if spec.limit is not None and len(train) > spec.limit:
+        train = sorted(random.Random(seed).sample(train, spec.limit), key=lambda u: u.row)
+    data.train = _decode(train, data.bad_rows, max_seconds, trim)
+    data.eval = _decode(evaluation, data.bad_rows, max_seconds)
+    return data
+
+
+def _load_hf_source(spec: SourceSpec, seed: int, max_seconds: float, trim: bool) -> SourceData:
+    """A Hugging Face dataset saved with ``save_to_disk`` or a hub name (needs network)."""
+    import datasets
+
+    location = Path(spec.location)
+    if location.is_dir():
+        loaded = datasets.load_from_disk(str(location))
+        dataset = loaded[spec.hf_split] if isinstance(loaded, datasets.DatasetDict) else loaded
+    else:
+        dataset = datasets.load_dataset(spec.location, split=spec.hf_split)
+    audio_column = spec.path_column if spec.path_column != "path" else "audio"
+    text_column = spec.text_column if spec.text_column != "transcript" else "text"
+    for column in (audio_column, text_column):
+        if column not in dataset.column_names:
+            raise DataError(f"{spec.location}: column {column!r} not found (columns: {dataset.column_names})")
+    if spec.group and spec.group not in dataset.column_names:
+        raise DataError(f"{spec.location}: group column {spec.group!r} not found")
+    utterances = []
+    data = SourceData(spec)
+    source = Path(spec.location)
+    for index, record in enumerate(dataset):
+        text = normalize_transcript(str(record[text_column] or ""))
+        if not text:
+            data.bad_rows.append(BadRow(source, index, "empty transcript"))
+            continue
+        group = str(record[spec.group]) if spec.group else str(index)
+        utterances.append(Utterance(source, text, group, source, index))
+    if spec.role == "split":
+        train, evaluation = split_by_group(utterances, eval_fraction=spec.eval_fraction,
+                                           hold_out=spec.hold_out, seed=seed)
+    else:
+        train, evaluation = (utterances, []) if spec.role == "train" else ([], utterances)
+    if spec.limit is not None and len(train) > spec.limit:
+        train = sorted(random.Random(seed).sample(train, spec.limit), key=lambda u: u.row)
+    for part, target in ((train, data.train), (evaluation, data.eval)):
+        for u in part:
+            audio = dataset[u.row][audio_column]
+            samples = to_mono_16k(np.asarray(audio["array"]), int(audio["sampling_rate"]))
+            if len(samples) > max_seconds * 16000:
+                data.bad_rows.append(BadRow(source, u.row, f"longer than --max-seconds {max_seconds}"))
+                continue
+            if trim and target is data.train:
+                samples = trim_silence(samples)
+            target.append(Example(samples, u.text, f"{spec.name}:{u.row}"))
+    for bad in data.bad_rows:
+        logger.warning("skipped row %s", bad)
+    return data
+
+
+def load_source(spec: SourceSpec, *, seed: int = 0, max_seconds: float = 16.0,
+                trim_train_silence: bool = False) -> SourceData:
+    """Load one source: a manifest (file or folder) or a Hugging Face dataset.
+
+    With ``trim_train_silence``, training audio (never eval audio) loses leading and trailing
+    silence beyond 0.2 s, which saves compute on recordings padded with silence.
+
+    Raises:
+        DataError: the source cannot be read (see :func:`read_manifest`).
+    """
+    location = Path(spec.location)
+    is_manifest = location.suffix.lower() in (".tsv", ".csv", ".jsonl") or (
+        location.is_dir() and any((location / n).is_file() for n in ("manifest.tsv", "manifest.csv",
+                                                                      "manifest.jsonl")))
+    if is_manifest:
+        data = _load_manifest_source(spec, seed, max_seconds, trim_train_silence)
+    elif location.is_dir() and not (location / "dataset_info.json").is_file() and not (
+            location / "dataset_dict.json").is_file():
+        raise DataError(f"{location}: neither a manifest folder nor a datasets.save_to_disk folder")
+    else:
+        data = _load_hf_source(spec, seed, max_seconds, trim_train_silence)
+    logger.info("source %s", json.dumps(data.summary() | {"bad_rows": len(data.bad_rows)}))
+    return data

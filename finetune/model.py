@@ -1,0 +1,111 @@
+"""Building the model: a named size from scratch, a pretrained checkpoint, or one of our checkpoints."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from w2v2_onnx_finetune.vocab import PAD_TOKEN, VOCAB_TOKENS
+
+from w2v2_onnx.errors import InvalidOptionError, ModelNotFoundError
+
+logger = logging.getLogger(__name__)
+
+_STANDARD_KERNEL = (10, 3, 3, 3, 3, 2, 2)
+_STANDARD_STRIDE = (5, 2, 2, 2, 2, 2, 2)
+
+#: Named sizes for training from scratch. All keep the standard front-end geometry (frame step 320,
+#: receptive field 400), so the export stage and runtime treat them like any wav2vec2 model.
+SIZES: dict[str, dict[str, Any]] = {
+    # For tests: trains in seconds.
+    "tiny": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                 conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4),
+    # The CPU-trainable model: light front-end (cheap early layers), 6 pre-LN transformer layers.
+    "small": dict(hidden_size=256, num_hidden_layers=6, num_attention_heads=4, intermediate_size=1024,
+                  conv_dim=(64, 128, 128, 256, 256, 256, 256), num_conv_pos_embeddings=64,
+                  num_conv_pos_embedding_groups=16),
+    # wav2vec2-base geometry.
+    "base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+                 conv_dim=(512,) * 7, num_conv_pos_embeddings=128, num_conv_pos_embedding_groups=16),
+}
+
+
+def scratch_config(size: str, **overrides: Any) -> Any:
+    """Return a ``Wav2Vec2Config`` of a named size with our vocabulary.
+
+    ``tiny`` and ``small`` use layer-norm front-ends and pre-LN transformer layers
+    (``do_stable_layer_norm``), which train from scratch more stably; ``base`` matches wav2vec2-base.
+
+    Raises:
+        InvalidOptionError: unknown size.
+    """
+    from transformers import Wav2Vec2Config
+
+    if size not in SIZES:
+        raise InvalidOptionError(f"model size {size!r} is not one of {sorted(SIZES)}")
+    layer_norm = size != "base"
+    settings: dict[str, Any] = dict(
+        vocab_size=len(VOCAB_TOKENS), pad_token_id=VOCAB_TOKENS.index(PAD_TOKEN),
+        conv_kernel=_STANDARD_KERNEL, conv_stride=_STANDARD_STRIDE,
+        feat_extract_norm="layer" if layer_norm else "group", do_stable_layer_norm=layer_norm,
+        conv_bias=layer_norm, ctc_loss_reduction="mean", ctc_zero_infinity=True,
+        hidden_dropout=0.1, attention_dropout=0.1, activation_dropout=0.0, feat_proj_dropout=0.0,
+        final_dropout=0.0, layerdrop=0.0, mask_time_prob=0.05, mask_time_length=5,
+        mask_feature_prob=0.0,
+    )
+    settings.update(SIZES[size])
+    settings.update(overrides)
+    return Wav2Vec2Config(**settings)
+
+
+def _check_vocab(config: Any, origin: str) -> None:
+    if getattr(config, "vocab_size", None) != len(VOCAB_TOKENS):
+        logger.warning("%s has vocab_size %s; the CTC head is replaced for our %d-token vocabulary",
+                       origin, getattr(config, "vocab_size", None), len(VOCAB_TOKENS))
+
+
+def build_model(start: str, *, freeze_feature_encoder: bool = True, **overrides: Any) -> Any:
+    """Create the model to train.
+
+    Args:
+        start: ``scratch:tiny|small|base``, a directory (a pretrained model or one of our
+            checkpoints) or a Hugging Face hub id.
+        freeze_feature_encoder: freeze the convolutional front-end when starting from pretrained
+            weights (the seed recipe); ignored from scratch.
+        overrides: config values to change (dropouts, masking).
+
+    Returns:
+        A ``Wav2Vec2ForCTC``-style model (``AutoModelForCTC``) with our vocabulary size.
+
+    Raises:
+        InvalidOptionError: unknown scratch size.
+        ModelNotFoundError: a local directory that holds no ``config.json``.
+    """
+    import torch  # noqa: F401  (transformers needs it; imported here to fail early and clearly)
+    from transformers import AutoConfig, AutoModelForCTC, Wav2Vec2ForCTC
+
+    if start.startswith("scratch:"):
+        config = scratch_config(start.split(":", 1)[1], **overrides)
+        logger.info("new %s model from scratch", start)
+        return Wav2Vec2ForCTC(config)
+    path = Path(start)
+    if path.exists() and not (path / "config.json").is_file():
+        raise ModelNotFoundError(f"{path}: no config.json (give a checkpoint directory, a hub id or "
+                                 f"scratch:{'|'.join(SIZES)})")
+    config = AutoConfig.from_pretrained(start)
+    _check_vocab(config, start)
+    settings = dict(vocab_size=len(VOCAB_TOKENS), pad_token_id=VOCAB_TOKENS.index(PAD_TOKEN),
+                    ctc_loss_reduction="mean", ctc_zero_infinity=True, **overrides)
+    model = AutoModelForCTC.from_pretrained(start, ignore_mismatched_sizes=True, **settings)
+    if freeze_feature_encoder and hasattr(model, "freeze_feature_encoder"):
+        model.freeze_feature_encoder()
+        logger.info("feature encoder frozen")
+    return model
+
+
+def output_frames(config: Any, samples: int) -> int:
+    """Frames the model outputs for ``samples`` input samples (front-end arithmetic)."""
+    for kernel, stride in zip(config.conv_kernel, config.conv_stride, strict=True):
+        samples = (samples - kernel) // stride + 1
+    return max(samples, 0)

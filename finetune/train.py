@@ -1,0 +1,212 @@
+"""The training run: data, model, Hugging Face Trainer, checkpoints and the final checkpoint dir."""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from w2v2_onnx_finetune.sources import SourceSpec
+
+from w2v2_onnx.errors import DataError, InvalidOptionError
+
+logger = logging.getLogger(__name__)
+
+FINAL_DIR = "checkpoint"
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; the CLI fills it from its flags (see ``docs/finetune.md``)."""
+
+    output_dir: Path
+    sources: list[SourceSpec]
+    start: str = "scratch:small"
+    seed: int = 0
+    epochs: float = 10.0
+    max_steps: int = -1
+    batch_size: int = 8
+    eval_batch_size: int = 8
+    grad_accum: int = 1
+    learning_rate: float = 5e-4
+    warmup: float = 0.1
+    weight_decay: float = 0.0
+    scheduler: str = "linear"
+    max_seconds: float = 16.0
+    trim_silence: bool = False
+    precision: str = "auto"
+    threads: int | None = None
+    eval_steps: int | None = None
+    logging_steps: int = 25
+    save_total_limit: int = 2
+    resume: bool = False
+    max_wall_minutes: float | None = None
+    freeze_feature_encoder: str = "auto"
+    best_metric: str | None = None
+    num_workers: int = 0
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def _precision_flags(precision: str) -> dict[str, bool]:
+    import torch
+
+    cuda = torch.cuda.is_available()
+    if precision == "auto":
+        precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "fp32"
+    if precision == "fp16" and not cuda:
+        raise InvalidOptionError("fp16 mixed precision needs CUDA; use bf16 or fp32 on CPU")
+    return {"fp16": precision == "fp16", "bf16": precision == "bf16"}
+
+
+def _is_our_checkpoint(start: str) -> bool:
+    from w2v2_onnx_finetune.vocab import vocab_dict
+
+    vocab = Path(start) / "vocab.json"
+    try:
+        return vocab.is_file() and json.loads(vocab.read_text(encoding="utf-8")) == vocab_dict()
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+def load_data(config: TrainConfig) -> tuple[list[Any], dict[str, list[Any]], list[dict[str, Any]]]:
+    """Load every source; return (train examples, eval examples by source name, summaries)."""
+    from w2v2_onnx_finetune.data import load_source
+
+    train: list[Any] = []
+    evaluation: dict[str, list[Any]] = {}
+    summaries = []
+    for spec in config.sources:
+        data = load_source(spec, seed=config.seed, max_seconds=config.max_seconds,
+                           trim_train_silence=config.trim_silence)
+        train.extend(data.train * spec.repeat)
+        if data.eval:
+            evaluation.setdefault(spec.name, []).extend(data.eval)
+        summary = data.summary()
+        summary["eval_ids"] = [e.ident for e in data.eval]
+        summaries.append(summary)
+        if data.bad_rows:
+            logger.warning("%s: %d bad rows skipped (listed in data.json)", spec.name, len(data.bad_rows))
+    if not train:
+        raise DataError("no training examples: every source is empty, eval-only, or all rows are bad")
+    return train, evaluation, summaries
+
+
+def run_training(config: TrainConfig) -> dict[str, Any]:
+    """Train a model and write ``<output_dir>/checkpoint`` (model + processor + training.json).
+
+    Trainer checkpoints (``checkpoint-<step>``) and ``metrics.jsonl`` are written into ``output_dir``
+    as training goes; with ``resume`` the newest checkpoint there is continued.
+
+    Returns:
+        The final metrics and run facts (also in ``training.json``).
+
+    Raises:
+        DataError: no usable training data or a bad source.
+    """
+    import torch
+    import transformers
+    from transformers import PrinterCallback, TrainingArguments, set_seed
+    from w2v2_onnx_finetune.batching import CTCCollator, SpeechDataset
+    from w2v2_onnx_finetune.callbacks import MetricsLogCallback, TimeBudgetCallback
+    from w2v2_onnx_finetune.metrics import make_compute_metrics
+    from w2v2_onnx_finetune.model import build_model
+    from w2v2_onnx_finetune.trainer import CTCTrainer
+    from w2v2_onnx_finetune.vocab import build_processor
+
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    set_seed(config.seed)
+    random.seed(config.seed)
+    output = Path(config.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+
+    train_examples, eval_examples, summaries = load_data(config)
+    (output / "data.json").write_text(json.dumps(summaries, indent=1) + "\n", encoding="utf-8")
+    freeze = config.freeze_feature_encoder == "yes" or (
+        config.freeze_feature_encoder == "auto" and not config.start.startswith("scratch:")
+        and not _is_our_checkpoint(config.start))
+    model = build_model(config.start, freeze_feature_encoder=freeze, **config.model_overrides)
+    use_mask = getattr(model.config, "feat_extract_norm", "layer") == "layer"
+    processor = build_processor(output)
+    processor.feature_extractor.return_attention_mask = use_mask
+    train_set = SpeechDataset(train_examples)
+    eval_sets = {name: SpeechDataset(items) for name, items in eval_examples.items()}
+    logger.info("training on %d examples (%.0f s of audio); eval sets %s", len(train_set),
+                train_set.total_seconds(), {k: len(v) for k, v in eval_sets.items()})
+
+    budget_s = config.max_wall_minutes * 60 if config.max_wall_minutes else None
+    if config.scheduler == "time-linear" and budget_s is None:
+        raise InvalidOptionError("--scheduler time-linear needs --max-wall-minutes "
+                                 "(the time the learning rate decays over)")
+    strategy = "steps" if config.eval_steps else "epoch"
+    best_metric = config.best_metric or (f"eval_{next(iter(eval_sets))}_wer" if eval_sets else None)
+    if best_metric == "none":  # keep the last checkpoint: no selection on eval data
+        best_metric = None
+    args = TrainingArguments(
+        output_dir=str(output),
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.eval_batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.learning_rate,
+        warmup_steps=config.warmup,
+        weight_decay=config.weight_decay,
+        lr_scheduler_type="linear" if config.scheduler == "time-linear" else config.scheduler,
+        train_sampling_strategy="group_by_length",
+        eval_strategy=strategy if eval_sets else "no",
+        save_strategy=strategy,
+        eval_steps=config.eval_steps,
+        save_steps=config.eval_steps,
+        logging_steps=config.logging_steps,
+        save_total_limit=config.save_total_limit,
+        load_best_model_at_end=best_metric is not None,
+        metric_for_best_model=best_metric,
+        greater_is_better=False,
+        seed=config.seed,
+        dataloader_num_workers=config.num_workers,
+        remove_unused_columns=False,
+        report_to="none",
+        disable_tqdm=True,
+        **_precision_flags(config.precision),
+    )
+    trainer = CTCTrainer(
+        model=model,
+        args=args,
+        data_collator=CTCCollator(return_attention_mask=use_mask),
+        train_dataset=train_set,
+        eval_dataset=eval_sets or None,
+        processing_class=processor,
+        compute_metrics=make_compute_metrics(),
+        callbacks=[MetricsLogCallback(output / "metrics.jsonl", len(train_set))],
+        time_budget_s=budget_s if config.scheduler == "time-linear" else None,
+    )
+    trainer.remove_callback(PrinterCallback)  # MetricsLogCallback logs instead; stdout stays for the CLI
+    if budget_s:
+        trainer.add_callback(TimeBudgetCallback(budget_s))
+    result = trainer.train(resume_from_checkpoint=True if config.resume else None)
+
+    final = output / FINAL_DIR
+    trainer.save_model(str(final))
+    processor.save_pretrained(str(final))
+    final_metrics = trainer.evaluate() if eval_sets else {}
+    facts = {
+        "start": config.start, "seed": config.seed, "train_examples": len(train_set),
+        "train_audio_s": round(train_set.total_seconds(), 1), "global_step": trainer.state.global_step,
+        "best_checkpoint": trainer.state.best_model_checkpoint, "best_metric": best_metric,
+        "train_runtime_s": round(result.metrics.get("train_runtime", 0.0), 1),
+        "wall_s": round(time.time() - started, 1), "final_eval": final_metrics,
+        "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                    "torch_threads": torch.get_num_threads(), "cuda": torch.cuda.is_available()},
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
+    }
+    (final / "training.json").write_text(json.dumps(facts, indent=1, default=str) + "\n", encoding="utf-8")
+    logger.info("final checkpoint in %s: %s", final, json.dumps(final_metrics))
+    return facts

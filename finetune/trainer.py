@@ -1,0 +1,66 @@
+"""A Hugging Face Trainer that returns greedy CTC ids from evaluation, with padded frames blanked."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+from transformers import Trainer
+from w2v2_onnx_finetune.schedule import time_linear_factor
+
+
+class CTCTrainer(Trainer):
+    """``Trainer`` whose evaluation returns per-frame argmax ids instead of full logits.
+
+    Frames past each row's valid length become the blank (id 0), so padding in a batch never adds
+    text to a transcript, and evaluation keeps ``frames`` ints per row instead of ``frames x vocab``
+    floats.
+
+    Args:
+        time_budget_s: with a budget, the learning rate follows :func:`time_linear_factor`
+            instead of the ``lr_scheduler_type`` of the arguments.
+    """
+
+    def __init__(self, *args: Any, time_budget_s: float | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.time_budget_s = time_budget_s
+        self._schedule_started: float | None = None
+
+    def create_scheduler(self, num_training_steps: int,
+                         optimizer: torch.optim.Optimizer | None = None) -> Any:
+        """Use the wall-time schedule when a time budget is set, else the standard one."""
+        if self.time_budget_s is None or self.lr_scheduler is not None:
+            return super().create_scheduler(num_training_steps, optimizer)
+        warmup = self.args.get_warmup_steps(num_training_steps)
+        budget = self.time_budget_s
+
+        def factor(step: int) -> float:
+            if self._schedule_started is None:
+                self._schedule_started = time.time()
+            return time_linear_factor(step, time.time() - self._schedule_started, warmup, budget)
+
+        self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer or self.optimizer, factor)
+        return self.lr_scheduler
+
+    def prediction_step(
+        self,
+        model: torch.nn.Module,
+        inputs: dict[str, Any],
+        prediction_loss_only: bool,
+        ignore_keys: list[str] | None = None,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+        """Run the parent step, then turn logits into masked argmax ids."""
+        loss, logits, labels = super().prediction_step(model, inputs, prediction_loss_only, ignore_keys)
+        if logits is None:
+            return loss, logits, labels
+        if isinstance(logits, tuple):
+            logits = logits[0]
+        ids = logits.argmax(dim=-1)
+        mask = inputs.get("attention_mask")
+        if mask is not None:
+            unwrapped = self.accelerator.unwrap_model(model)
+            lengths = unwrapped._get_feat_extract_output_lengths(mask.sum(-1)).to(ids.device)
+            frames = torch.arange(ids.shape[1], device=ids.device)[None, :]
+            ids = ids.masked_fill(frames >= lengths[:, None], 0)
+        return loss, ids, labels

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Reference model (a): the small CPU model bundled as the runtime's default.
+# Trains from scratch on 2 CPU threads for a fixed wall-time budget; see docs/finetune.md for results.
+# Usage: recipes/bundled_cpu.sh [RUN_DIR] [MINUTES]   (run from the repository root)
+set -euo pipefail
+RUN_DIR=${1:-/work/runs/bundled}
+MINUTES=${2:-90}
+DATA=${DATA:-../shared/data}
+SYNTH=${SYNTH:-/work/cache/synth/v1}
+PY=${PY:-python}
+
+# 1. Synthetic TTS speech (cached: a rerun with the same seed reuses the files).
+"$PY" -m w2v2_onnx_finetune.synth --out "$SYNTH" --train 3000 --eval 100 --seed 0 --jobs 2 \
+    --max-words 12 --digit-fraction 0.15 --sentences "$DATA/text/sentences.txt"
+
+# 2. Train. Held out: 10% of cathy prompt ids, FSDD speaker theo, 100 TTS sentences.
+mkdir -p "$RUN_DIR"
+"$PY" -m w2v2_onnx_finetune \
+    --data "$DATA/cathy:group=prompt_id,eval=0.1" \
+    --data "$DATA/fsdd:group=speaker,hold_out=theo" \
+    --data "$DATA/keywords:role=train,limit=500" \
+    --data "$SYNTH/train:name=synth,role=train,limit=1500" \
+    --data "$SYNTH/eval:name=synth_eval,role=eval" \
+    --output-dir "$RUN_DIR" --start scratch:small --seed 0 \
+    --batch-size 8 --eval-batch-size 16 --learning-rate 1e-3 --warmup 150 \
+    --scheduler time-linear --max-wall-minutes "$MINUTES" --epochs 100 \
+    --eval-steps 350 --logging-steps 25 --save-total-limit 3 --best-metric none \
+    --max-seconds 10 --trim-silence --mask-time-prob 0 --threads 2
+
+# 3. Score the final checkpoint on the held-out data only (same specs, same seed).
+"$PY" -m w2v2_onnx_finetune.evaluate --checkpoint "$RUN_DIR/checkpoint" --seed 0 --threads 2 \
+    --data "$DATA/cathy:group=prompt_id,eval=0.1" \
+    --data "$DATA/fsdd:group=speaker,hold_out=theo" \
+    --data "$SYNTH/eval:name=synth_eval,role=eval" \
+    --json "$RUN_DIR/eval.json"
+
+# 4. The README demo sample (our own flite TTS; its sentence is in no training data) and its transcript.
+"$PY" recipes/make_sample.py "$RUN_DIR"
+"$PY" -m w2v2_onnx_finetune.evaluate --checkpoint "$RUN_DIR/checkpoint" --threads 2 \
+    --data "$RUN_DIR/sample.tsv:name=sample,role=eval" --json "$RUN_DIR/sample_eval.json"
