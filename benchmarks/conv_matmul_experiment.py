@@ -23,6 +23,7 @@ from runtime_figures import ARCHS, CACHE, machine_info, speech_like  # noqa: E40
 
 def export_variant(checkpoint: Path, path: Path, rewrite: bool) -> None:
     from transformers import AutoModelForCTC
+
     from w2v2_onnx_export.conv_matmul import rewrite_conv_front_end
     from w2v2_onnx_export.onnx_export import export_onnx
     from w2v2_onnx_export.wrapper import CTCExportWrapper

@@ -97,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         import transformers
+
         from w2v2_onnx_export import Thresholds, export_model
 
         if not args.verbose:

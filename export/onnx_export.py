@@ -10,9 +10,8 @@ import logging
 import warnings
 from pathlib import Path
 
-from w2v2_onnx_export.wrapper import CTCExportWrapper
-
 from w2v2_onnx.errors import ExportError
+from w2v2_onnx_export.wrapper import CTCExportWrapper
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from w2v2_onnx.errors import InvalidOptionError
 from w2v2_onnx_export import contract
 from w2v2_onnx_export.report import ExportReport, op_histogram
 from w2v2_onnx_export.validate import DEFAULT_SECONDS, Thresholds
-
-from w2v2_onnx.errors import InvalidOptionError
 
 log = logging.getLogger(__name__)
 

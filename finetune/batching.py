@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from w2v2_onnx_finetune.data import Example
 from w2v2_onnx_finetune.vocab import encode_transcript
 

@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from w2v2_onnx.errors import AudioDecodeError, DataError
 from w2v2_onnx_finetune.audio import load_audio, to_mono_16k, trim_silence
 from w2v2_onnx_finetune.manifest import BadRow, Utterance, read_manifest
 from w2v2_onnx_finetune.sources import SourceSpec
 from w2v2_onnx_finetune.splits import split_by_group
 from w2v2_onnx_finetune.text import normalize_transcript
-
-from w2v2_onnx.errors import AudioDecodeError, DataError
 
 logger = logging.getLogger(__name__)
 

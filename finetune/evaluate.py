@@ -24,6 +24,7 @@ def transcribe(model: Any, examples: Sequence[Example], *, batch_size: int = 8,
                use_mask: bool = True) -> list[str]:
     """Greedy transcripts of ``examples`` in input order (batched by length, padding masked)."""
     import torch
+
     from w2v2_onnx_finetune.batching import normalize_audio
     from w2v2_onnx_finetune.vocab import decode_ids
 
@@ -65,6 +66,7 @@ def evaluate_checkpoint(checkpoint: str | Path, sources: Sequence[Any], *, seed:
     """
     import torch
     from transformers import AutoModelForCTC
+
     from w2v2_onnx_finetune.data import load_source
 
     model = AutoModelForCTC.from_pretrained(str(checkpoint))

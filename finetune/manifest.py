@@ -8,9 +8,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from w2v2_onnx_finetune.text import normalize_transcript
-
 from w2v2_onnx.errors import DataError
+from w2v2_onnx_finetune.text import normalize_transcript
 
 logger = logging.getLogger(__name__)
 

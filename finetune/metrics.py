@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+
 from w2v2_onnx_finetune.vocab import decode_ids
 
 

@@ -6,9 +6,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from w2v2_onnx_finetune.vocab import PAD_TOKEN, VOCAB_TOKENS
-
 from w2v2_onnx.errors import InvalidOptionError, ModelNotFoundError
+from w2v2_onnx_finetune.vocab import PAD_TOKEN, VOCAB_TOKENS
 
 logger = logging.getLogger(__name__)
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 
-from w2v2_onnx_finetune.manifest import Utterance
-
 from w2v2_onnx.errors import DataError
+from w2v2_onnx_finetune.manifest import Utterance
 
 
 def _rank(group: str, seed: int) -> str:

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from w2v2_onnx_finetune.text import normalize_transcript
 
 from w2v2_onnx.errors import DataError
+from w2v2_onnx_finetune.text import normalize_transcript
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ def plan_texts(sentences: Sequence[str], *, train: int, eval_count: int, seed: i
 
 def _render(item: tuple[int, str, str, Path, int, bool]) -> dict[str, str] | None:
     import soundfile as sf
+
     from w2v2_onnx_finetune.augment import augment
     from w2v2_onnx_finetune.tts import available_voices, random_voice, speak
 

@@ -11,9 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from w2v2_onnx_finetune.sources import SourceSpec
-
 from w2v2_onnx.errors import DataError, InvalidOptionError
+from w2v2_onnx_finetune.sources import SourceSpec
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +110,7 @@ def run_training(config: TrainConfig) -> dict[str, Any]:
     import torch
     import transformers
     from transformers import PrinterCallback, TrainingArguments, set_seed
+
     from w2v2_onnx_finetune.batching import CTCCollator, SpeechDataset
     from w2v2_onnx_finetune.callbacks import MetricsLogCallback, TimeBudgetCallback
     from w2v2_onnx_finetune.metrics import make_compute_metrics

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 from transformers import Trainer
+
 from w2v2_onnx_finetune.schedule import time_linear_factor
 
 

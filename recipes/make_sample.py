@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
 from w2v2_onnx_finetune.tts import Voice, speak
 
 TEXT = "FOUR SEVEN TWO NINE PLEASE CALL ME BACK TOMORROW"

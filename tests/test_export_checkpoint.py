@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
+from w2v2_onnx.errors import ExportError, UnsupportedModelError
 from w2v2_onnx_export.checkpoint import load_checkpoint
 from w2v2_onnx_export.contract import frame_step, receptive_field
 from w2v2_onnx_export.testing import BASE_960H_VOCAB, make_tiny_checkpoint
-
-from w2v2_onnx.errors import ExportError, UnsupportedModelError
 
 
 def test_base_960h_vocabulary_roles(tmp_path: Path) -> None:

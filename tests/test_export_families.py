@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from conftest_export import small_standard_checkpoint
-from w2v2_onnx_export import export_model
-from w2v2_onnx_export.checkpoint import SUPPORTED_ARCHITECTURES
 
 from w2v2_onnx.errors import ExportError, UnsupportedModelError
+from w2v2_onnx_export import export_model
+from w2v2_onnx_export.checkpoint import SUPPORTED_ARCHITECTURES
 
 CASES = [
     ("wav2vec2", "group", {}),

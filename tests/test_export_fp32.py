@@ -12,11 +12,11 @@ import pytest
 import torch
 import transformers
 from conftest_export import TINY_SECONDS, tiny_group_checkpoint, tiny_layer_checkpoint  # noqa: F401
+
+from w2v2_onnx.vocabulary import Vocabulary
 from w2v2_onnx_export import export_model
 from w2v2_onnx_export.contract import receptive_field
 from w2v2_onnx_export.testing import STANDARD_CONV, make_tiny_checkpoint
-
-from w2v2_onnx.vocabulary import Vocabulary
 
 
 def _reference(checkpoint: Path, clip: np.ndarray) -> np.ndarray:

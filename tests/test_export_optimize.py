@@ -10,6 +10,7 @@ import onnxruntime as ort
 import pytest
 from conftest_export import TINY_SECONDS, tiny_group_checkpoint  # noqa: F401
 from onnx import TensorProto, helper
+
 from w2v2_onnx_export import ExportReport, Thresholds, export_model
 from w2v2_onnx_export.optimize import optimize_fp32, rewrite_score_scaling
 

@@ -10,10 +10,10 @@ import onnx
 import onnxruntime as ort
 import pytest
 from conftest_export import small_standard_checkpoint
-from w2v2_onnx_export import ExportReport, Thresholds, export_model
-from w2v2_onnx_export.calibration import synthetic_audio
 
 from w2v2_onnx.errors import ValidationError
+from w2v2_onnx_export import ExportReport, Thresholds, export_model
+from w2v2_onnx_export.calibration import synthetic_audio
 
 LOOSE = Thresholds(fp16_max_cer=1.0, int8_max_cer=1.0)
 SECONDS = (1.0, 4.1)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from w2v2_onnx_finetune.schedule import time_linear_factor
-
 from w2v2_onnx.cli import build_parser
+from w2v2_onnx_finetune.schedule import time_linear_factor
 
 
 def test_finetune_subcommand_is_registered() -> None:

@@ -8,12 +8,12 @@ import logging
 import numpy as np
 import pytest
 import soundfile as sf
+
+from w2v2_onnx.errors import DataError
 from w2v2_onnx_finetune.data import load_source
 from w2v2_onnx_finetune.manifest import read_manifest
 from w2v2_onnx_finetune.sources import parse_source
 from w2v2_onnx_finetune.splits import split_by_group
-
-from w2v2_onnx.errors import DataError
 
 
 def _wav(path, seconds: float = 0.5, rate: int = 16000) -> None:

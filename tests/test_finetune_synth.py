@@ -7,13 +7,13 @@ import shutil
 import numpy as np
 import pytest
 import soundfile as sf
+
+from w2v2_onnx.errors import DataError
 from w2v2_onnx_finetune import tts
 from w2v2_onnx_finetune.audio import trim_silence
 from w2v2_onnx_finetune.augment import AugmentSettings, augment
 from w2v2_onnx_finetune.manifest import read_manifest
 from w2v2_onnx_finetune.synth import DIGITS, build_corpus, plan_texts
-
-from w2v2_onnx.errors import DataError
 
 SENTENCES = [f"sentence number {w} has words" for w in
              ("one two three four five six seven eight nine ten eleven twelve".split())] * 2 + [

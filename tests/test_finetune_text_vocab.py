@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from w2v2_onnx_finetune.text import normalize_transcript
 from w2v2_onnx_finetune.vocab import (
     VOCAB_TOKENS,

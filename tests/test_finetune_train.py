@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
+
 from w2v2_onnx_finetune import cli
 from w2v2_onnx_finetune.batching import CTCCollator, SpeechDataset, normalize_audio
 from w2v2_onnx_finetune.data import Example
