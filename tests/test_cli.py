@@ -108,3 +108,16 @@ def test_readme_main_job_runs_on_the_bundled_model(capsys):
     assert capsys.readouterr().out.endswith("\n")
     result = w2v2_onnx.transcribe(sample)
     assert result.duration == pytest.approx(3.89, abs=0.01)
+
+
+def test_missing_optional_dependency_is_a_clear_message(monkeypatch, capsys):
+    import w2v2_onnx.cli as cli
+
+    def needs_torch(args):
+        raise ModuleNotFoundError("No module named 'torch'", name="torch")
+
+    parser = cli.build_parser()
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    parser._subparsers._group_actions[0].choices["export"].set_defaults(_run=needs_torch)
+    assert cli.main(["export", "ckpt", "out"]) == 2
+    assert "pip install 'w2v2-onnx[export]'" in capsys.readouterr().err

@@ -40,11 +40,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# optional dependency -> the extra that installs it, for a clear message instead of a traceback
+EXTRA_OF_MODULE = {"torch": "export", "transformers": "export", "onnx": "export", "onnxscript": "export",
+                   "datasets": "train", "accelerate": "train", "jiwer": "train", "matplotlib": "bench",
+                   "starlette": "serve", "uvicorn": "serve", "kenlm": "lm"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    return int(args._run(args) or 0)
+    try:
+        return int(args._run(args) or 0)
+    except ModuleNotFoundError as exc:
+        root = (exc.name or "").split(".")[0]
+        if root not in EXTRA_OF_MODULE:
+            raise
+        print(f"error: 'w2v2-onnx {args.command}' needs the package {root!r}, which is not installed: "
+              f"pip install 'w2v2-onnx[{EXTRA_OF_MODULE[root]}]'", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
