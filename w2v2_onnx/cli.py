@@ -56,8 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         root = (exc.name or "").split(".")[0]
         if root not in EXTRA_OF_MODULE:
             raise
+        extra = "train" if args.command == "finetune" else EXTRA_OF_MODULE[root]
         print(f"error: 'w2v2-onnx {args.command}' needs the package {root!r}, which is not installed: "
-              f"pip install 'w2v2-onnx[{EXTRA_OF_MODULE[root]}]'", file=sys.stderr)
+              f"pip install 'w2v2-onnx[{extra}]'", file=sys.stderr)
         return 2
 
 
