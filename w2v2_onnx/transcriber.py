@@ -24,7 +24,10 @@ logger = logging.getLogger(__name__)
 DECODERS = ("greedy", "beam")
 DEFAULT_CHUNK_LENGTH = 20.0
 DEFAULT_CHUNK_CONTEXT = 2.0
-DEFAULT_BATCH_SIZE = {"cpu": 4, "cuda": 16}
+# Measured on this project's 2-core CPU (benchmarks/results/runtime_base_quiet.json): padded batches of 5 s
+# clips ran slower than one clip at a time (int8 23.0x vs 27.5x real time at 4 x 5 s), so the CPU default
+# is 1; batches pay on GPUs.
+DEFAULT_BATCH_SIZE = {"cpu": 1, "cuda": 16}
 # Cap on padded audio per model call. On CPU a 20 s window of a base model peaks at about +270 MB
 # (conv front-end activations); 4 such windows at once took a 2-minute file to 2.3 GB. Batching gains
 # little on a CPU, so one window (or several short clips) per call keeps memory flat.
@@ -138,7 +141,7 @@ class Transcriber:
             sample_rate: the rate of array inputs (default: the model's rate); files carry their own.
             decoder: ``greedy`` (default) or ``beam``.
             word_timestamps: whether to return the words with times and probabilities.
-            batch_size: windows per model call (default 4 on CPU, 16 on CUDA); results do not depend on it.
+            batch_size: windows per model call (default 1 on CPU, 16 on CUDA); results do not depend on it.
             chunk_length: longest window in seconds; longer audio is cut in overlapping windows.
             chunk_context: seconds of overlap each window gives its neighbours.
             lm, beam_width, alpha, beta, hotwords, hotword_weight: beam-search options (``decoder="beam"``).
