@@ -106,7 +106,9 @@ def _words(result: Any) -> list[dict[str, Any]]:
 def create_app(transcriber: Transcriber, settings: ServerSettings | None = None) -> Starlette:
     """Build the ASGI application around a loaded Transcriber."""
     settings = settings or ServerSettings()
-    batcher = MicroBatcher(lambda audios: transcriber.transcribe(list(audios)), max_batch=settings.max_batch,
+    # Requests gathered by the micro-batcher share model calls (padded batches of up to max_batch inputs).
+    batcher = MicroBatcher(lambda audios: transcriber.transcribe(list(audios), batch_size=settings.max_batch),
+                           max_batch=settings.max_batch,
                            max_wait_ms=settings.max_wait_ms, queue_size=settings.queue_size)
     rate = transcriber.sample_rate
 
