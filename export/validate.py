@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 
 from w2v2_onnx.errors import ValidationError
+from w2v2_onnx.greedy import greedy_decode
+from w2v2_onnx.vocabulary import Vocabulary
 
 #: Lengths checked besides the shortest valid input, in seconds.
 DEFAULT_SECONDS: tuple[float, ...] = (1.0, 7.3, 30.0)
@@ -37,22 +39,6 @@ class Thresholds:
     fp32_max_cer: float = 0.01
     fp16_max_cer: float = 0.02
     int8_max_cer: float = 0.10
-
-
-def greedy_text(
-    log_probs: np.ndarray, tokens: Sequence[str], blank_id: int, special: set[str], delimiter: str | None
-) -> str:
-    """Best-path CTC transcript of one ``[frames, vocab]`` matrix."""
-    ids = log_probs.argmax(axis=-1)
-    keep = np.ones(len(ids), dtype=bool)
-    keep[1:] = ids[1:] != ids[:-1]
-    pieces = []
-    for i in ids[keep]:
-        token = tokens[int(i)]
-        if int(i) == blank_id or token in special:
-            continue
-        pieces.append(" " if token == delimiter else token)
-    return " ".join("".join(pieces).split())
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -81,16 +67,16 @@ def cer(references: Sequence[str], hypotheses: Sequence[str]) -> float:
 
 
 class Decoder:
-    """Greedy transcripts with a config's vocabulary."""
+    """Greedy transcripts with a config's vocabulary: the runtime's own best-path decoder."""
 
     def __init__(self, config: dict[str, Any]) -> None:
-        self.tokens = config["vocabulary"]
-        self.blank_id = int(config["blank_id"])
-        self.special = set(config["special_tokens"])
-        self.delimiter = config["word_delimiter"]
+        self.vocab = Vocabulary.from_tokens(config["vocabulary"], blank_id=int(config["blank_id"]),
+                                            word_delimiter=config["word_delimiter"],
+                                            special_tokens=config["special_tokens"])
 
     def __call__(self, log_probs: np.ndarray) -> str:
-        return greedy_text(log_probs, self.tokens, self.blank_id, self.special, self.delimiter)
+        # frame duration only scales word times, which validation does not compare
+        return greedy_decode(log_probs, self.vocab, frame_duration=1.0).text
 
 
 def make_session(path: Path, threads: int | None = None) -> Any:
