@@ -84,12 +84,12 @@ def make_session(path: Path, threads: int | None = None) -> Any:
 
     (ONNX Runtime's own default sizes the pool to the host, not the container's CPU set.)
     """
-    import os
-
     import onnxruntime as ort
 
+    from w2v2_onnx.session import available_cpus
+
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
+    options.intra_op_num_threads = threads or available_cpus()
     options.inter_op_num_threads = 1
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
