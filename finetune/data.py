@@ -78,7 +78,8 @@ def _load_manifest_source(spec: SourceSpec, seed: int, max_seconds: float, trim:
         train, evaluation = [], list(manifest.utterances)
     else:
         train, evaluation = split_by_group(manifest.utterances, eval_fraction=spec.eval_fraction,
-                                           hold_out=spec.hold_out, seed=seed)
+                                           dev_fraction=spec.dev_fraction, hold_out=spec.hold_out,
+                                           seed=seed, part=spec.part)
     if spec.limit is not None and len(train) > spec.limit:
         train = sorted(random.Random(seed).sample(train, spec.limit), key=lambda u: u.row)
     data.train = _decode(train, data.bad_rows, max_seconds, trim)
@@ -115,7 +116,8 @@ def _load_hf_source(spec: SourceSpec, seed: int, max_seconds: float, trim: bool)
         utterances.append(Utterance(source, text, group, source, index))
     if spec.role == "split":
         train, evaluation = split_by_group(utterances, eval_fraction=spec.eval_fraction,
-                                           hold_out=spec.hold_out, seed=seed)
+                                           dev_fraction=spec.dev_fraction, hold_out=spec.hold_out,
+                                           seed=seed, part=spec.part)
     else:
         train, evaluation = (utterances, []) if spec.role == "train" else ([], utterances)
     if spec.limit is not None and len(train) > spec.limit:

@@ -19,7 +19,9 @@ class SourceSpec:
         name: short name used in logs and metric names (``eval_<name>_wer``).
         role: ``split`` (seeded split by group), ``train`` (all rows train) or ``eval`` (all rows eval).
         group: column that groups rows for the split (``prompt_id``, ``speaker``); None: each file alone.
-        eval_fraction: share of groups held out when ``role`` is ``split``.
+        eval_fraction: share of groups held out as the test part when ``role`` is ``split``.
+        dev_fraction: share of further groups held out as a dev part (never trained on either).
+        part: which held-out part the source evaluates on: ``eval`` (test, default) or ``dev``.
         hold_out: groups always held out (``theo``).
         limit: keep at most this many training rows (seeded choice); None keeps all.
         repeat: how many times the training rows are repeated per epoch (oversampling).
@@ -32,6 +34,8 @@ class SourceSpec:
     role: str = "split"
     group: str | None = None
     eval_fraction: float = 0.0
+    dev_fraction: float = 0.0
+    part: str = "eval"
     hold_out: tuple[str, ...] = field(default_factory=tuple)
     limit: int | None = None
     repeat: int = 1
@@ -40,13 +44,14 @@ class SourceSpec:
     hf_split: str = "train"
 
 
-_KEYS = {"name", "role", "group", "eval", "hold_out", "limit", "repeat", "path", "text", "split"}
+_KEYS = {"name", "role", "group", "eval", "dev", "part", "hold_out", "limit", "repeat", "path", "text", "split"}
 
 
 def parse_source(spec: str) -> SourceSpec:
     """Parse ``LOCATION[:key=value,...]``.
 
-    Keys: ``name``, ``role`` (split|train|eval), ``group``, ``eval`` (fraction), ``hold_out``
+    Keys: ``name``, ``role`` (split|train|eval), ``group``, ``eval`` (test fraction), ``dev`` (dev
+    fraction), ``part`` (eval|dev: the held-out part to evaluate), ``hold_out``
     (groups joined by ``+``), ``limit``, ``repeat``, ``path`` and ``text`` (column names), ``split``
     (Hugging Face split). Example: ``../shared/data/fsdd:group=speaker,hold_out=theo``.
 
@@ -67,10 +72,14 @@ def parse_source(spec: str) -> SourceSpec:
         raise DataError(f"data source {spec!r}: role {role!r} is not one of {ROLES}")
     try:
         eval_fraction = float(values.get("eval", "0"))
+        dev_fraction = float(values.get("dev", "0"))
         limit = int(values["limit"]) if "limit" in values else None
         repeat = int(values.get("repeat", "1"))
     except ValueError as exc:
         raise DataError(f"data source {spec!r}: {exc}") from exc
+    part = values.get("part", "eval")
+    if part not in ("eval", "dev"):
+        raise DataError(f"data source {spec!r}: part {part!r} is not one of ('eval', 'dev')")
     if repeat < 1 or (limit is not None and limit < 1):
         raise DataError(f"data source {spec!r}: repeat and limit must be positive")
     default_name = Path(location.rstrip("/")).name
@@ -82,6 +91,8 @@ def parse_source(spec: str) -> SourceSpec:
         role=role,
         group=values.get("group") or None,
         eval_fraction=eval_fraction,
+        dev_fraction=dev_fraction,
+        part=part,
         hold_out=tuple(filter(None, values.get("hold_out", "").split("+"))),
         limit=limit,
         repeat=repeat,

@@ -59,7 +59,10 @@ def _precision_flags(precision: str) -> dict[str, bool]:
         precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "fp32"
     if precision == "fp16" and not cuda:
         raise InvalidOptionError("fp16 mixed precision needs CUDA; use bf16 or fp32 on CPU")
-    return {"fp16": precision == "fp16", "bf16": precision == "bf16"}
+    flags = {"fp16": precision == "fp16", "bf16": precision == "bf16"}
+    if not cuda:
+        flags["use_cpu"] = True  # the Trainer only allows bf16 without a GPU when told it is on the CPU
+    return flags
 
 
 def _is_our_checkpoint(start: str) -> bool:

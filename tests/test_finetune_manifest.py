@@ -105,6 +105,26 @@ def test_group_split_never_leaks_and_is_seeded(tmp_path) -> None:
         split_by_group(manifest.utterances, hold_out=["nobody"])
 
 
+def test_dev_part_is_disjoint_and_matches_a_wider_eval_split(tmp_path) -> None:
+    rows = [f"u{i}.wav\tword\tp{i % 20}" for i in range(60)]
+    (tmp_path / "m.tsv").write_text("path\ttranscript\tprompt_id\n" + "\n".join(rows) + "\n")
+    utterances = read_manifest(tmp_path / "m.tsv", group_column="prompt_id", check_audio=False).utterances
+    train, test = split_by_group(utterances, eval_fraction=0.1, dev_fraction=0.2, seed=1)
+    train_dev, dev = split_by_group(utterances, eval_fraction=0.1, dev_fraction=0.2, seed=1, part="dev")
+    groups = [{u.group for u in part} for part in (train, test, dev)]
+    assert [len(g) for g in groups] == [14, 2, 4]
+    assert not (groups[0] & groups[1]) and not (groups[0] & groups[2]) and not (groups[1] & groups[2])
+    assert [u.row for u in train_dev] == [u.row for u in train]
+    # The test part is the eval=0.1 split's; training is exactly that of eval=0.3.
+    assert [u.row for u in test] == [u.row for u in split_by_group(utterances, eval_fraction=0.1, seed=1)[1]]
+    assert [u.row for u in train] == [u.row for u in split_by_group(utterances, eval_fraction=0.3, seed=1)[0]]
+    assert parse_source("x:eval=0.1,dev=0.2,part=dev").part == "dev"
+    with pytest.raises(DataError, match="part"):
+        parse_source("x:part=test")
+    with pytest.raises(DataError, match="sum to less than 1"):
+        split_by_group(utterances, eval_fraction=0.5, dev_fraction=0.5)
+
+
 def test_datasets_save_to_disk_source(tmp_path) -> None:
     datasets = pytest.importorskip("datasets")
     t = np.arange(8000) / 8000
