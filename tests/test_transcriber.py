@@ -104,6 +104,26 @@ def test_long_file_with_resampling_and_batches(tone_transcriber, tmp_path):
         assert result.text == text
 
 
+def test_log_probs_are_the_frames_transcribe_decodes(tone_transcriber, tmp_path):
+    from w2v2_onnx.greedy import greedy_decode
+
+    text = " ".join(["ONE TWO THREE"] * 8)
+    path = tmp_path / "long.flac"
+    sf.write(path, tm.synthesize(text), tm.RATE)
+    config = tone_transcriber.config
+    for options in ({}, dict(chunk_length=2.5, chunk_context=0.4, batch_size=3)):
+        lp = tone_transcriber.log_probs(path, **options)
+        assert lp.dtype == np.float32 and lp.shape == (config.num_frames(tm.synthesize(text).size),
+                                                         len(config.vocabulary))
+        assert np.allclose(np.exp(lp).sum(axis=1), 1.0, atol=1e-4)
+        decoded = greedy_decode(lp, config.vocabulary, config.frame_duration)
+        assert decoded.text == text == tone_transcriber.transcribe(path, **options).text
+    listed = tone_transcriber.log_probs([tm.synthesize("AB"), np.zeros(0, np.float32)])
+    assert isinstance(listed, list) and listed[1].shape == (0, len(config.vocabulary))
+    with pytest.raises(InvalidOptionError, match="batch_size"):
+        tone_transcriber.log_probs(tm.synthesize("AB"), batch_size=0)
+
+
 def test_word_timestamps_off_and_options_echoed(tone_transcriber):
     result = tone_transcriber.transcribe(tm.synthesize("AB CD"), word_timestamps=False)
     assert result.text == "AB CD" and result.words == ()

@@ -31,16 +31,20 @@ DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 DEFAULT_BETAS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
 
 
-def word_errors(hypothesis: str, reference: str) -> int:
-    """Word-level Levenshtein distance (substitutions + deletions + insertions)."""
-    hyp, ref = hypothesis.split(), reference.split()
-    prev = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
+def edit_distance(reference: Sequence, hypothesis: Sequence) -> int:
+    """Levenshtein distance (substitutions + deletions + insertions) between two sequences."""
+    prev = list(range(len(hypothesis) + 1))
+    for i, r in enumerate(reference, 1):
         cur = [i]
-        for j, h in enumerate(hyp, 1):
+        for j, h in enumerate(hypothesis, 1):
             cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h)))
         prev = cur
     return prev[-1]
+
+
+def word_errors(hypothesis: str, reference: str) -> int:
+    """Word-level Levenshtein distance (substitutions + deletions + insertions)."""
+    return edit_distance(reference.split(), hypothesis.split())
 
 
 def word_error_rate(hypotheses: Sequence[str], references: Sequence[str]) -> float:

@@ -179,6 +179,41 @@ class Transcriber:
             results.append(Transcription(decoded.text, words, round(collected.source.duration, 6), options))
         return results[0] if single else results
 
+    def log_probs(
+        self,
+        audio: AudioInput | Sequence[AudioInput],
+        *,
+        sample_rate: int | None = None,
+        batch_size: int | None = None,
+        chunk_length: float = DEFAULT_CHUNK_LENGTH,
+        chunk_context: float = DEFAULT_CHUNK_CONTEXT,
+    ) -> np.ndarray | list[np.ndarray]:
+        """The model's CTC log-probabilities, ``[frames, vocabulary]`` float32, for your own decoding.
+
+        Windows are cut and joined exactly as in :meth:`transcribe` (which decodes these same frames), so
+        ``greedy_decode(t.log_probs(x), vocab, ...)`` equals ``t.transcribe(x)``. Use it to tune beam-search
+        weights (``python -m w2v2_onnx.lm_tune``) or to run another CTC decoder.
+
+        Returns:
+            One array, or a list of arrays for a list input.
+
+        Raises:
+            The same errors as :meth:`transcribe`.
+        """
+        batch_size = DEFAULT_BATCH_SIZE[self.device] if batch_size is None else batch_size
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidOptionError(f"batch_size must be a positive integer, got {batch_size!r}")
+        plan = make_plan(self.config, chunk_length, chunk_context)
+        single = not isinstance(audio, list | tuple)
+        items = [audio] if single else list(audio)
+        sources = [open_audio(item, self.sample_rate, sample_rate) for item in items]
+        width = len(self.config.vocabulary)
+        results = []
+        for collected in self._run(sources, plan, batch_size, keep_log_probs=True):
+            parts = [collected.parts[i][0] for i in range(len(collected.parts))]
+            results.append(np.concatenate(parts) if parts else np.zeros((0, width), dtype=np.float32))
+        return results[0] if single else results
+
     # --- internals --------------------------------------------------------------------------------------
 
     def _beam_decoder(self, options: dict[str, Any]) -> Any:

@@ -1,0 +1,167 @@
+"""Accuracy of an exported model on held-out data: WER/CER by precision and decoder, and decode time.
+
+A script, not a test. For each precision it runs the runtime (``Transcriber.log_probs``, one utterance per
+call as a user would) over the held-out part of each test source, then decodes the same log-probabilities
+greedily, with beam search, and with beam search plus an n-gram LM. The LM weights (alpha, beta) are tuned
+by grid search on a separate dev source, never on a test source. Prints a table and writes JSON for
+``benchmarks/report.py``.
+
+Sources use the fine-tuning stage's syntax and seeded splits (``w2v2_onnx_finetune.sources``), so the held-out
+parts are exactly those the model never trained on::
+
+    python benchmarks/accuracy.py --model-dir MODEL --precisions int8 fp32 --seed 0 \\
+        --test "../shared/data/cathy:group=prompt_id,eval=0.1,dev=0.1" \\
+        --test "../shared/data/fsdd:group=speaker,hold_out=theo" \\
+        --dev "../shared/data/cathy:group=prompt_id,eval=0.1,dev=0.1,part=dev" \\
+        --lm lm.bin --out benchmarks/results/accuracy_small.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from runtime_figures import machine_info  # noqa: E402
+
+from w2v2_onnx import Transcriber  # noqa: E402
+from w2v2_onnx.beam import BeamSearchDecoder  # noqa: E402
+from w2v2_onnx.greedy import greedy_decode  # noqa: E402
+from w2v2_onnx.lm_tune import DEFAULT_ALPHAS, DEFAULT_BETAS, edit_distance, grid_search  # noqa: E402
+
+
+def held_out(spec_text: str, seed: int) -> tuple[str, list[tuple[str, str]]]:
+    """(name, [(audio path, transcript)]) of a source's held-out part, as the fine-tuning stage splits it."""
+    from w2v2_onnx_finetune.manifest import read_manifest
+    from w2v2_onnx_finetune.sources import parse_source
+    from w2v2_onnx_finetune.splits import split_by_group
+
+    spec = parse_source(spec_text)
+    manifest = read_manifest(spec.location, path_column=spec.path_column, text_column=spec.text_column,
+                             group_column=spec.group)
+    if spec.role == "eval":
+        rows = manifest.utterances
+    elif spec.role == "split":
+        rows = split_by_group(manifest.utterances, eval_fraction=spec.eval_fraction, dev_fraction=spec.dev_fraction,
+                              hold_out=spec.hold_out, seed=seed, part=spec.part)[1]
+    else:
+        raise SystemExit(f"{spec_text}: a training-only source has no held-out part")
+    name = spec.name if spec.part == "eval" else f"{spec.name}_dev"
+    return name, [(str(u.audio_path), u.text) for u in rows]
+
+
+def scores(hypotheses: list[str], references: list[str]) -> dict[str, float]:
+    words = sum(len(r.split()) for r in references)
+    chars = sum(len(r) for r in references)
+    return {
+        "wer": sum(edit_distance(r.split(), h.split()) for h, r in zip(hypotheses, references)) / words,
+        "cer": sum(edit_distance(r, h) for h, r in zip(hypotheses, references)) / chars,
+        "exact": float(np.mean([h == r for h, r in zip(hypotheses, references)])),
+    }
+
+
+def acoustic(transcriber: Transcriber, rows: list[tuple[str, str]]) -> tuple[list[np.ndarray], float, float]:
+    """Log-probabilities of every row, the model's seconds and the audio seconds."""
+    transcriber.log_probs(rows[0][0])  # warm-up
+    out, model_s = [], 0.0
+    for path, _ in rows:
+        start = time.perf_counter()
+        out.append(transcriber.log_probs(path))
+        model_s += time.perf_counter() - start
+    frames = sum(lp.shape[0] for lp in out)
+    return out, model_s, frames * transcriber.config.frame_duration
+
+
+def decode_all(decode, log_probs: list[np.ndarray]) -> tuple[list[str], float]:
+    start = time.perf_counter()
+    texts = [decode(lp).text for lp in log_probs]
+    return texts, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", required=True)
+    parser.add_argument("--precisions", nargs="+", default=["int8", "fp32"])
+    parser.add_argument("--test", action="append", required=True, metavar="SOURCE")
+    parser.add_argument("--dev", metavar="SOURCE", help="source whose held-out part tunes alpha and beta")
+    parser.add_argument("--seed", type=int, default=0, help="the split seed used in training")
+    parser.add_argument("--lm", help="ARPA or KenLM binary LM for beam+LM")
+    parser.add_argument("--alphas", type=float, nargs="+", default=list(DEFAULT_ALPHAS))
+    parser.add_argument("--betas", type=float, nargs="+", default=list(DEFAULT_BETAS))
+    parser.add_argument("--beam-width", type=int, default=100)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--num-workers", type=int, default=0, help="processes for the dev grid search")
+    parser.add_argument("--limit", type=int, default=None, help="first N rows per set (quick runs)")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+
+    sets = dict(held_out(spec, args.seed) for spec in args.test)
+    if args.limit:
+        sets = {name: rows[:args.limit] for name, rows in sets.items()}
+    result: dict = {"kind": "accuracy", "machine": machine_info(), "model_dir": args.model_dir,
+                    "seed": args.seed, "beam_width": args.beam_width, "lm": args.lm, "sets": {}}
+    print(json.dumps(result["machine"]))
+
+    primary = Transcriber(args.model_dir, device="cpu", precision=args.precisions[0], threads=args.threads)
+    config = primary.config
+    beam = BeamSearchDecoder(config.vocabulary, beam_width=args.beam_width)
+    beam_lm = None
+    if args.lm:
+        beam_lm = BeamSearchDecoder(config.vocabulary, lm=args.lm, beam_width=args.beam_width)
+        if args.dev:
+            dev_name, dev_rows = held_out(args.dev, args.seed)
+            if dev_name in sets or any(p == d for p, _ in dev_rows for rows in sets.values() for d, _ in rows):
+                raise SystemExit("the dev set overlaps a test set")
+            dev_lp, _, _ = acoustic(primary, dev_rows)
+            start = time.perf_counter()
+            grid = grid_search(beam_lm, dev_lp, [t for _, t in dev_rows], config.frame_duration,
+                               alphas=args.alphas, betas=args.betas, num_workers=args.num_workers)
+            best = grid[0]
+            result["tuning"] = {"dev": dev_name, "utterances": len(dev_rows), "precision": args.precisions[0],
+                                "alpha": best.alpha, "beta": best.beta, "dev_wer": best.wer,
+                                "greedy_dev_wer": scores([greedy_decode(lp, config.vocabulary, 0.02).text
+                                                          for lp in dev_lp], [t for _, t in dev_rows])["wer"],
+                                "grid": [vars(p) for p in grid], "seconds": time.perf_counter() - start}
+            print(f"tuned on {dev_name} ({len(dev_rows)} utterances): alpha={best.alpha} beta={best.beta} "
+                  f"dev WER {best.wer:.3f}")
+            beam_lm = beam_lm.replace(alpha=best.alpha, beta=best.beta)
+    decoders = {"greedy": lambda lp: greedy_decode(lp, config.vocabulary, config.frame_duration),
+                "beam": lambda lp: beam.decode(lp, config.frame_duration)}
+    if beam_lm is not None:
+        decoders["beam_lm"] = lambda lp: beam_lm.decode(lp, config.frame_duration)
+
+    for precision in args.precisions:
+        transcriber = primary if precision == args.precisions[0] else Transcriber(
+            args.model_dir, device="cpu", precision=precision, threads=args.threads)
+        for name, rows in sets.items():
+            log_probs, model_s, audio_s = acoustic(transcriber, rows)
+            references = [t for _, t in rows]
+            entry = result["sets"].setdefault(name, {"utterances": len(rows), "audio_s": round(audio_s, 1),
+                                                     "results": {}})
+            per = entry["results"][precision] = {"acoustic_s": round(model_s, 3),
+                                                 "acoustic_rtfx": round(audio_s / model_s, 1)}
+            for decoder, decode in decoders.items():
+                texts, seconds = decode_all(decode, log_probs)
+                per[decoder] = {**{k: round(v, 4) for k, v in scores(texts, references).items()},
+                                "decode_s": round(seconds, 3),
+                                "decode_over_acoustic": round(seconds / model_s, 3),
+                                "examples": [[r, h] for r, h in zip(references[:5], texts[:5])]}
+                print(f"{precision:5s} {name:12s} {decoder:8s} WER {per[decoder]['wer']:.3f} "
+                      f"CER {per[decoder]['cer']:.3f} exact {per[decoder]['exact']:.3f}  decode {seconds:.2f} s "
+                      f"({seconds / model_s:.2f}x the model's {model_s:.2f} s)")
+    # The report's summary table: WER of the first test set by precision and decoder.
+    first = next(iter(result["sets"].values()))
+    result["wer"] = {p: {d: v["wer"] for d, v in per.items() if isinstance(v, dict)}
+                     for p, per in first["results"].items()}
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
