@@ -59,8 +59,8 @@ def scores(hypotheses: list[str], references: list[str]) -> dict[str, float]:
     words = sum(len(r.split()) for r in references)
     chars = sum(len(r) for r in references)
     return {
-        "wer": sum(edit_distance(r.split(), h.split()) for h, r in zip(hypotheses, references)) / words,
-        "cer": sum(edit_distance(r, h) for h, r in zip(hypotheses, references)) / chars,
+        "wer": sum(edit_distance(r.split(), h.split()) for h, r in zip(hypotheses, references, strict=True)) / words,
+        "cer": sum(edit_distance(r, h) for h, r in zip(hypotheses, references, strict=True)) / chars,
         "exact": float(np.mean([h == r for h, r in zip(hypotheses, references)])),
     }
 
@@ -150,7 +150,7 @@ def main() -> None:
                 per[decoder] = {**{k: round(v, 4) for k, v in scores(texts, references).items()},
                                 "decode_s": round(seconds, 3),
                                 "decode_over_acoustic": round(seconds / model_s, 3),
-                                "examples": [[r, h] for r, h in zip(references[:5], texts[:5])]}
+                                "examples": [[r, h] for r, h in zip(references[:5], texts[:5], strict=True)]}
                 print(f"{precision:5s} {name:12s} {decoder:8s} WER {per[decoder]['wer']:.3f} "
                       f"CER {per[decoder]['cer']:.3f} exact {per[decoder]['exact']:.3f}  decode {seconds:.2f} s "
                       f"({seconds / model_s:.2f}x the model's {model_s:.2f} s)")
