@@ -61,7 +61,7 @@ def scores(hypotheses: list[str], references: list[str]) -> dict[str, float]:
     return {
         "wer": sum(edit_distance(r.split(), h.split()) for h, r in zip(hypotheses, references, strict=True)) / words,
         "cer": sum(edit_distance(r, h) for h, r in zip(hypotheses, references, strict=True)) / chars,
-        "exact": float(np.mean([h == r for h, r in zip(hypotheses, references)])),
+        "exact": float(np.mean([h == r for h, r in zip(hypotheses, references, strict=True)])),
     }
 
 
