@@ -48,9 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
     parser.add_argument(
         "--int8-method",
-        choices=("dynamic", "static"),
+        choices=("dynamic", "dynamic-conv", "static"),
         default="dynamic",
-        help="dynamic: MatMul only (default; most accurate and fastest here); static: QDQ Conv + MatMul",
+        help="dynamic: MatMul only (default; most accurate here); dynamic-conv: also the conv front-end, "
+        "rewritten as matmuls (faster on CPU, see docs/export.md); static: QDQ Conv + MatMul",
     )
     parser.add_argument(
         "--no-optimize",
