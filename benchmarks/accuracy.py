@@ -37,20 +37,13 @@ from w2v2_onnx.lm_tune import DEFAULT_ALPHAS, DEFAULT_BETAS, edit_distance, grid
 
 def held_out(spec_text: str, seed: int) -> tuple[str, list[tuple[str, str]]]:
     """(name, [(audio path, transcript)]) of a source's held-out part, as the fine-tuning stage splits it."""
-    from w2v2_onnx_finetune.manifest import read_manifest
+    from w2v2_onnx_finetune.data import manifest_parts
     from w2v2_onnx_finetune.sources import parse_source
-    from w2v2_onnx_finetune.splits import split_by_group
 
     spec = parse_source(spec_text)
-    manifest = read_manifest(spec.location, path_column=spec.path_column, text_column=spec.text_column,
-                             group_column=spec.group)
-    if spec.role == "eval":
-        rows = manifest.utterances
-    elif spec.role == "split":
-        rows = split_by_group(manifest.utterances, eval_fraction=spec.eval_fraction, dev_fraction=spec.dev_fraction,
-                              hold_out=spec.hold_out, seed=seed, part=spec.part)[1]
-    else:
+    if spec.role == "train":
         raise SystemExit(f"{spec_text}: a training-only source has no held-out part")
+    rows = manifest_parts(spec, seed)[2]
     name = spec.name if spec.part == "eval" else f"{spec.name}_dev"
     return name, [(str(u.audio_path), u.text) for u in rows]
 

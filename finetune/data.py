@@ -12,7 +12,7 @@ import numpy as np
 
 from w2v2_onnx.errors import AudioDecodeError, DataError
 from w2v2_onnx_finetune.audio import load_audio, to_mono_16k, trim_silence
-from w2v2_onnx_finetune.manifest import BadRow, Utterance, read_manifest
+from w2v2_onnx_finetune.manifest import BadRow, Manifest, Utterance, read_manifest
 from w2v2_onnx_finetune.sources import SourceSpec
 from w2v2_onnx_finetune.splits import split_by_group
 from w2v2_onnx_finetune.text import normalize_transcript
@@ -68,20 +68,34 @@ def _decode(utterances: list[Utterance], bad_rows: list[BadRow], max_seconds: fl
     return examples
 
 
-def _load_manifest_source(spec: SourceSpec, seed: int, max_seconds: float, trim: bool) -> SourceData:
+def manifest_parts(spec: SourceSpec, seed: int = 0) -> tuple[Manifest, list[Utterance], list[Utterance]]:
+    """A manifest source's rows as training splits them, without decoding audio.
+
+    Returns:
+        ``(manifest, train, held_out)``: the training rows (after ``limit``; ``repeat`` is not applied) and
+        the held-out part that ``spec.part`` names (test or dev), each in manifest order.
+
+    Raises:
+        DataError: a malformed manifest or a bad split.
+    """
     manifest = read_manifest(spec.location, path_column=spec.path_column, text_column=spec.text_column,
                              group_column=spec.group)
-    data = SourceData(spec, bad_rows=list(manifest.bad_rows))
     if spec.role == "train":
-        train, evaluation = list(manifest.utterances), []
+        train, held = list(manifest.utterances), []
     elif spec.role == "eval":
-        train, evaluation = [], list(manifest.utterances)
+        train, held = [], list(manifest.utterances)
     else:
-        train, evaluation = split_by_group(manifest.utterances, eval_fraction=spec.eval_fraction,
-                                           dev_fraction=spec.dev_fraction, hold_out=spec.hold_out,
-                                           seed=seed, part=spec.part)
+        train, held = split_by_group(manifest.utterances, eval_fraction=spec.eval_fraction,
+                                     dev_fraction=spec.dev_fraction, hold_out=spec.hold_out, seed=seed,
+                                     part=spec.part)
     if spec.limit is not None and len(train) > spec.limit:
         train = sorted(random.Random(seed).sample(train, spec.limit), key=lambda u: u.row)
+    return manifest, train, held
+
+
+def _load_manifest_source(spec: SourceSpec, seed: int, max_seconds: float, trim: bool) -> SourceData:
+    manifest, train, evaluation = manifest_parts(spec, seed)
+    data = SourceData(spec, bad_rows=list(manifest.bad_rows))
     data.train = _decode(train, data.bad_rows, max_seconds, trim)
     data.eval = _decode(evaluation, data.bad_rows, max_seconds)
     return data

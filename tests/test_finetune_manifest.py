@@ -139,3 +139,22 @@ def test_datasets_save_to_disk_source(tmp_path) -> None:
     assert [e.text for e in data.eval] == ["IT'S ME"]
     assert len(data.train[0].audio) == 16000  # resampled from 8 kHz
     assert [(b.row, b.reason) for b in data.bad_rows] == [(1, "empty transcript")]
+
+
+def test_training_part_transcripts_leave_out_held_out_text(tmp_path) -> None:
+    from w2v2_onnx_finetune.transcripts import main, part_transcripts
+
+    names = "ZERO ONE TWO THREE FOUR FIVE SIX SEVEN EIGHT NINE".split()
+    rows = [f"u{i}.wav\tprompt {names[i % 10]}\tp{i % 10}" for i in range(30)]
+    for i in range(30):
+        (tmp_path / f"u{i}.wav").write_bytes(b"")  # rows are not decoded, only their files must exist
+    (tmp_path / "m.tsv").write_text("path\ttranscript\tprompt_id\n" + "\n".join(rows) + "\n")
+    spec = f"{tmp_path / 'm.tsv'}:group=prompt_id,eval=0.2,dev=0.1"
+    train = part_transcripts([spec], seed=0)
+    held = part_transcripts([spec], seed=0, part="held-out")
+    dev = part_transcripts([spec + ",part=dev"], seed=0, part="held-out")
+    assert len(train) == 21 and len(held) == 6 and len(dev) == 3
+    assert not set(train) & (set(held) | set(dev))
+    out = tmp_path / "train.txt"
+    assert main(["--data", spec, "-o", str(out)]) == 0
+    assert out.read_text().splitlines() == train
