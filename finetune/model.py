@@ -24,6 +24,12 @@ SIZES: dict[str, dict[str, Any]] = {
     "small": dict(hidden_size=256, num_hidden_layers=6, num_attention_heads=4, intermediate_size=1024,
                   conv_dim=(64, 128, 128, 256, 256, 256, 256), num_conv_pos_embeddings=64,
                   num_conv_pos_embedding_groups=16),
+    # Same transformer as small, behind a two-layer front-end whose first layer is a 25 ms / 10 ms
+    # filterbank (initialised as Gabor filters on a mel scale, then trained): cheap, and it learns much
+    # faster from scratch than the standard seven-layer stack. Frame step 320, receptive field 720.
+    "small-fb": dict(hidden_size=256, num_hidden_layers=6, num_attention_heads=4, intermediate_size=1024,
+                     conv_dim=(256, 256), conv_kernel=(400, 3), conv_stride=(160, 2),
+                     num_conv_pos_embeddings=64, num_conv_pos_embedding_groups=16),
     # wav2vec2-base geometry.
     "base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
                  conv_dim=(512,) * 7, num_conv_pos_embeddings=128, num_conv_pos_embedding_groups=16),
@@ -87,7 +93,11 @@ def build_model(start: str, *, freeze_feature_encoder: bool = True, **overrides:
     if start.startswith("scratch:"):
         config = scratch_config(start.split(":", 1)[1], **overrides)
         logger.info("new %s model from scratch", start)
-        return Wav2Vec2ForCTC(config)
+        model = Wav2Vec2ForCTC(config)
+        if config.conv_kernel[0] >= 64:
+            init_filterbank(model.wav2vec2.feature_extractor.conv_layers[0].conv, sample_rate=16000)
+            logger.info("first conv layer initialised as a mel-spaced Gabor filterbank")
+        return model
     path = Path(start)
     if path.exists() and not (path / "config.json").is_file():
         raise ModelNotFoundError(f"{path}: no config.json (give a checkpoint directory, a hub id or "
@@ -101,6 +111,38 @@ def build_model(start: str, *, freeze_feature_encoder: bool = True, **overrides:
         model.freeze_feature_encoder()
         logger.info("feature encoder frozen")
     return model
+
+
+def init_filterbank(conv: Any, *, sample_rate: int, low_hz: float = 40.0, high_hz: float = 7800.0) -> None:
+    """Initialise a wide first ``Conv1d`` (1 -> 4 x bands channels) as a mel-spaced Gabor filterbank.
+
+    Each band gets four channels, cosine and sine at both signs, so that the rectifying activation after
+    the layer keeps every phase and the next layer can sum them into a band energy. Window lengths shrink
+    with the band width (long for low bands, short for high ones), all centred in the kernel.
+    """
+    import math
+
+    import torch
+
+    channels, _, kernel = conv.weight.shape
+    bands = channels // 4
+    mel = lambda hz: 2595.0 * math.log10(1.0 + hz / 700.0)  # noqa: E731
+    inverse = lambda m: 700.0 * (10 ** (m / 2595.0) - 1.0)  # noqa: E731
+    points = [inverse(mel(low_hz) + (mel(high_hz) - mel(low_hz)) * i / (bands + 1)) for i in range(bands + 2)]
+    t = torch.arange(kernel, dtype=torch.float64) - (kernel - 1) / 2
+    weight = torch.zeros(channels, 1, kernel, dtype=torch.float64)
+    for band in range(bands):
+        centre, width = points[band + 1], points[band + 2] - points[band]
+        length = min(kernel, max(32, round(2.0 * sample_rate / width)))
+        window = torch.where(t.abs() < length / 2, torch.cos(math.pi * t / length) ** 2, torch.zeros_like(t))
+        phase = 2 * math.pi * centre * t / sample_rate
+        for k, wave in enumerate((torch.cos(phase), -torch.cos(phase), torch.sin(phase), -torch.sin(phase))):
+            filt = window * wave
+            weight[4 * band + k, 0] = filt / filt.norm().clamp_min(1e-8)
+    with torch.no_grad():
+        conv.weight.copy_(weight.to(conv.weight.dtype))
+        if conv.bias is not None:
+            conv.bias.zero_()
 
 
 def output_frames(config: Any, samples: int) -> int:

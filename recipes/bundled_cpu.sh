@@ -4,7 +4,7 @@
 # Usage: recipes/bundled_cpu.sh [RUN_DIR] [MINUTES]   (run from the repository root)
 set -euo pipefail
 RUN_DIR=${1:-/work/runs/bundled}
-MINUTES=${2:-105}
+MINUTES=${2:-90}
 DATA=${DATA:-../shared/data}
 SYNTH=${SYNTH:-/work/cache/synth/v1}
 PY=${PY:-python}
@@ -22,7 +22,7 @@ mkdir -p "$RUN_DIR"
     --data "$DATA/keywords:role=train,limit=500" \
     --data "$SYNTH/train:name=synth,role=train" \
     --data "$SYNTH/eval:name=synth_eval,role=eval" \
-    --output-dir "$RUN_DIR" --start scratch:small --seed 0 \
+    --output-dir "$RUN_DIR" --start scratch:small-fb --seed 0 \
     --batch-size 8 --eval-batch-size 16 --learning-rate 1.5e-3 --warmup 500 \
     --scheduler time-linear --max-wall-minutes "$MINUTES" --epochs 200 \
     --eval-steps 1500 --logging-steps 50 --save-total-limit 2 --best-metric none \

@@ -150,3 +150,24 @@ def test_time_budget_stops_and_saves(tiny_corpus, tmp_path) -> None:
     # time-linear without a budget is refused
     assert cli.main(["--data", f"{tiny_corpus}:role=train", "--output-dir", str(tmp_path / "x"),
                      "--start", "scratch:tiny", "--scheduler", "time-linear"]) == 1
+
+
+def test_filterbank_front_end_picks_out_frequencies() -> None:
+    import torch
+
+    from w2v2_onnx_finetune.model import build_model, output_frames
+
+    model = build_model("scratch:small-fb")
+    assert output_frames(model.config, 16000) == 48  # frame step 320 like wav2vec2, receptive field 720
+    assert output_frames(model.config, 720) == 1 and output_frames(model.config, 719) == 0
+    conv = model.wav2vec2.feature_extractor.conv_layers[0].conv
+    t = torch.arange(400) / 16000
+    bands = []
+    for hz in (150.0, 500.0, 1500.0, 4000.0, 7000.0):
+        with torch.no_grad():
+            response = conv(torch.sin(2 * torch.pi * hz * t)[None, None])[0, :, 0] - conv.bias
+        energy = response.reshape(-1, 4).square().sum(1)  # four phases per band
+        bands.append(int(energy.argmax()))
+        assert energy.max() > 10 * energy.median()  # selective: one region of bands answers
+    assert bands == sorted(bands) and len(set(bands)) == len(bands)
+    assert bands[0] < 8 and bands[-1] > 56  # low and high tones land at the ends of the 64 mel bands
