@@ -133,13 +133,63 @@ def serve_section(name: str, data: dict) -> list[str]:
     return lines + [""]
 
 
-def accuracy_section(name: str, data: dict) -> list[str]:
-    decoders = sorted({d for per in data["wer"].values() for d in per})
-    lines = [f"### {name}: WER by precision and decoder", "", "| precision | " + " | ".join(decoders) + " |",
-             "|---" * (len(decoders) + 1) + "|"]
-    for precision, per in data["wer"].items():
-        lines.append(f"| {precision} | " + " | ".join(f"{per.get(d, float('nan')):.3f}" for d in decoders) + " |")
+def accuracy_section(name: str, data: dict, plots: Path | None = None) -> list[str]:
+    if "sets" not in data:  # the summary form only: {"wer": {precision: {decoder: wer}}}
+        decoders = sorted({d for per in data["wer"].values() for d in per})
+        lines = [f"### {name}: WER by precision and decoder", "", "| precision | " + " | ".join(decoders) + " |",
+                 "|---" * (len(decoders) + 1) + "|"]
+        for precision, per in data["wer"].items():
+            lines.append(f"| {precision} | " + " | ".join(f"{per.get(d, float('nan')):.3f}" for d in decoders)
+                         + " |")
+        return lines + [""]
+    lines = [f"### {name}: held-out accuracy by precision and decoder ({data.get('model_dir')})",
+             f"_{machine_line(data)}_", ""]
+    tuning = data.get("tuning")
+    if tuning:
+        lines += [f"LM: `{data.get('lm')}`, beam {data.get('beam_width')}; alpha {tuning['alpha']:g} and beta "
+                  f"{tuning['beta']:g} tuned on {tuning['dev']} ({tuning['utterances']} utterances, dev WER "
+                  f"{tuning['dev_wer']:.3f} vs greedy {tuning['greedy_dev_wer']:.3f}), never on a test set.", ""]
+    lines += ["| set | precision | decoder | WER | CER | exact | decode s | decode / acoustic time |",
+              "|---|---|---|---|---|---|---|---|"]
+    for set_name, entry in data["sets"].items():
+        for precision, per in entry["results"].items():
+            for decoder, res in per.items():
+                if isinstance(res, dict):
+                    lines.append(f"| {set_name} ({entry['utterances']} utt, {entry['audio_s']:.0f} s) | {precision} | "
+                                 f"{decoder} | {res['wer']:.3f} | {res['cer']:.3f} | {res['exact']:.3f} | "
+                                 f"{res['decode_s']:.2f} | {res['decode_over_acoustic']:.3f} |")
+    if plots is not None:
+        lines += plot_accuracy(name, data, plots)
     return lines + [""]
+
+
+def plot_accuracy(name: str, data: dict, plots: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sets = list(data["sets"])
+    fig, axes = plt.subplots(1, len(sets), figsize=(4 * len(sets), 3.2), squeeze=False)
+    for ax, set_name in zip(axes[0], sets, strict=True):
+        results = data["sets"][set_name]["results"]
+        labels, values = [], []
+        for precision, per in results.items():
+            for decoder, res in per.items():
+                if isinstance(res, dict):
+                    labels.append(f"{precision}\n{decoder}")
+                    values.append(res["wer"])
+        ax.bar(range(len(values)), values, color="tab:blue")
+        ax.set_xticks(range(len(values)), labels, fontsize=7)
+        ax.set_ylabel("WER")
+        ax.set_ylim(0, max(1.0, max(values)))
+        ax.set_title(set_name)
+        ax.grid(axis="y", alpha=0.3)
+    path = plots / f"{name}_wer_by_precision_and_decoder.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return ["", f"![WER by precision and decoder]({path.as_posix()})"]
 
 
 def main() -> None:
@@ -164,7 +214,7 @@ def main() -> None:
         elif kind == "serve":
             lines += serve_section(name, data)
         elif kind == "accuracy":
-            lines += accuracy_section(name, data)
+            lines += accuracy_section(name, data, args.plots)
         else:
             lines += [f"### {name}: not a known benchmark file", ""]
     text = "\n".join(lines) + "\n"

@@ -19,14 +19,16 @@ FSDD="$DATA/fsdd:group=speaker,hold_out=theo"
 "$PY" -m w2v2_onnx.cli export "$RUN_DIR/checkpoint" "$OUT/model-conv-int8" --precision int8 \
     --int8-method dynamic-conv --calibration "$DATA/cathy/manifest.tsv"
 
-# 2. LM text: sentences.txt + the training part's transcripts (held-out prompts' text never enters).
+# 2. LM text (KenLM's lmplz/build_binary are used when on PATH, see docs/decoding.md): sentences.txt + the training part's transcripts (held-out prompts' text never enters).
 "$PY" -m w2v2_onnx_finetune.transcripts --seed 0 -o "$OUT/train_transcripts.txt" --data "$CATHY" --data "$FSDD"
 "$PY" -m w2v2_onnx.cli build-lm "$DATA/text/sentences.txt" "$OUT/train_transcripts.txt" -o "$OUT/lm4" --order 4
+
+LM="$OUT/lm4.arpa"; [ -f "$OUT/lm4.bin" ] && LM="$OUT/lm4.bin"  # KenLM binary when build_binary is on PATH
 
 # 3. WER/CER by precision and decoder on held-out cathy prompts, FSDD speaker theo and TTS sentences.
 for model in model model-conv-int8; do
   precisions="int8 fp32"; [ "$model" = model ] || precisions="int8"
   "$PY" benchmarks/accuracy.py --model-dir "$OUT/$model" --precisions $precisions --seed 0 --threads 2 \
       --test "$CATHY" --test "$FSDD" --test "$SYNTH/eval:name=synth_eval,role=eval" \
-      --dev "$CATHY,part=dev" --lm "$OUT/lm4.arpa" --out "$OUT/accuracy_$model.json"
+      --dev "$CATHY,part=dev" --lm "$LM" --alphas 0 0.25 0.5 0.75 1 1.5 --betas 0 0.5 1 2 3 --out "$OUT/accuracy_$model.json"
 done
