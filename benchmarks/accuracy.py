@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from decoder_speed import run_pyctcdecode  # noqa: E402
 from runtime_figures import machine_info  # noqa: E402
 
 from w2v2_onnx import Transcriber  # noqa: E402
@@ -76,6 +77,43 @@ def decode_all(decode, log_probs: list[np.ndarray]) -> tuple[list[str], float]:
     return texts, time.perf_counter() - start
 
 
+def pyctcdecode_labels(vocab) -> list[str]:
+    """Our vocabulary as pyctcdecode labels: blank '', word delimiter ' ', other specials as '<unk>'-style names."""
+    labels = []
+    for index, token in enumerate(vocab.tokens):
+        if index == vocab.blank_id:
+            labels.append("")
+        elif index == vocab.delimiter_id:
+            labels.append(" ")
+        elif index in vocab.special_ids:
+            labels.append(f"<{token.strip('[]<>').lower()}>")
+        else:
+            labels.append(token)
+    return labels
+
+
+def compare_pyctcdecode(args, vocab, log_probs, references, ours, beam_lm) -> dict:
+    """pyctcdecode 0.5.0 on the same log-probabilities and settings: WER, seconds, transcripts equal to ours."""
+    out = {}
+    runs = {"beam": (None, 0.5, 1.5)}
+    if beam_lm is not None:
+        runs["beam_lm"] = (args.lm, beam_lm.options["alpha"], beam_lm.options["beta"])
+    for decoder, (lm, alpha, beta) in runs.items():
+        ref = run_pyctcdecode(args.pyctc_python, log_probs, lm, args.beam_width, 1, alpha=alpha, beta=beta,
+                              labels=pyctcdecode_labels(vocab))
+        texts = [" ".join(r["text"].split()) for r in ref["results"]]
+        seconds = sum(r["seconds"] for r in ref["results"])
+        mine = ours[decoder]
+        out[decoder] = {**{k: round(v, 4) for k, v in scores(texts, references).items()},
+                        "decode_s": round(seconds, 3), "ours_decode_s": mine["decode_s"],
+                        "speedup_of_ours": round(seconds / max(mine["decode_s"], 1e-9), 2),
+                        "same_transcripts": sum(t == h for t, h in zip(texts, mine["texts"], strict=True)),
+                        "utterances": len(texts)}
+        print(f"pyctcdecode {decoder:8s} WER {out[decoder]['wer']:.3f} decode {seconds:.2f} s (ours "
+              f"{mine['decode_s']:.2f} s); same transcript as ours {out[decoder]['same_transcripts']}/{len(texts)}")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", required=True)
@@ -89,6 +127,8 @@ def main() -> None:
     parser.add_argument("--beam-width", type=int, default=100)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--num-workers", type=int, default=0, help="processes for the dev grid search")
+    parser.add_argument("--pyctc-python", help="interpreter of a numpy<2 venv with pyctcdecode and kenlm: "
+                        "decode the first precision's log-probabilities with pyctcdecode too, at the same settings")
     parser.add_argument("--limit", type=int, default=None, help="first N rows per set (quick runs)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -143,13 +183,22 @@ def main() -> None:
                 per[decoder] = {**{k: round(v, 4) for k, v in scores(texts, references).items()},
                                 "decode_s": round(seconds, 3),
                                 "decode_over_acoustic": round(seconds / model_s, 3),
-                                "examples": [[r, h] for r, h in zip(references[:5], texts[:5], strict=True)]}
+                                "examples": [[r, h] for r, h in zip(references[:5], texts[:5], strict=True)],
+                                "texts": texts}
                 print(f"{precision:5s} {name:12s} {decoder:8s} WER {per[decoder]['wer']:.3f} "
                       f"CER {per[decoder]['cer']:.3f} exact {per[decoder]['exact']:.3f}  decode {seconds:.2f} s "
                       f"({seconds / model_s:.2f}x the model's {model_s:.2f} s)")
+            if args.pyctc_python and precision == args.precisions[0]:
+                per["pyctcdecode"] = compare_pyctcdecode(args, config.vocabulary, log_probs, references, per,
+                                                         beam_lm)
     # The report's summary table: WER of the first test set by precision and decoder.
+    for entry in result["sets"].values():  # full transcripts stay out of the JSON (examples are kept)
+        for per in entry["results"].values():
+            for res in per.values():
+                if isinstance(res, dict):
+                    res.pop("texts", None)
     first = next(iter(result["sets"].values()))
-    result["wer"] = {p: {d: v["wer"] for d, v in per.items() if isinstance(v, dict)}
+    result["wer"] = {p: {d: v["wer"] for d, v in per.items() if isinstance(v, dict) and "wer" in v}
                      for p, per in first["results"].items()}
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -32,20 +32,10 @@ from ctc_synth import VOCAB_TOKENS, sentences_for_frames, synth_with_alignment, 
 
 from w2v2_onnx.beam import BeamSearchDecoder  # noqa: E402
 from w2v2_onnx.greedy import greedy_decode  # noqa: E402
+from w2v2_onnx.lm_tune import edit_distance  # noqa: E402
 from w2v2_onnx.vocabulary import Vocabulary  # noqa: E402
 
 FRAME_S = 0.02
-
-
-def edit_distance(a: list, b: list) -> int:
-    """Levenshtein distance between two sequences."""
-    prev = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        cur = [i]
-        for j, y in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y)))
-        prev = cur
-    return prev[-1]
 
 
 def error_rates(hyps: list[str], refs: list[str]) -> dict[str, float]:
@@ -94,13 +84,17 @@ def versions() -> dict[str, str]:
 
 
 def run_pyctcdecode(python: str, inputs: list[np.ndarray], lm: str | None, beam_width: int,
-                    repeats: int) -> dict:
+                    repeats: int, *, alpha: float = 0.5, beta: float = 1.5, labels: list[str] | None = None) -> dict:
     """Decode with pyctcdecode in its own interpreter; returns its JSON."""
     with tempfile.TemporaryDirectory() as tmp:
         npz, out = Path(tmp) / "in.npz", Path(tmp) / "out.json"
         np.savez(npz, **{f"lp{i}": lp for i, lp in enumerate(inputs)})
         cmd = [python, str(Path(__file__).parent / "pyctcdecode_reference.py"), str(npz), str(out),
-               "--beam-width", str(beam_width), "--repeats", str(repeats)] + (["--lm", lm] if lm else [])
+               "--beam-width", str(beam_width), "--repeats", str(repeats), "--alpha", str(alpha),
+               "--beta", str(beta)] + (["--lm", lm] if lm else [])
+        if labels is not None:
+            (Path(tmp) / "labels.json").write_text(json.dumps(labels))
+            cmd += ["--labels", str(Path(tmp) / "labels.json")]
         subprocess.run(cmd, check=True, capture_output=True)
         return json.loads(out.read_text())
 

@@ -36,9 +36,14 @@ def main() -> None:
     parser.add_argument("--hotwords", nargs="*", default=None)
     parser.add_argument("--hotword-weight", type=float, default=10.0)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--labels", help="JSON list of pyctcdecode labels (default: ctc_synth's vocabulary)")
     args = parser.parse_args()
     data = np.load(args.inputs)
-    decoder = build_ctcdecoder(LABELS, kenlm_model_path=args.lm, alpha=args.alpha, beta=args.beta)
+    labels = LABELS
+    if args.labels:
+        with open(args.labels) as handle:
+            labels = json.load(handle)
+    decoder = build_ctcdecoder(labels, kenlm_model_path=args.lm, alpha=args.alpha, beta=args.beta)
     results = []
     for key in sorted(data.files, key=lambda k: int(k[2:])):
         lp = data[key]

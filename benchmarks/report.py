@@ -154,10 +154,19 @@ def accuracy_section(name: str, data: dict, plots: Path | None = None) -> list[s
     for set_name, entry in data["sets"].items():
         for precision, per in entry["results"].items():
             for decoder, res in per.items():
-                if isinstance(res, dict):
+                if isinstance(res, dict) and "wer" in res:
                     lines.append(f"| {set_name} ({entry['utterances']} utt, {entry['audio_s']:.0f} s) | {precision} | "
                                  f"{decoder} | {res['wer']:.3f} | {res['cer']:.3f} | {res['exact']:.3f} | "
                                  f"{res['decode_s']:.2f} | {res['decode_over_acoustic']:.3f} |")
+    compared = [(set_name, precision, decoder, res) for set_name, entry in data["sets"].items()
+                for precision, per in entry["results"].items()
+                for decoder, res in per.get("pyctcdecode", {}).items()]
+    if compared:
+        lines += ["", "pyctcdecode 0.5.0 on the same log-probabilities and settings:", "",
+                  "| set | precision | decoder | pyctcdecode WER | same transcript as ours | pyctcdecode s | ours s |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| {s_} | {p_} | {d_} | {r['wer']:.3f} | {r['same_transcripts']}/{r['utterances']} | "
+                  f"{r['decode_s']:.2f} | {r['ours_decode_s']:.2f} |" for s_, p_, d_, r in compared]
     if plots is not None:
         lines += plot_accuracy(name, data, plots)
     return lines + [""]
@@ -176,7 +185,7 @@ def plot_accuracy(name: str, data: dict, plots: Path) -> list[str]:
         labels, values = [], []
         for precision, per in results.items():
             for decoder, res in per.items():
-                if isinstance(res, dict):
+                if isinstance(res, dict) and "wer" in res:
                     labels.append(f"{precision}\n{decoder}")
                     values.append(res["wer"])
         ax.bar(range(len(values)), values, color="tab:blue")

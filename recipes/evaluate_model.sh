@@ -8,6 +8,7 @@ RUN_DIR=${1:?usage: recipes/evaluate_model.sh RUN_DIR}
 DATA=${DATA:-../shared/data}
 SYNTH=${SYNTH:-/work/cache/synth/v1}
 PY=${PY:-python}
+PYCTC=${PYCTC:-}   # optional: python of a numpy<2 venv with pyctcdecode + kenlm, to compare decoders
 OUT="$RUN_DIR/eval"
 mkdir -p "$OUT"
 CATHY="$DATA/cathy:group=prompt_id,eval=0.1,dev=0.1"
@@ -30,5 +31,5 @@ for model in model model-conv-int8; do
   precisions="int8 fp32"; [ "$model" = model ] || precisions="int8"
   "$PY" benchmarks/accuracy.py --model-dir "$OUT/$model" --precisions $precisions --seed 0 --threads 2 \
       --test "$CATHY" --test "$FSDD" --test "$SYNTH/eval:name=synth_eval,role=eval" \
-      --dev "$CATHY,part=dev" --lm "$LM" --alphas 0 0.25 0.5 0.75 1 1.5 --betas 0 0.5 1 2 3 --out "$OUT/accuracy_$model.json"
+      --dev "$CATHY,part=dev" --lm "$LM" ${PYCTC:+--pyctc-python "$PYCTC"} --alphas 0 0.25 0.5 0.75 1 1.5 --betas 0 0.5 1 2 3 --out "$OUT/accuracy_$model.json"
 done
