@@ -61,3 +61,23 @@ def test_tuning_command(dev: tuple[list[np.ndarray], list[str]], tmp_path: Path,
     assert status == 0
     assert "best: alpha=0.5 beta=1.5" in capsys.readouterr().out
     assert len(json.loads((tmp_path / "grid.json").read_text())) == 2
+
+
+def test_tuning_command_runs_the_model_on_audio(tone_model_dir: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture) -> None:
+    import soundfile as sf
+    import tone_model as tm
+
+    sentences = ["THE CAT SAW A BIRD", "MY FRIEND FOUND IT AGAIN", "HE HEARD THE BALL IN THE PARK"]
+    for i, text in enumerate(sentences):
+        sf.write(tmp_path / f"u{i}.flac", tm.synthesize(text), tm.RATE)
+    rows = "".join(f"u{i}.flac\t{t}\n" for i, t in enumerate(sentences))
+    (tmp_path / "dev.tsv").write_text("path\ttranscript\n" + rows)
+    status = main(["--references", str(tmp_path / "dev.tsv"), "--model-dir", str(tone_model_dir),
+                   "--lm", str(LM), "--alphas", "0", "0.5", "--betas", "0", "1", "--beam-width", "8"])
+    assert status == 0
+    out = capsys.readouterr().out
+    assert "best: alpha=0.0 beta=0.0 WER=0.0000 on 3 utterances" in out  # the tone model spells them exactly
+    (tmp_path / "bad.tsv").write_text("id\ttranscript\nu0\tTHE CAT\n")
+    with pytest.raises(InvalidOptionError, match="path"):
+        main(["--references", str(tmp_path / "bad.tsv"), "--model-dir", str(tone_model_dir), "--lm", str(LM)])

@@ -1,13 +1,15 @@
 """Tune the LM weight (alpha) and word bonus (beta) of beam search on a dev split by grid search.
 
-The acoustic model runs once: the tool decodes saved CTC log-probabilities of the dev utterances at every
+The acoustic model runs once: the tool decodes the CTC log-probabilities of the dev utterances at every
 (alpha, beta) point, reusing one loaded LM, and reports the word error rate of each::
 
-    python -m w2v2_onnx.lm_tune --log-probs dev.npz --references dev.tsv --model-dir MODEL --lm lm.arpa \\
+    python -m w2v2_onnx.lm_tune --references dev.tsv --model-dir MODEL --lm lm.arpa \\
         --alphas 0 0.25 0.5 0.75 1 1.5 --betas 0 0.5 1 1.5 2 3 --num-workers 2 --out tuning.json
 
-``dev.npz`` holds one ``[frames, vocab]`` float array per utterance, keyed by utterance id; ``dev.tsv`` has
-a header and the columns ``id`` and ``transcript``. Only numpy and the runtime are needed (no torch).
+``dev.tsv`` has a header and the columns ``path`` (audio, relative to the TSV's folder) and ``transcript``;
+the model directory's model computes the log-probabilities (``Transcriber.log_probs``). With
+``--log-probs dev.npz`` (one ``[frames, vocab]`` array per utterance id) the TSV has ``id`` and
+``transcript`` instead and no model runs. Only numpy and the runtime are needed (no torch).
 """
 
 from __future__ import annotations
@@ -117,12 +119,25 @@ def load_vocabulary(model_dir: str | Path) -> Vocabulary:
         raise ModelDirectoryError(f"cannot read the vocabulary from {path}: {exc}") from exc
 
 
+def _read_references(path: str) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    if not rows or "transcript" not in rows[0]:
+        raise InvalidOptionError(f"{path}: expected a TSV with a header and a 'transcript' column")
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: grid-search alpha and beta; prints a table and the best point, writes JSON."""
     parser = argparse.ArgumentParser(prog="python -m w2v2_onnx.lm_tune", description=__doc__.splitlines()[0])
-    parser.add_argument("--log-probs", required=True, help="npz with one [frames, vocab] array per utterance")
-    parser.add_argument("--references", required=True, help="TSV with columns id and transcript")
-    parser.add_argument("--model-dir", required=True, help="model directory (for its vocabulary)")
+    parser.add_argument("--references", required=True,
+                        help="TSV with a header: columns path (audio, relative to the TSV) and transcript, or "
+                        "id and transcript with --log-probs")
+    parser.add_argument("--log-probs", help="npz with one [frames, vocab] array per id (default: run the model "
+                        "on the audio paths)")
+    parser.add_argument("--model-dir", required=True, help="model directory (its vocabulary; its model runs "
+                        "when --log-probs is not given)")
+    parser.add_argument("--precision", default=None, help="model precision to run (default: int8 on CPU)")
     parser.add_argument("--lm", required=True, help="ARPA or KenLM binary language model")
     parser.add_argument("--alphas", type=float, nargs="+", default=list(DEFAULT_ALPHAS))
     parser.add_argument("--betas", type=float, nargs="+", default=list(DEFAULT_BETAS))
@@ -131,22 +146,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--num-workers", type=int, default=0)
     parser.add_argument("--out", help="write every grid point as JSON here")
     args = parser.parse_args(argv)
-    with open(args.references, encoding="utf-8", newline="") as handle:
-        refs = {row["id"]: row["transcript"] for row in csv.DictReader(handle, delimiter="\t")}
-    data = np.load(args.log_probs)
-    missing = sorted(set(refs) - set(data.files))
-    if missing:
-        print(f"error: no log-probabilities for {len(missing)} references, e.g. {missing[:3]}",
-              file=sys.stderr)
-        return 2
-    ids = sorted(refs)
+    rows = _read_references(args.references)
+    frame_duration = args.frame_duration
+    if args.log_probs:
+        refs = {row["id"]: row["transcript"] for row in rows}
+        data = np.load(args.log_probs)
+        missing = sorted(set(refs) - set(data.files))
+        if missing:
+            print(f"error: no log-probabilities for {len(missing)} references, e.g. {missing[:3]}",
+                  file=sys.stderr)
+            return 2
+        ids = sorted(refs)
+        log_probs, references = [data[i] for i in ids], [refs[i] for i in ids]
+    else:
+        from w2v2_onnx.transcriber import Transcriber
+
+        if "path" not in rows[0]:
+            raise InvalidOptionError(f"{args.references}: without --log-probs it needs a 'path' column of audio")
+        transcriber = Transcriber(args.model_dir, precision=args.precision)
+        folder = Path(args.references).parent
+        log_probs = [transcriber.log_probs(folder / row["path"]) for row in rows]
+        references = [row["transcript"] for row in rows]
+        frame_duration = transcriber.config.frame_duration
     decoder = BeamSearchDecoder(load_vocabulary(args.model_dir), lm=args.lm, beam_width=args.beam_width)
-    points = grid_search(decoder, [data[i] for i in ids], [refs[i] for i in ids], args.frame_duration,
+    points = grid_search(decoder, log_probs, references, frame_duration,
                          alphas=args.alphas, betas=args.betas, num_workers=args.num_workers)
     for p in sorted(points, key=lambda p: (p.alpha, p.beta)):
         print(f"alpha {p.alpha:5.2f}  beta {p.beta:5.2f}  WER {p.wer:.4f}")
     best = points[0]
-    print(f"best: alpha={best.alpha} beta={best.beta} WER={best.wer:.4f} on {len(ids)} utterances")
+    print(f"best: alpha={best.alpha} beta={best.beta} WER={best.wer:.4f} on {len(references)} utterances")
     if args.out:
         Path(args.out).write_text(json.dumps([asdict(p) for p in points], indent=1))
     return 0
