@@ -171,3 +171,22 @@ def test_filterbank_front_end_picks_out_frequencies() -> None:
         assert energy.max() > 10 * energy.median()  # selective: one region of bands answers
     assert bands == sorted(bands) and len(set(bands)) == len(bands)
     assert bands[0] < 8 and bands[-1] > 56  # low and high tones land at the ends of the 64 mel bands
+
+
+def test_training_curves_plot(tmp_path) -> None:
+    from w2v2_onnx.errors import DataError
+    from w2v2_onnx_finetune.plot import main as plot_main
+    from w2v2_onnx_finetune.plot import read_curves
+
+    records = [{"event": "log", "step": s, "wall_s": 6.0 * s, "loss": 3.0 - s / 100} for s in range(10, 110, 10)]
+    records += [{"event": "log", "step": 50, "eval_cathy_wer": 0.9, "eval_cathy_cer": 0.5},
+                {"event": "log", "step": 100, "eval_cathy_wer": 0.7, "eval_cathy_cer": 0.3}]
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    loss, evals = read_curves(path)
+    assert loss[0] == (10, 1.0, 2.9) and evals == {"cathy": [(50, 0.9, 0.5), (100, 0.7, 0.3)]}
+    assert plot_main([str(path), "-o", str(tmp_path / "curves.png")]) == 0
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    (tmp_path / "empty.jsonl").write_text("")
+    with pytest.raises(DataError, match="no training loss"):
+        read_curves(tmp_path / "empty.jsonl")
