@@ -92,6 +92,8 @@ def run_pyctcdecode(python: str, inputs: list[np.ndarray], lm: str | None, beam_
         cmd = [python, str(Path(__file__).parent / "pyctcdecode_reference.py"), str(npz), str(out),
                "--beam-width", str(beam_width), "--repeats", str(repeats), "--alpha", str(alpha),
                "--beta", str(beta)] + (["--lm", lm] if lm else [])
+        if lm and Path(lm + ".unigrams.txt").exists():  # a KenLM binary's word list (w2v2-onnx build-lm writes it)
+            cmd += ["--unigrams", lm + ".unigrams.txt"]
         if labels is not None:
             (Path(tmp) / "labels.json").write_text(json.dumps(labels))
             cmd += ["--labels", str(Path(tmp) / "labels.json")]

@@ -36,6 +36,8 @@ def main() -> None:
     parser.add_argument("--hotwords", nargs="*", default=None)
     parser.add_argument("--hotword-weight", type=float, default=10.0)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--unigrams", help="text file of the LM's words, one per line (what pyctcdecode reads from "
+                        "an ARPA itself; a KenLM binary carries none)")
     parser.add_argument("--labels", help="JSON list of pyctcdecode labels (default: ctc_synth's vocabulary)")
     args = parser.parse_args()
     data = np.load(args.inputs)
@@ -43,7 +45,11 @@ def main() -> None:
     if args.labels:
         with open(args.labels) as handle:
             labels = json.load(handle)
-    decoder = build_ctcdecoder(labels, kenlm_model_path=args.lm, alpha=args.alpha, beta=args.beta)
+    unigrams = None
+    if args.unigrams:
+        with open(args.unigrams) as handle:
+            unigrams = [line.strip() for line in handle if line.strip()]
+    decoder = build_ctcdecoder(labels, kenlm_model_path=args.lm, unigrams=unigrams, alpha=args.alpha, beta=args.beta)
     results = []
     for key in sorted(data.files, key=lambda k: int(k[2:])):
         lp = data[key]
