@@ -42,7 +42,7 @@ def export_model(
     validate: bool = True,
     thresholds: Thresholds | None = None,
     validation_seconds: Sequence[float] = DEFAULT_SECONDS,
-    int8_method: str = "dynamic",
+    int8_method: str = "dynamic-conv",
     calibration_items: int = 16,
 ) -> ExportReport:
     """Export a Hugging Face ``*ForCTC`` checkpoint to a w2v2-onnx model directory.
@@ -61,10 +61,11 @@ def export_model(
         validate: compare fp32 with PyTorch and fp16/int8 with fp32, raising past ``thresholds``.
         thresholds: validation limits; defaults to :class:`Thresholds()`.
         validation_seconds: lengths (besides the shortest valid input) of the fp32 parity check.
-        int8_method: ``dynamic`` (MatMul only, per-channel; the default: most accurate here),
-            ``dynamic-conv`` (the same, plus the conv front-end after its first layer rewritten as matmuls
-            so that it runs in int8 too: faster on CPU) or ``static`` (QDQ, Conv + MatMul, per-channel,
-            calibrated); see docs/export.md.
+        int8_method: ``dynamic-conv`` (the default: dynamic per-channel int8 MatMuls, with the conv
+            front-end after its first layer rewritten as matmuls so that it runs in int8 too; 1.16x the speed
+            of ``dynamic`` on a 30 s input of the base architecture, the same held-out WER on our trained
+            model), ``dynamic`` (MatMul only, conv front-end in fp32) or ``static`` (QDQ, Conv + MatMul,
+            per-channel, calibrated); see docs/export.md.
         calibration_items: clips of calibration audio used at most.
 
     Returns:
