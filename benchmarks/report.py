@@ -227,6 +227,11 @@ def main() -> None:
         else:
             lines += [f"### {name}: not a known benchmark file", ""]
     text = "\n".join(lines) + "\n"
+    if args.out and args.plots is not None:  # image links relative to the report's folder
+        import os
+
+        relative = Path(os.path.relpath(args.plots.resolve(), args.out.resolve().parent)).as_posix()
+        text = text.replace(f"]({args.plots.as_posix()}/", f"]({relative}/")
     if args.out:
         args.out.write_text(text)
     else:
