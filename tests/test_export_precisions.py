@@ -32,7 +32,6 @@ def all_precisions(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -
         out,
         optimize=False,
         precisions=("fp32", "fp16", "int8"),
-        int8_method="dynamic",
         thresholds=LOOSE,
         validation_seconds=SECONDS,
         calibration_items=6,
@@ -97,7 +96,7 @@ def test_fp16_matches_fp32_on_long_input(all_precisions: ExportReport) -> None:
     assert all_precisions.parity["fp16"]["argmax_agreement"] > 0.9
 
 
-def test_dynamic_int8_is_matmulinteger_only(all_precisions: ExportReport) -> None:
+def test_default_int8_is_dynamic_matmulinteger_only(all_precisions: ExportReport) -> None:
     counts = all_precisions.node_counts["int8"]
     assert counts.get("MatMulInteger", 0) >= 13  # 2 layers x (q, k, v, out, ff1, ff2) + the CTC head
     assert counts.get("DynamicQuantizeLinear", 0) > 0
@@ -153,13 +152,14 @@ def test_threshold_exceeded_raises_typed_error_and_keeps_report(checkpoint: Path
     assert 0 <= report["parity"]["fp32"]["max_abs_diff"] < 1e-4  # the figures that failed are kept
 
 
-def test_default_int8_runs_the_conv_front_end_as_int8_matmuls(
+def test_dynamic_conv_int8_runs_the_conv_front_end_as_int8_matmuls(
     checkpoint: Path, all_precisions: ExportReport, tmp_path: Path
 ) -> None:
     report = export_model(
         checkpoint,
         tmp_path,
         precisions=("int8",),
+        int8_method="dynamic-conv",
         optimize=False,
         thresholds=LOOSE,
         validation_seconds=(1.0,),
