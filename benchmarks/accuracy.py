@@ -27,13 +27,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from decoder_speed import run_pyctcdecode  # noqa: E402
-from runtime_figures import machine_info  # noqa: E402
+from decoder_speed import error_rates, run_pyctcdecode  # noqa: E402
+from runtime_figures import machine_info, write_json  # noqa: E402
 
 from w2v2_onnx import Transcriber  # noqa: E402
 from w2v2_onnx.beam import BeamSearchDecoder  # noqa: E402
 from w2v2_onnx.greedy import greedy_decode  # noqa: E402
-from w2v2_onnx.lm_tune import DEFAULT_ALPHAS, DEFAULT_BETAS, edit_distance, grid_search  # noqa: E402
+from w2v2_onnx.lm_tune import DEFAULT_ALPHAS, DEFAULT_BETAS, grid_search  # noqa: E402
 
 
 def held_out(spec_text: str, seed: int) -> tuple[str, list[tuple[str, str]]]:
@@ -50,13 +50,9 @@ def held_out(spec_text: str, seed: int) -> tuple[str, list[tuple[str, str]]]:
 
 
 def scores(hypotheses: list[str], references: list[str]) -> dict[str, float]:
-    words = sum(len(r.split()) for r in references)
-    chars = sum(len(r) for r in references)
-    return {
-        "wer": sum(edit_distance(r.split(), h.split()) for h, r in zip(hypotheses, references, strict=True)) / words,
-        "cer": sum(edit_distance(r, h) for h, r in zip(hypotheses, references, strict=True)) / chars,
-        "exact": float(np.mean([h == r for h, r in zip(hypotheses, references, strict=True)])),
-    }
+    """Corpus WER and CER, and the share of utterances exactly right."""
+    exact = float(np.mean([h == r for h, r in zip(hypotheses, references, strict=True)]))
+    return {**error_rates(hypotheses, references), "exact": exact}
 
 
 def acoustic(transcriber: Transcriber, rows: list[tuple[str, str]]) -> tuple[list[np.ndarray], float, float]:
@@ -201,8 +197,7 @@ def main() -> None:
     result["wer"] = {p: {d: v["wer"] for d, v in per.items() if isinstance(v, dict) and "wer" in v}
                      for p, per in first["results"].items()}
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1))
+        write_json(result, args.out)
 
 
 if __name__ == "__main__":

@@ -56,6 +56,16 @@ def runtime_section(name: str, data: dict, plots: Path | None) -> list[str]:
     return lines + [""]
 
 
+def save_plot(fig, path: Path, alt: str) -> str:
+    """Write a figure as PNG, close it, and return its markdown image link."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return f"![{alt}]({path.as_posix()})"
+
+
 def plot_runtime(name: str, data: dict, plots: Path) -> list[str]:
     import matplotlib
 
@@ -75,11 +85,7 @@ def plot_runtime(name: str, data: dict, plots: Path) -> list[str]:
         ax.set_title(f"{data['arch']}, {data['threads']} threads")
         ax.grid(alpha=0.3)
         ax.legend()
-        path = plots / f"{name}_rtfx_vs_{key}.png"
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        made.append(f"![real-time factor vs {xlabel}]({path.as_posix()})")
+        made.append(save_plot(fig, plots / f"{name}_rtfx_vs_{key}.png", f"real-time factor vs {xlabel}"))
     if "memory" in data:
         fig, ax = plt.subplots(figsize=(5, 3.2))
         minutes = [float(k.removesuffix("min")) for k in data["memory"]]
@@ -91,11 +97,7 @@ def plot_runtime(name: str, data: dict, plots: Path) -> list[str]:
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
         ax.legend()
-        path = plots / f"{name}_memory_vs_duration.png"
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        made.append(f"![memory vs duration]({path.as_posix()})")
+        made.append(save_plot(fig, plots / f"{name}_memory_vs_duration.png", "memory vs duration"))
     return ["", *made] if made else []
 
 
@@ -194,11 +196,7 @@ def plot_accuracy(name: str, data: dict, plots: Path) -> list[str]:
         ax.set_ylim(0, max(1.0, max(values)))
         ax.set_title(set_name)
         ax.grid(axis="y", alpha=0.3)
-    path = plots / f"{name}_wer_by_precision_and_decoder.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return ["", f"![WER by precision and decoder]({path.as_posix()})"]
+    return ["", save_plot(fig, plots / f"{name}_wer_by_precision_and_decoder.png", "WER by precision and decoder")]
 
 
 def main() -> None:

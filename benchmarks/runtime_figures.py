@@ -49,6 +49,13 @@ def machine_info() -> dict:
             "w2v2_onnx": w2v2_onnx.__version__, "date": time.strftime("%Y-%m-%d %H:%M:%S")}
 
 
+def write_json(report: dict, out: Path) -> None:
+    """Write a benchmark's results as JSON (creating the folder) and say where."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
 def build_model(arch: str, precisions: tuple[str, ...]) -> Path:
     """Export a random-weight model of ``arch`` once and cache it."""
     out = CACHE / f"{arch}-model"
@@ -239,9 +246,7 @@ def main() -> None:
     if minutes:
         report["memory"] = memory(model, args.memory_precision, args.threads, minutes)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"wrote {args.out}")
+        write_json(report, args.out)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+sys.path.insert(0, str(Path(__file__).parent))
+from runtime_figures import write_json  # noqa: E402
+
 HOST = "127.0.0.1"  # loopback only, never another address
 
 
@@ -192,9 +195,7 @@ def main() -> None:
     args = parser.parse_args()
     report = asyncio.run(main_async(args))
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"wrote {args.out}")
+        write_json(report, args.out)
 
 
 if __name__ == "__main__":
