@@ -1,54 +1,230 @@
-"""Rewrite the conv front-end's convolutions as matrix products, so int8 MatMul kernels can run them.
+"""Rewrite the conv front-end as channels-last matrix products, so int8 MatMul kernels can run it.
 
 The wav2vec2 conv front-end is about a third of the model's FLOPs. ONNX Runtime's dynamic quantization leaves
 Conv in fp32 (its ConvInteger is slower than fp32 here), so once the transformer's matmuls are int8 the conv
-front-end dominates. A 1-D convolution with kernel ``k`` and stride ``s`` (no padding, no dilation, one group)
-is a matmul of ``k`` strided views of its input stacked along channels (im2col) with the reshaped weight,
-which dynamic quantization turns into an int8 ``MatMulInteger``. Same numbers in fp32 (tested).
+front-end dominates. :class:`ChannelsLastFeatureEncoder` computes the same front-end with time-major
+``[batch, time, channels]`` tensors and no im2col copies:
+
+* A convolution with kernel ``k <= 2 s`` and stride ``s`` reads two consecutive rows of its input reshaped to
+  ``[batch, time / s, s * channels]`` (a free reshape): ``out[t] = R[t] @ W_this + R[t + 1] @ W_next``, two
+  matmuls of the same input whose time shifts are contiguous slices. Dynamic quantization turns them into int8
+  ``MatMulInteger`` sharing one quantized input.
+* The first layer (one input channel) stacks its two row views (a tiny copy) and stays fp32: raw audio needs
+  the precision and an inner dimension of ``k`` is too thin for int8 kernels to pay.
+* The audio is zero-padded inside the graph to the next length at which every reshape is exact; the padded
+  frames are masked out of the first layer's GroupNorm statistics and cut off at the end, so every valid frame
+  is the convolution of the real audio, as before (tested against the Hugging Face module).
+* The first layer's per-channel GroupNorm folds into its matmul: the channel statistics come from the small
+  moments of the layer's input columns, and the per-utterance scale and shift become the matmul's weight, so
+  the largest activation of the model is written once and never re-read by the norm.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
+from w2v2_onnx_export.wrapper import MaskedGroupNorm
 
-class ConvAsMatMul(nn.Module):
-    """A ``Conv1d`` computed as ``im2col(x) @ W``; input and output ``[batch, channels, time]``."""
+class ChannelsLastFeatureEncoder(nn.Module):
+    """Drop-in for a Hugging Face feature encoder: ``[B, S]`` audio in, ``[B, C, T]`` features out.
 
-    def __init__(self, conv: nn.Conv1d) -> None:
+    Args:
+        encoder: the model's ``feature_extractor`` (``conv_layers`` of conv, optional norm, activation).
+            The first layer's norm may be the export wrapper's :class:`MaskedGroupNorm`, whose frame lengths
+            it then uses.
+
+    Raises:
+        ValueError: a conv layer is grouped, dilated, padded, or has a kernel longer than twice its stride
+            (beyond the first layer), or a GroupNorm is not per channel.
+    """
+
+    def __init__(self, encoder: nn.Module) -> None:
         super().__init__()
-        if conv.groups != 1 or conv.dilation[0] != 1 or conv.padding not in ((0,), "valid"):
-            raise ValueError("only ungrouped, undilated, unpadded Conv1d can be rewritten as a matmul")
-        self.kernel = int(conv.kernel_size[0])
-        self.stride = int(conv.stride[0])
-        out_channels, in_channels, _ = conv.weight.shape
-        # [out, in, k] -> [k * in, out], rows ordered (tap, channel) to match the stacked views below
-        weight = conv.weight.detach().permute(2, 1, 0).reshape(self.kernel * in_channels, out_channels)
-        self.weight = nn.Parameter(weight.contiguous(), requires_grad=False)
-        self.bias = None if conv.bias is None else nn.Parameter(conv.bias.detach().clone(), requires_grad=False)
+        self.kernels: list[int] = []
+        self.strides: list[int] = []
+        self.rows: list[int] = []
+        self.in_channels: list[int] = []
+        self.out_channels: list[int] = []
+        self.norm_kinds: list[str] = []
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        self.has_bias: list[bool] = []
+        self.norms = nn.ModuleList()
+        self.activations = nn.ModuleList()
+        for index, layer in enumerate(encoder.conv_layers):
+            conv = layer.conv
+            if not isinstance(conv, nn.Conv1d) or conv.groups != 1 or conv.dilation[0] != 1:
+                raise ValueError(f"conv layer {index}: only ungrouped, undilated Conv1d can become a matmul")
+            if conv.padding not in ((0,), "valid"):
+                raise ValueError(f"conv layer {index}: padded convolutions are not supported")
+            kernel, stride = int(conv.kernel_size[0]), int(conv.stride[0])
+            out_channels, in_channels, _ = conv.weight.shape
+            rows = math.ceil(kernel / stride)
+            if in_channels > 1 and rows > 2:
+                raise ValueError(
+                    f"conv layer {index}: kernel {kernel} > 2 x stride {stride} is not supported beyond the "
+                    f"first layer")
+            self.kernels.append(kernel)
+            self.strides.append(stride)
+            self.rows.append(rows)
+            self.in_channels.append(int(in_channels))
+            self.out_channels.append(int(out_channels))
+            self.weights.append(nn.Parameter(self._matmul_weight(conv.weight.detach(), stride, rows),
+                                             requires_grad=False))
+            self.has_bias.append(conv.bias is not None)
+            bias = conv.bias.detach().clone() if conv.bias is not None else torch.zeros(0)
+            self.biases.append(nn.Parameter(bias, requires_grad=False))
+            norm = getattr(layer, "layer_norm", None)
+            if isinstance(norm, (MaskedGroupNorm, nn.GroupNorm)):
+                if isinstance(norm, nn.GroupNorm) and norm.num_groups != norm.num_channels:
+                    raise ValueError(f"conv layer {index}: only per-channel GroupNorm is supported")
+                self.norm_kinds.append("group")
+            elif isinstance(norm, nn.LayerNorm):
+                self.norm_kinds.append("layer")
+            else:
+                self.norm_kinds.append("none")
+                norm = nn.Identity()
+            self.norms.append(norm)
+            self.activations.append(layer.activation)
+        # Every reshape is exact when the audio has scale * m + offset samples (m output frames):
+        # layer by layer backwards, an input of stride * (frames + rows - 1) gives `frames` outputs.
+        self.scale, self.offset = 1, 0
+        for stride, rows in zip(reversed(self.strides), reversed(self.rows), strict=True):
+            self.scale, self.offset = stride * self.scale, stride * (self.offset + rows - 1)
 
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        frames = torch.div(hidden.shape[-1] - self.kernel, self.stride, rounding_mode="floor") + 1
-        steps = hidden.transpose(1, 2)  # [B, T, C]
-        span = self.stride * (frames - 1) + 1
-        views = [steps[:, tap:tap + span:self.stride] for tap in range(self.kernel)]
-        out = torch.matmul(torch.cat(views, dim=-1), self.weight)  # [B, frames, out]
-        if self.bias is not None:
-            out = out + self.bias
-        return out.transpose(1, 2)
+    def _first_layer(self, index: int) -> bool:
+        return self.in_channels[index] == 1 or self.rows[index] == 1
+
+    def _matmul_weight(self, weight: torch.Tensor, stride: int, rows: int) -> torch.Tensor:
+        """``[out, in, k]`` -> the matmul weight; rows of the input hold ``stride`` frames ``(tap, channel)``."""
+        out_channels, in_channels, kernel = weight.shape
+        padded = torch.zeros(out_channels, in_channels, rows * stride, dtype=weight.dtype)
+        padded[:, :, :kernel] = weight
+        # [out, in, rows * stride] -> [rows, stride * in, out]: row r, entry (tap j, channel c) = W[o, c, r*s + j]
+        stacked = padded.permute(2, 1, 0).reshape(rows, stride * in_channels, out_channels)
+        if in_channels == 1 or rows == 1:
+            return stacked.reshape(rows * stride * in_channels, out_channels).contiguous()
+        return stacked.contiguous()  # [2, stride * in, out]: the taps on this row, the taps on the next
+
+    @property
+    def first_weight_shape(self) -> tuple[int, int]:
+        """Shape of the first layer's matmul weight; the int8 export keeps its matmuls fp32."""
+        return self.rows[0] * self.strides[0] * self.in_channels[0], self.out_channels[0]
+
+    def frames(self, samples: torch.Tensor, layers: int | None = None) -> torch.Tensor:
+        """Output frames of the first ``layers`` conv layers (default all) for ``samples`` input samples."""
+        for kernel, stride in list(zip(self.kernels, self.strides, strict=True))[:layers]:
+            samples = torch.div(samples - kernel, stride, rounding_mode="floor") + 1
+        return samples
+
+    def forward(self, input_values: torch.Tensor) -> torch.Tensor:
+        batch, samples = input_values.shape[0], input_values.shape[1]
+        samples_t = samples if isinstance(samples, torch.Tensor) else torch.tensor(samples)
+        valid_frames = self.frames(samples_t)
+        # m = max(1, ceil((S - offset) / scale)) frames from scale * m + offset samples (>= S)
+        computed = torch.clamp(
+            torch.div(samples_t - self.offset + self.scale - 1, self.scale, rounding_mode="floor"), min=1)
+        padded_samples = computed * self.scale + self.offset
+        zeros = torch.zeros(batch, self.scale + self.offset, dtype=input_values.dtype, device=input_values.device)
+        hidden = torch.cat([input_values, zeros], dim=1)[:, :padded_samples]
+        hidden = hidden.unsqueeze(-1)  # [B, S', 1]
+        for index in range(len(self.kernels)):
+            kind, norm = self.norm_kinds[index], self.norms[index]
+            bias = self.biases[index] if self.has_bias[index] else None
+            lengths = None
+            if kind == "group":
+                # Without the wrapper's lengths the whole (unpadded) input is valid.
+                lengths = getattr(norm, "frame_lengths", None)
+                if lengths is None:
+                    lengths = self.frames(samples_t, layers=index + 1).expand(batch)
+            if self._first_layer(index) and kind == "group":
+                hidden = _conv_group_norm(self._columns(hidden, index), self.weights[index], norm, lengths)
+            else:
+                if self._first_layer(index):
+                    hidden = torch.matmul(self._columns(hidden, index), self.weights[index])
+                else:
+                    hidden = self._pair_conv(hidden, index)
+                if bias is not None:
+                    hidden = hidden + bias
+                if kind == "group":
+                    hidden = _group_norm_channels_last(hidden, norm, lengths)
+                elif kind == "layer":
+                    hidden = norm(hidden)
+            hidden = self.activations[index](hidden)
+        return hidden[:, :valid_frames].transpose(1, 2)
+
+    def _columns(self, hidden: torch.Tensor, index: int) -> torch.Tensor:
+        """im2col of a thin layer: its ``rows`` row views side by side, ``[B, frames, rows * stride * in]``."""
+        stride, rows = self.strides[index], self.rows[index]
+        reshaped = hidden.reshape(hidden.shape[0], -1, stride * self.in_channels[index])
+        if rows == 1:
+            return reshaped
+        count = reshaped.shape[1] - (rows - 1)
+        return torch.cat([reshaped[:, row:row + count] for row in range(rows)], dim=-1)
+
+    def _pair_conv(self, hidden: torch.Tensor, index: int) -> torch.Tensor:
+        """A layer whose kernel spans two input rows: two matmuls of one input, shifted by a row."""
+        stride, weight = self.strides[index], self.weights[index]
+        reshaped = hidden.reshape(hidden.shape[0], -1, stride * self.in_channels[index])
+        # Both read one (shared, once-quantized) input; their time shifts are contiguous slices.
+        this_row = torch.matmul(reshaped, weight[0])  # [B, frames + 1, out]
+        next_row = torch.matmul(reshaped, weight[1])
+        return this_row[:, :-1] + next_row[:, 1:]
 
 
-def rewrite_conv_front_end(model: nn.Module, *, first_layer: int = 1) -> int:
-    """Replace the feature encoder's convolutions from ``first_layer`` on; return how many were replaced.
+def _frame_mask(lengths: torch.Tensor, frames: torch.Tensor | int, like: torch.Tensor) -> torch.Tensor:
+    """``[B, 1, frames]``: 1 for the first ``lengths`` frames of each row, else 0."""
+    positions = torch.arange(frames, device=like.device)
+    return (positions[None, :] < lengths[:, None]).to(like.dtype)[:, None, :]
 
-    Layer 0 (one input channel, kernel 10) is left alone by default: its matmul would have an inner
-    dimension of 10, too thin for int8 kernels to pay, and it holds a tiny share of the FLOPs.
+
+def _conv_group_norm(columns: torch.Tensor, weight: torch.Tensor, norm: nn.Module, lengths: torch.Tensor) -> torch.Tensor:
+    """``GroupNorm(columns @ weight [+ bias])`` per channel over the valid frames, in one matmul pass.
+
+    The channel statistics come from the columns' own small moments: ``mean = mu @ W`` and
+    ``E[(x W)^2] = diag(W^T G W)``, with ``mu`` and ``G`` the masked mean and Gram matrix of the ``[T, k]``
+    columns. The norm's per-utterance scale and shift then fold into the weight (and a column of ones), so the
+    big ``[T, C]`` activation is written once, by the matmul, instead of being read and rewritten by the norm.
+    A conv bias cancels out of the centred values, so it is not needed.
+    """
+    mask = _frame_mask(lengths, columns.shape[1], columns)  # [B, 1, T]
+    count = mask.sum(dim=2, keepdim=True)
+    mu = torch.matmul(mask, columns) / count  # [B, 1, k]
+    gram = torch.matmul((columns * mask.transpose(1, 2)).transpose(1, 2), columns) / count  # [B, k, k]
+    mean = torch.matmul(mu, weight)  # [B, 1, C]
+    second = (torch.matmul(gram, weight) * weight).sum(dim=1, keepdim=True)
+    var = torch.clamp(second - mean * mean, min=0.0)
+    scale = torch.rsqrt(var + norm.eps)
+    if norm.weight is not None:
+        scale = scale * norm.weight
+    shift = -mean * scale if norm.bias is None else norm.bias - mean * scale
+    folded = torch.cat([weight * scale, shift], dim=1)  # [B, k + 1, C]
+    ones = torch.ones_like(columns[:, :, :1])
+    return torch.matmul(torch.cat([columns, ones], dim=-1), folded)
+
+
+def _group_norm_channels_last(hidden: torch.Tensor, norm: nn.Module, lengths: torch.Tensor) -> torch.Tensor:
+    """Per-channel GroupNorm over time of ``[B, T, C]``; statistics from the first ``lengths`` frames only."""
+    mask = _frame_mask(lengths, hidden.shape[1], hidden)  # [B, 1, T]
+    count = mask.sum(dim=2, keepdim=True)
+    mean = torch.matmul(mask, hidden) / count  # masked sums as matmuls: no masked copies
+    centered = hidden - mean
+    var = torch.matmul(mask, centered * centered) / count
+    scale = torch.rsqrt(var + norm.eps)
+    if norm.weight is not None:
+        return centered * (scale * norm.weight) + norm.bias
+    return centered * scale
+
+
+def rewrite_conv_front_end(model: nn.Module) -> ChannelsLastFeatureEncoder:
+    """Replace the model's feature encoder by a :class:`ChannelsLastFeatureEncoder` and return it.
+
+    Call it after the export wrapper is built, so the first layer's masked GroupNorm is carried over.
     """
     base = getattr(model, model.base_model_prefix)
-    replaced = 0
-    for layer in list(base.feature_extractor.conv_layers)[first_layer:]:
-        if isinstance(layer.conv, nn.Conv1d):
-            layer.conv = ConvAsMatMul(layer.conv)
-            replaced += 1
-    return replaced
+    encoder = ChannelsLastFeatureEncoder(base.feature_extractor)
+    base.feature_extractor = encoder
+    return encoder

@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from w2v2_onnx.errors import InvalidOptionError
+from w2v2_onnx.errors import ExportError, InvalidOptionError
 from w2v2_onnx_export import contract
 from w2v2_onnx_export.report import ExportReport, op_histogram
 from w2v2_onnx_export.validate import DEFAULT_SECONDS, Thresholds
@@ -148,23 +148,33 @@ def export_model(
 
             start = time.perf_counter()
             files["int8"] = out / contract.onnx_file_name("int8")
-            source = exported
+            source, fp32_weight = exported, None
             if int8_method == "dynamic-conv":
                 from w2v2_onnx_export.conv_matmul import rewrite_conv_front_end
 
                 rewritten = pristine.eval()
-                count = rewrite_conv_front_end(rewritten)
+                # The wrapper first (it installs the masked GroupNorm the rewrite carries over).
+                conv_wrapper = CTCExportWrapper(rewritten, do_normalize=loaded.do_normalize).eval()
+                try:
+                    encoder = rewrite_conv_front_end(rewritten)
+                except ValueError as exc:
+                    raise ExportError(f"int8_method='dynamic-conv' cannot rewrite this front-end: {exc}; "
+                                      f"use int8_method='dynamic'") from exc
                 source = Path(tmp) / "exported_conv_matmul.onnx"
                 export_onnx(
-                    CTCExportWrapper(rewritten, do_normalize=loaded.do_normalize).eval(),
+                    conv_wrapper,
                     source,
                     opset=opset,
                     receptive_field=base_config["receptive_field"],
                     frame_step=base_config["frame_step"],
                 )
-                report.notes.append(f"int8: {count} conv layers rewritten as matmuls before quantization")
+                fp32_weight = encoder.first_weight_shape
+                report.notes.append(
+                    f"int8: {len(encoder.kernels)} conv layers rewritten as channels-last matmuls before "
+                    f"quantization (the first, weight {list(fp32_weight)}, stays fp32)")
             method = "dynamic" if int8_method == "dynamic-conv" else int8_method
-            report.notes.extend(quantize_int8(source, files["int8"], audio, method=method))
+            report.notes.extend(
+                quantize_int8(source, files["int8"], audio, method=method, fp32_weight_shape=fp32_weight))
             timings["int8"] = time.perf_counter() - start
 
     kept = {p: files[p] for p in contract.PRECISIONS if p in files and p in wanted}

@@ -60,6 +60,18 @@ def _preprocess(src: Path, dst: Path) -> Path:
         return src
 
 
+def matmuls_with_weight(path: Path, shape: Sequence[int]) -> list[str]:
+    """Names of the MatMul nodes whose second input is a constant of exactly ``shape``."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    shapes = {init.name: list(init.dims) for init in model.graph.initializer}
+    return [
+        node.name for node in model.graph.node
+        if node.op_type == "MatMul" and shapes.get(node.input[1]) == list(shape)
+    ]
+
+
 def quantize_int8(
     fp32_path: Path,
     int8_path: Path,
@@ -67,6 +79,7 @@ def quantize_int8(
     *,
     method: str = "dynamic",
     max_calibration_seconds: float = 10.0,
+    fp32_weight_shape: tuple[int, int] | None = None,
 ) -> list[str]:
     """Write an int8 model of ``fp32_path`` to ``int8_path``.
 
@@ -76,6 +89,8 @@ def quantize_int8(
         calibration: mono float32 clips (static method only).
         method: ``dynamic`` (MatMul only) or ``static`` (QDQ, Conv + MatMul, per-channel, MinMax).
         max_calibration_seconds: clips are cut to this many seconds (at 16 kHz) to bound calibration memory.
+        fp32_weight_shape: MatMuls with a constant weight of this shape stay fp32 (dynamic method: the first
+            conv layer as a matmul reads raw audio and is too thin for int8 kernels to pay).
 
     Returns:
         Notes for the report.
@@ -98,14 +113,17 @@ def quantize_int8(
         source = _preprocess(fp32_path, Path(tmp) / "pre.onnx")
         try:
             if method == "dynamic":
+                kept = matmuls_with_weight(source, fp32_weight_shape) if fp32_weight_shape else []
                 quantize_dynamic(
                     str(source),
                     str(int8_path),
                     op_types_to_quantize=["MatMul"],
                     per_channel=True,
                     weight_type=QuantType.QInt8,
+                    nodes_to_exclude=kept,
                 )
-                return ["int8: dynamic, MatMul only, per-channel int8 weights"]
+                note = "int8: dynamic, MatMul only, per-channel int8 weights"
+                return [note + (f"; {len(kept)} MatMul(s) of the first conv layer kept fp32" if kept else "")]
             if not calibration:
                 raise InvalidOptionError("static int8 quantization needs calibration audio")
             limit = int(max_calibration_seconds * 16000)

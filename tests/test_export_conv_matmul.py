@@ -1,0 +1,88 @@
+"""The channels-last conv front-end (``int8_method='dynamic-conv'``) computes what the Hugging Face one does."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
+
+from w2v2_onnx_export.conv_matmul import ChannelsLastFeatureEncoder, rewrite_conv_front_end
+from w2v2_onnx_export.onnx_export import export_onnx
+from w2v2_onnx_export.testing import STANDARD_CONV
+from w2v2_onnx_export.wrapper import CTCExportWrapper
+
+# Around the receptive field (400), odd and even conv lengths, and lengths that need the most padding.
+LENGTHS = (400, 401, 719, 720, 1000, 16000, 16157, 16474)
+
+
+def tiny_model(norm: str, **overrides: object) -> Wav2Vec2ForCTC:
+    torch.manual_seed(0)
+    config = Wav2Vec2Config(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, vocab_size=12,
+        num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4, feat_extract_norm=norm,
+        conv_bias=norm == "layer", **{**STANDARD_CONV, "conv_dim": (24,) * 7, **overrides})
+    return Wav2Vec2ForCTC(config).eval()
+
+
+def wrappers(model: Wav2Vec2ForCTC) -> tuple[CTCExportWrapper, CTCExportWrapper]:
+    reference = CTCExportWrapper(copy.deepcopy(model), do_normalize=True).eval()
+    rewritten_model = copy.deepcopy(model)
+    rewritten = CTCExportWrapper(rewritten_model, do_normalize=True).eval()
+    rewrite_conv_front_end(rewritten_model)
+    return reference, rewritten
+
+
+@pytest.mark.parametrize("norm", ["group", "layer"])
+def test_encoder_alone_matches_hugging_face_at_every_length(norm: str) -> None:
+    model = tiny_model(norm)
+    original = model.wav2vec2.feature_extractor
+    encoder = ChannelsLastFeatureEncoder(original)
+    # Every reshape is exact at 320 m + 155 samples for the standard 7-layer front-end.
+    assert (encoder.scale, encoder.offset, encoder.first_weight_shape) == (320, 155, (10, 24))
+    generator = torch.Generator().manual_seed(1)
+    for samples in LENGTHS:
+        audio = torch.randn(2, samples, generator=generator)
+        with torch.no_grad():
+            expected, got = original(audio), encoder(audio)
+        assert got.shape == expected.shape, samples
+        torch.testing.assert_close(got, expected, atol=2e-5, rtol=1e-4)
+
+
+def test_wrapped_padded_batch_matches_the_original_graph() -> None:
+    reference, rewritten = wrappers(tiny_model("group"))
+    lengths = torch.tensor([20000, 12345, 3001])
+    audio = torch.randn(3, 20000, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        expected, expected_lengths = reference(audio, lengths)
+        got, got_lengths = rewritten(audio, lengths)
+    assert torch.equal(got_lengths, expected_lengths)
+    for row, frames in enumerate(expected_lengths.tolist()):
+        torch.testing.assert_close(got[row, :frames], expected[row, :frames], atol=2e-5, rtol=1e-4)
+
+
+def test_exported_graph_is_exact_at_lengths_it_was_not_traced_at(tmp_path: Path) -> None:
+    reference, rewritten = wrappers(tiny_model("group"))
+    path = tmp_path / "rewritten.onnx"
+    export_onnx(rewritten, path, opset=17, receptive_field=400, frame_step=320)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(3)
+    for samples in LENGTHS:
+        audio = rng.standard_normal((1, samples)).astype(np.float32)
+        lengths = np.array([samples], dtype=np.int64)
+        log_probs, out_lengths = session.run(None, {"input_values": audio, "input_lengths": lengths})
+        with torch.no_grad():
+            expected, expected_lengths = reference(torch.from_numpy(audio), torch.from_numpy(lengths))
+        assert log_probs.shape == tuple(expected.shape), samples
+        assert out_lengths.tolist() == expected_lengths.tolist()
+        np.testing.assert_allclose(log_probs, expected.numpy(), atol=5e-5)
+
+
+def test_front_ends_it_cannot_rewrite_are_refused() -> None:
+    long_kernel = tiny_model("group", conv_kernel=(10, 5, 3, 3, 3, 2, 2))  # kernel 5 > 2 x stride 2
+    with pytest.raises(ValueError, match="conv layer 1: kernel 5 > 2 x stride 2"):
+        ChannelsLastFeatureEncoder(long_kernel.wav2vec2.feature_extractor)
