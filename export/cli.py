@@ -48,10 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
     parser.add_argument(
         "--int8-method",
-        choices=("dynamic", "dynamic-conv", "static"),
-        default="dynamic",
-        help="dynamic (default): int8 MatMuls, conv front-end in fp32; dynamic-conv: the conv front-end "
-        "rewritten as int8 matmuls too (1.16x faster, more peak memory, see docs/export.md); static: QDQ",
+        choices=("auto", "dynamic", "dynamic-conv", "static"),
+        default="auto",
+        help="auto (default): dynamic-conv where the conv front-end allows it, else dynamic; dynamic-conv: int8 "
+        "MatMuls and the conv front-end as channels-last int8 matmuls (fastest on CPU); dynamic: int8 MatMuls, "
+        "conv front-end in fp32; static: QDQ (see docs/export.md)",
     )
     parser.add_argument(
         "--no-optimize",

@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 from conftest_export import small_standard_checkpoint
 
-from w2v2_onnx.errors import ValidationError
+from w2v2_onnx.errors import ExportError, ValidationError
 from w2v2_onnx_export import ExportReport, Thresholds, export_model
 from w2v2_onnx_export.calibration import synthetic_audio
 
@@ -35,6 +35,7 @@ def all_precisions(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -
         thresholds=LOOSE,
         validation_seconds=SECONDS,
         calibration_items=6,
+        int8_method="dynamic",  # the plain MatMul-only int8, compared with the default below
     )
 
 
@@ -152,14 +153,13 @@ def test_threshold_exceeded_raises_typed_error_and_keeps_report(checkpoint: Path
     assert 0 <= report["parity"]["fp32"]["max_abs_diff"] < 1e-4  # the figures that failed are kept
 
 
-def test_dynamic_conv_int8_runs_the_conv_front_end_as_int8_matmuls(
+def test_default_int8_runs_the_conv_front_end_as_int8_matmuls(
     checkpoint: Path, all_precisions: ExportReport, tmp_path: Path
 ) -> None:
-    report = export_model(
+    report = export_model(  # int8_method="auto": dynamic-conv where the front-end allows it
         checkpoint,
         tmp_path,
         precisions=("int8",),
-        int8_method="dynamic-conv",
         optimize=False,
         thresholds=LOOSE,
         validation_seconds=(1.0,),
@@ -180,3 +180,14 @@ def test_dynamic_conv_int8_runs_the_conv_front_end_as_int8_matmuls(
     assert report.parity["int8"]["argmax_agreement"] > 0.3
     with pytest.raises(Exception, match="int8_method"):
         export_model(checkpoint, tmp_path / "bad", precisions=("int8",), int8_method="fast")
+
+
+def test_front_end_that_cannot_be_rewritten_stays_fp32_by_default_and_fails_when_asked(tmp_path: Path) -> None:
+    odd = small_standard_checkpoint(tmp_path / "ckpt", conv_kernel=(10, 5, 3, 3, 3, 2, 2))  # kernel 5 > 2 x 2
+    kwargs = {"precisions": ("int8",), "optimize": False, "thresholds": LOOSE, "validation_seconds": (1.0,),
+              "calibration_items": 2}
+    report = export_model(odd, tmp_path / "auto", **kwargs)
+    assert report.node_counts["int8"].get("Conv", 0) == 8
+    assert any("conv front-end left in fp32" in note and "kernel 5" in note for note in report.notes)
+    with pytest.raises(ExportError, match="cannot rewrite this front-end.*use int8_method='dynamic'"):
+        export_model(odd, tmp_path / "conv", int8_method="dynamic-conv", **kwargs)
