@@ -1,7 +1,8 @@
-"""Experiment: does rewriting the conv front-end as matmuls make dynamic int8 faster, and at what accuracy cost?
+"""Experiment: how much faster is int8 with the conv front-end as matmuls, and at what accuracy cost?
 
-Exports the same random-weight model twice (plain, and with the conv front-end as im2col matmuls), quantizes
-both with ONNX Runtime dynamic int8 (MatMul, per-channel), and times all four side by side, interleaved.
+Exports the same random-weight model through the export pipeline with ``--int8-method dynamic`` (int8 MatMuls,
+conv front-end in fp32) and ``dynamic-conv`` (the front-end as channels-last int8 matmuls, the default), and
+times them and fp32 side by side, interleaved.
 
     python benchmarks/conv_matmul_experiment.py --arch base --seconds 30 --threads 2
 """
@@ -21,27 +22,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from runtime_figures import ARCHS, CACHE, machine_info, speech_like  # noqa: E402
 
 
-def export_variant(checkpoint: Path, path: Path, rewrite: bool) -> None:
-    from transformers import AutoModelForCTC
+def export_variant(checkpoint: Path, out: Path, method: str, precisions: tuple[str, ...]) -> None:
+    from w2v2_onnx_export import export_model
 
-    from w2v2_onnx_export.conv_matmul import rewrite_conv_front_end
-    from w2v2_onnx_export.onnx_export import export_onnx
-    from w2v2_onnx_export.wrapper import CTCExportWrapper
-
-    if path.exists():
-        return
-    model = AutoModelForCTC.from_pretrained(checkpoint, attn_implementation="eager").eval()
-    if rewrite:
-        print(f"rewrote {rewrite_conv_front_end(model)} conv layers as matmuls", flush=True)
-    export_onnx(CTCExportWrapper(model, do_normalize=True), path, opset=17, receptive_field=400, frame_step=320)
-
-
-def quantize(src: Path, dst: Path) -> None:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    if not dst.exists():
-        quantize_dynamic(str(src), str(dst), op_types_to_quantize=["MatMul"], per_channel=True,
-                         weight_type=QuantType.QInt8)
+    if not all((out / f"model.{p}.onnx").exists() for p in precisions):
+        export_model(checkpoint, out, precisions=precisions, int8_method=method, validate=False)
 
 
 def main() -> None:
@@ -63,15 +48,12 @@ def main() -> None:
         overrides = dict(ARCHS[args.arch])
         hidden, layers = overrides.pop("hidden_size"), overrides.pop("num_layers")
         make_tiny_checkpoint(checkpoint, hidden_size=hidden, num_layers=layers, **STANDARD_CONV, **overrides)
-    work = CACHE / f"{args.arch}-convmm"
-    work.mkdir(parents=True, exist_ok=True)
-    files = {"fp32": work / "plain.onnx", "fp32 conv-as-matmul": work / "convmm.onnx"}
-    export_variant(checkpoint, files["fp32"], rewrite=False)
-    export_variant(checkpoint, files["fp32 conv-as-matmul"], rewrite=True)
-    files["int8 dynamic"] = work / "plain.int8.onnx"
-    files["int8 dynamic conv-as-matmul"] = work / "convmm.int8.onnx"
-    quantize(files["fp32"], files["int8 dynamic"])
-    quantize(files["fp32 conv-as-matmul"], files["int8 dynamic conv-as-matmul"])
+    work = CACHE / f"{args.arch}-int8-methods"
+    export_variant(checkpoint, work / "dynamic", "dynamic", ("fp32", "int8"))
+    export_variant(checkpoint, work / "dynamic-conv", "dynamic-conv", ("int8",))
+    files = {"fp32": work / "dynamic" / "model.fp32.onnx",
+             "int8 dynamic": work / "dynamic" / "model.int8.onnx",
+             "int8 dynamic-conv": work / "dynamic-conv" / "model.int8.onnx"}
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = args.threads

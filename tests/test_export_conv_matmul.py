@@ -86,3 +86,18 @@ def test_front_ends_it_cannot_rewrite_are_refused() -> None:
     long_kernel = tiny_model("group", conv_kernel=(10, 5, 3, 3, 3, 2, 2))  # kernel 5 > 2 x stride 2
     with pytest.raises(ValueError, match="conv layer 1: kernel 5 > 2 x stride 2"):
         ChannelsLastFeatureEncoder(long_kernel.wav2vec2.feature_extractor)
+
+
+@pytest.mark.parametrize("family", ["hubert", "wavlm", "data2vec-audio", "wav2vec2-conformer"])
+def test_every_supported_family_gets_the_same_features(family: str, tmp_path: Path) -> None:
+    from conftest_export import small_standard_checkpoint
+    from transformers import AutoModelForCTC
+
+    norm = "layer" if family == "data2vec-audio" else "group"
+    checkpoint = small_standard_checkpoint(tmp_path / "ckpt", family=family, feat_extract_norm=norm)
+    model = AutoModelForCTC.from_pretrained(checkpoint).eval()
+    original = model.base_model.feature_extractor
+    encoder = ChannelsLastFeatureEncoder(original)
+    audio = torch.randn(2, 16157, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        torch.testing.assert_close(encoder(audio), original(audio), atol=2e-5, rtol=1e-4)
