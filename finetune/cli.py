@@ -31,7 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "our checkpoints to continue (default: %(default)s)")
     parser.add_argument("--freeze-feature-encoder", choices=("auto", "yes", "no"), default="auto",
                         help="auto: freeze for pretrained starts that are not our checkpoints")
-    parser.add_argument("--seed", type=int, default=0, help="seed of splits, init and shuffling")
+    parser.add_argument("--seed", type=int, default=0, help="seed of init, shuffling and (by default) splits")
+    parser.add_argument("--split-seed", type=int, default=None,
+                        help="seed of the held-out splits (default: --seed); keep the first run's when continuing "
+                             "training of one of our checkpoints, so no held-out row enters training")
     parser.add_argument("--epochs", type=float, default=10.0)
     parser.add_argument("--max-steps", type=int, default=-1, help="overrides --epochs when > 0")
     parser.add_argument("--batch-size", type=int, default=8, help="per device")
@@ -77,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
         overrides = {} if args.mask_time_prob is None else {"mask_time_prob": args.mask_time_prob}
         config = TrainConfig(
             output_dir=args.output_dir, sources=[parse_source(s) for s in args.data], start=args.start,
-            seed=args.seed, epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
+            seed=args.seed, split_seed=args.split_seed, epochs=args.epochs, max_steps=args.max_steps,
+            batch_size=args.batch_size,
             eval_batch_size=args.eval_batch_size, grad_accum=args.grad_accum,
             learning_rate=args.learning_rate, warmup=args.warmup, weight_decay=args.weight_decay,
             scheduler=args.scheduler, max_seconds=args.max_seconds,

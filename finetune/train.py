@@ -27,6 +27,7 @@ class TrainConfig:
     sources: list[SourceSpec]
     start: str = "scratch:small"
     seed: int = 0
+    split_seed: int | None = None  # seed of the held-out splits; None: ``seed``
     epochs: float = 10.0
     max_steps: int = -1
     batch_size: int = 8
@@ -83,7 +84,8 @@ def load_data(config: TrainConfig) -> tuple[list[Any], dict[str, list[Any]], lis
     evaluation: dict[str, list[Any]] = {}
     summaries = []
     for spec in config.sources:
-        data = load_source(spec, seed=config.seed, max_seconds=config.max_seconds,
+        split_seed = config.seed if config.split_seed is None else config.split_seed
+        data = load_source(spec, seed=split_seed, max_seconds=config.max_seconds,
                            trim_train_silence=config.trim_silence)
         train.extend(data.train * spec.repeat)
         if data.eval:
@@ -200,7 +202,9 @@ def run_training(config: TrainConfig) -> dict[str, Any]:
     processor.save_pretrained(str(final))
     final_metrics = trainer.evaluate() if eval_sets else {}
     facts = {
-        "start": config.start, "seed": config.seed, "train_examples": len(train_set),
+        "start": config.start, "seed": config.seed,
+        "split_seed": config.seed if config.split_seed is None else config.split_seed,
+        "train_examples": len(train_set),
         "train_audio_s": round(train_set.total_seconds(), 1), "global_step": trainer.state.global_step,
         "best_checkpoint": trainer.state.best_model_checkpoint, "best_metric": best_metric,
         "train_runtime_s": round(result.metrics.get("train_runtime", 0.0), 1),

@@ -2,7 +2,7 @@
 # Reference model (a), second stage: continue training a finished run of recipes/bundled_cpu.sh on the same data
 # and held-out splits for MINUTES more (a warm restart: short warm-up to a third of the first stage's peak LR,
 # then linear decay to 0 over the budget). 90 + 30 minutes keeps the whole model within two hours of CPU time.
-# The seed must stay the first stage's: it draws the held-out splits.
+# --split-seed must stay the first stage's seed: it draws the held-out splits (--seed alone would too).
 # Usage: recipes/continue_cpu.sh FIRST_RUN_DIR RUN_DIR [MINUTES]   (run from the repository root)
 set -euo pipefail
 FIRST=${1:?usage: recipes/continue_cpu.sh FIRST_RUN_DIR RUN_DIR [MINUTES]}
@@ -18,7 +18,7 @@ mkdir -p "$RUN_DIR"
     --data "$DATA/keywords:role=train,limit=500" \
     --data "$SYNTH/train:name=synth,role=train" \
     --data "$SYNTH/eval:name=synth_eval,role=eval" \
-    --output-dir "$RUN_DIR" --start "$FIRST/checkpoint" --seed 0 \
+    --output-dir "$RUN_DIR" --start "$FIRST/checkpoint" --seed 0 --split-seed 0 \
     --batch-size 8 --eval-batch-size 16 --learning-rate 5e-4 --warmup 200 \
     --scheduler time-linear --max-wall-minutes "$MINUTES" --epochs 200 \
     --eval-steps 1500 --logging-steps 50 --save-total-limit 2 --best-metric none \

@@ -190,3 +190,18 @@ def test_training_curves_plot(tmp_path) -> None:
     (tmp_path / "empty.jsonl").write_text("")
     with pytest.raises(DataError, match="no training loss"):
         read_curves(tmp_path / "empty.jsonl")
+
+
+def test_split_seed_keeps_the_held_out_rows_whatever_the_training_seed(tiny_corpus, tmp_path) -> None:
+    from w2v2_onnx_finetune.sources import parse_source
+    from w2v2_onnx_finetune.train import TrainConfig, load_data
+
+    spec = [parse_source(f"{tiny_corpus}:eval=0.25")]
+
+    def held_out(**seeds: int) -> list[str]:
+        _, _, summaries = load_data(TrainConfig(output_dir=tmp_path, sources=spec, **seeds))
+        return summaries[0]["eval_ids"]
+
+    first_run = held_out(seed=0)
+    assert held_out(seed=7, split_seed=0) == first_run
+    assert any(held_out(seed=s) != first_run for s in range(1, 6))  # without it, the seed redraws the split
