@@ -1,6 +1,10 @@
 """Plot a run's training curves from ``RUN/metrics.jsonl``: training loss and held-out WER/CER by step.
 
     python -m w2v2_onnx_finetune.plot RUN/metrics.jsonl -o RUN/curves.png [--title TEXT]
+    python -m w2v2_onnx_finetune.plot FIRST/metrics.jsonl SECOND/metrics.jsonl -o curves.png
+
+Several files are consecutive stages of one model (a run continued from the previous one's checkpoint):
+their steps and minutes follow on from the stage before, and a dotted line marks where each stage starts.
 """
 
 from __future__ import annotations
@@ -35,14 +39,40 @@ def read_curves(path: str | Path) -> tuple[list[tuple[int, float, float]], dict[
     return loss, evals
 
 
-def plot_curves(path: str | Path, out: str | Path, *, title: str | None = None, smooth: int = 10) -> Path:
-    """Write a two-panel PNG: smoothed training loss, and held-out WER (solid) / CER (dashed) per source."""
+def read_stages(
+    paths: Sequence[str | Path],
+) -> tuple[list[tuple[int, float, float]], dict[str, list[tuple[int, float, float]]], list[int]]:
+    """:func:`read_curves` of consecutive training stages, with steps and minutes following on; also the
+    step at which each stage after the first starts."""
+    loss: list[tuple[int, float, float]] = []
+    evals: dict[str, list[tuple[int, float, float]]] = {}
+    starts: list[int] = []
+    step_offset, minute_offset = 0, 0.0
+    for index, path in enumerate(paths):
+        stage_loss, stage_evals = read_curves(path)
+        if index:
+            starts.append(step_offset)
+        loss.extend((step + step_offset, minutes + minute_offset, value) for step, minutes, value in stage_loss)
+        for name, points in stage_evals.items():
+            evals.setdefault(name, []).extend((step + step_offset, wer, cer) for step, wer, cer in points)
+        step_offset, minute_offset = loss[-1][0], loss[-1][1]
+    return loss, evals, starts
+
+
+def plot_curves(
+    path: str | Path | Sequence[str | Path], out: str | Path, *, title: str | None = None, smooth: int = 10
+) -> Path:
+    """Write a two-panel PNG: smoothed training loss, and held-out WER (solid) / CER (dashed) per source.
+
+    ``path`` may list several ``metrics.jsonl`` files: consecutive stages of one model (see the module doc).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    loss, evals = read_curves(path)
+    paths = [path] if isinstance(path, (str, Path)) else list(path)
+    loss, evals, starts = read_stages(paths)
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
     steps = [s for s, _, _ in loss]
     values = [v for _, _, v in loss]
@@ -62,6 +92,9 @@ def plot_curves(path: str | Path, out: str | Path, *, title: str | None = None, 
         right.plot([p[0] for p in points], [p[1] for p in points], marker="o", color=colour, label=f"{name} WER")
         right.plot([p[0] for p in points], [p[2] for p in points], marker="s", linestyle="--", color=colour,
                    label=f"{name} CER")
+    for start in starts:
+        for axis in (left, right):
+            axis.axvline(start, color="grey", linestyle=":", linewidth=1)
     right.set_xlabel("step")
     right.set_ylabel("held-out error rate (greedy)")
     right.set_ylim(0, 1.1)
@@ -84,7 +117,8 @@ def _interp(xs: Sequence[float], ys: Sequence[float]):
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m w2v2_onnx_finetune.plot", description=__doc__.splitlines()[0])
-    parser.add_argument("metrics", type=Path, help="RUN/metrics.jsonl")
+    parser.add_argument("metrics", type=Path, nargs="+",
+                        help="RUN/metrics.jsonl; several files are consecutive stages of one model")
     parser.add_argument("-o", "--output", type=Path, required=True, help="PNG to write")
     parser.add_argument("--title", default=None)
     args = parser.parse_args(argv)

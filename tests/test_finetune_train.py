@@ -176,7 +176,7 @@ def test_filterbank_front_end_picks_out_frequencies() -> None:
 def test_training_curves_plot(tmp_path) -> None:
     from w2v2_onnx.errors import DataError
     from w2v2_onnx_finetune.plot import main as plot_main
-    from w2v2_onnx_finetune.plot import read_curves
+    from w2v2_onnx_finetune.plot import read_curves, read_stages
 
     records = [{"event": "log", "step": s, "wall_s": 6.0 * s, "loss": 3.0 - s / 100} for s in range(10, 110, 10)]
     records += [{"event": "log", "step": 50, "eval_cathy_wer": 0.9, "eval_cathy_cer": 0.5},
@@ -190,6 +190,10 @@ def test_training_curves_plot(tmp_path) -> None:
     (tmp_path / "empty.jsonl").write_text("")
     with pytest.raises(DataError, match="no training loss"):
         read_curves(tmp_path / "empty.jsonl")
+    # a second stage (continued training) follows on from the first: steps 100 + 10.., minutes 10 + 1..
+    loss, evals, starts = read_stages([path, path])
+    assert starts == [100] and loss[10] == (110, 11.0, 2.9) and evals["cathy"][-1] == (200, 0.7, 0.3)
+    assert plot_main([str(path), str(path), "-o", str(tmp_path / "stages.png")]) == 0
 
 
 def test_split_seed_keeps_the_held_out_rows_whatever_the_training_seed(tiny_corpus, tmp_path) -> None:
