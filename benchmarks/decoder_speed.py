@@ -116,6 +116,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pyctc-python", help="interpreter of a numpy<2 venv with pyctcdecode and kenlm")
+    parser.add_argument("--acoustic-model", type=Path, default=None,
+                        help="model directory whose int8 acoustic time on the same audio length is timed in the "
+                             "same run, to report each decoder's time as a share of it")
+    parser.add_argument("--threads", type=int, default=2, help="threads of the acoustic model")
     parser.add_argument("--out", default="decoder_speed.json")
     args = parser.parse_args()
 
@@ -132,7 +136,8 @@ def main() -> None:
     vocab = Vocabulary.from_tokens(VOCAB_TOKENS, special_tokens=["<s>", "</s>", "<unk>"])
     audio_s = args.frames * FRAME_S
     report = {"machine": {"platform": platform.platform(), "processor": platform.processor(),
-                          "cpus": os.cpu_count()}, "versions": versions(), "settings": vars(args),
+                          "cpus": os.cpu_count()}, "versions": versions(),
+              "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
               "systems": {}}
     print(json.dumps({k: report[k] for k in ("machine", "versions")}, indent=1))
 
@@ -197,8 +202,33 @@ def main() -> None:
             report["systems"][name]["word_spans_exact"] = theirs
             report["systems"][name]["w2v2_onnx_word_spans_exact"] = exact
             print(f"{'':34s} word spans equal to the true alignment: {name} {theirs}, w2v2-onnx {exact}")
+    if args.acoustic_model:
+        acoustic = time_acoustic(args.acoustic_model, audio_s, args.threads, args.repeats)
+        report["acoustic"] = {"model": str(args.acoustic_model), "threads": args.threads, **acoustic}
+        for name, entry in report["systems"].items():
+            entry["over_acoustic"] = entry["seconds_per_30s_audio"] / acoustic["seconds_per_30s_audio"]
+            print(f"{name:34s} {entry['over_acoustic']:6.3f} x the int8 acoustic model's time")
     Path(args.out).write_text(json.dumps(report, indent=1))
     print(f"wrote {args.out}")
+
+
+def time_acoustic(model_dir: Path, seconds: float, threads: int, repeats: int) -> dict[str, float]:
+    """The runtime's int8 time (``Transcriber.transcribe``, greedy) on ``seconds`` of speech-like audio."""
+    from runtime_figures import speech_like
+
+    from w2v2_onnx import Transcriber
+
+    model = Transcriber(model_dir, device="cpu", precision="int8", threads=threads)
+    audio = speech_like(seconds)
+    model.transcribe(audio)  # warm-up
+    times = []
+    for _ in range(max(3, repeats)):
+        start = time.perf_counter()
+        model.transcribe(audio)
+        times.append(time.perf_counter() - start)
+    median = float(np.median(times))
+    print(f"{'int8 acoustic model':34s} {median * 30.0 / seconds:7.3f} s/30s  ({seconds / median:.1f}x real time)")
+    return {"seconds_per_30s_audio": median * 30.0 / seconds, "rtfx": seconds / median}
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
     python benchmarks/report.py benchmarks/results/*.json --out docs/benchmarks.md --plots benchmarks/results/plots
 
 Understands the JSON written by runtime_figures.py (speed, cold start, length and batch sweeps, memory),
-peers_cpu.py (systems side by side), conv_matmul_experiment.py, serve_load.py, and accuracy files of the form
+peers_cpu.py (systems side by side), conv_matmul_experiment.py, serve_load.py, denormals.py, decoder_speed.py,
+and accuracy files of the form
 ``{"kind": "accuracy", "wer": {"fp32": {"greedy": 0.2, "beam": 0.18}, ...}}``.
 """
 
@@ -17,6 +18,8 @@ from pathlib import Path
 def kind_of(data: dict) -> str:
     if data.get("kind"):
         return data["kind"]
+    if "systems" in data and "settings" in data:
+        return "decoder_speed"
     if "speed" in data and "cold_start" in data:
         return "runtime"
     if "rtfx" in data and "parity_vs_fp32" in data:
@@ -46,6 +49,19 @@ def runtime_section(name: str, data: dict, plots: Path | None) -> list[str]:
     for precision, cold in data["cold_start"].items():
         lines.append(f"| {precision} | {data['file_mb'].get(precision, '')} | {cold['import_s']:.2f} | "
                      f"{cold['load_s']:.2f} | {cold['first_call_1s_audio_s']:.2f} | {cold['total_s']:.2f} |")
+    if data.get("lengths"):
+        lines += ["", "| precision | input s | p50 ms | p95 ms | real-time factor |", "|---|---|---|---|---|"]
+        for precision, by_length in data["lengths"].items():
+            for seconds, row in by_length.items():
+                lines.append(f"| {precision} | {seconds} | {1000 * row['p50_s']:.1f} | {1000 * row['p95_s']:.1f} | "
+                             f"{row['rtfx']:.1f}x |")
+    if data.get("batches"):
+        clip = data.get("batch_clip_seconds", 5)
+        lines += ["", f"| precision | batch of {clip:g} s clips | seconds per batch | real-time factor |",
+                  "|---|---|---|---|"]
+        for precision, by_batch in data["batches"].items():
+            for size, row in by_batch.items():
+                lines.append(f"| {precision} | {size} | {row['median_s']:.2f} | {row['rtfx']:.1f}x |")
     if "memory" in data:
         lines += ["", "| audio | peak RSS MB | RSS after load MB | real-time factor |", "|---|---|---|---|"]
         for duration, mem in data["memory"].items():
@@ -118,6 +134,33 @@ def conv_section(name: str, data: dict) -> list[str]:
     for key, rtfx in data["rtfx"].items():
         lines.append(f"| {key} | {rtfx:.1f}x | {data['file_mb'][key]} | "
                      f"{data['parity_vs_fp32'][key]['frame_argmax_agreement']:.3f} |")
+    return lines + [""]
+
+
+def denormals_section(name: str, data: dict) -> list[str]:
+    lines = [f"### {name}: flushing denormals, trained model ({data['model']}), {data['input_seconds']:g} s of "
+             f"speech, {data['threads']} threads", f"_{machine_line(data)}_", "", "| session | real-time factor |",
+             "|---|---|"]
+    for key, rtfx in data["rtfx"].items():
+        lines.append(f"| {key} | {rtfx:.1f}x |")
+    lines += ["", f"max |d log p| between the two: {data['max_abs_log_prob_diff']:.1e}; same best path: "
+              f"{data['same_best_path']}"]
+    return lines + [""]
+
+
+def decoder_section(name: str, data: dict) -> list[str]:
+    settings = data["settings"]
+    lines = [f"### {name}: CTC decoders on synthetic posteriors ({settings['inputs']} x {settings['frames']} frames, "
+             f"peak {settings['peak']:g}, {settings['confusion']:.0%} of characters confused)", "",
+             "| decoder | s per 30 s of audio | WER | CER | share of the int8 acoustic time |", "|---|---|---|---|---|"]
+    for system, entry in data["systems"].items():
+        share = f"{entry['over_acoustic']:.3f}" if "over_acoustic" in entry else ""
+        lines.append(f"| {system} | {entry['seconds_per_30s_audio']:.3f} | {entry['wer']:.3f} | {entry['cer']:.3f} "
+                     f"| {share} |")
+    if "acoustic" in data:
+        acoustic = data["acoustic"]
+        lines += ["", f"Acoustic model, timed in the same run: {acoustic['model']}, int8, {acoustic['threads']} "
+                  f"threads, {acoustic['seconds_per_30s_audio']:.3f} s per 30 s ({acoustic['rtfx']:.1f}x real time)."]
     return lines + [""]
 
 
@@ -199,34 +242,39 @@ def plot_accuracy(name: str, data: dict, plots: Path) -> list[str]:
     return ["", save_plot(fig, plots / f"{name}_wer_by_precision_and_decoder.png", "WER by precision and decoder")]
 
 
+def render(files: list[Path], plots: Path | None) -> list[str]:
+    """The sections of ``files``, each by the kind of benchmark it holds."""
+    sections = {"runtime": lambda n, d: runtime_section(n, d, plots), "peers": peers_section,
+                "conv_matmul": conv_section, "serve": serve_section,
+                "accuracy": lambda n, d: accuracy_section(n, d, plots), "denormals": denormals_section,
+                "decoder_speed": decoder_section}
+    lines: list[str] = []
+    for path in files:
+        data = json.loads(path.read_text())
+        section = sections.get(kind_of(data))
+        lines += section(path.stem, data) if section else [f"### {path.stem}: not a known benchmark file", ""]
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, default=None, help="markdown file (default: stdout)")
     parser.add_argument("--plots", type=Path, default=None, help="folder for PNG plots")
     parser.add_argument("--intro", type=Path, default=None, help="markdown placed under the title (commands, notes)")
+    parser.add_argument("--history", nargs="*", type=Path, default=[],
+                        help="files of earlier revisions, rendered after the others under their own heading")
     args = parser.parse_args()
     if args.plots is not None:
         args.plots.mkdir(parents=True, exist_ok=True)
     lines = ["# Benchmark report", "", "Generated by `benchmarks/report.py` from the JSON files named below.", ""]
     if args.intro is not None:
         lines += [args.intro.read_text().strip(), ""]
-    for path in args.files:
-        data = json.loads(path.read_text())
-        kind = kind_of(data)
-        name = path.stem
-        if kind == "runtime":
-            lines += runtime_section(name, data, args.plots)
-        elif kind == "peers":
-            lines += peers_section(name, data)
-        elif kind == "conv_matmul":
-            lines += conv_section(name, data)
-        elif kind == "serve":
-            lines += serve_section(name, data)
-        elif kind == "accuracy":
-            lines += accuracy_section(name, data, args.plots)
-        else:
-            lines += [f"### {name}: not a known benchmark file", ""]
+    if args.history:
+        lines += ["## This revision", ""]
+    lines += render(args.files, args.plots)
+    if args.history:
+        lines += ["## History: earlier revisions, kept for comparison", ""] + render(args.history, args.plots)
     text = "\n".join(lines) + "\n"
     if args.out and args.plots is not None:  # image links relative to the report's folder
         import os
