@@ -13,27 +13,16 @@ PY=${PY:-python}
 "$PY" -m w2v2_onnx_finetune.synth --out "$SYNTH" --train 3000 --eval 100 --seed 0 --jobs 2 \
     --max-words 12 --digit-fraction 0.15 --sentences "$DATA/text/sentences.txt"
 
-# 2. Train from scratch. Held out: cathy test (10% of prompt ids) and dev (the next 10%, for tuning decoder
-#    weights), FSDD speaker theo, 100 TTS sentences. bf16 autocast: 1.7x the fp32 step rate on this CPU (AMX).
+# 2. Train from scratch (data, splits and settings: recipes/small_fb_common.sh).
+source "$(dirname "$0")/small_fb_common.sh"
 mkdir -p "$RUN_DIR"
-"$PY" -m w2v2_onnx_finetune \
-    --data "$DATA/cathy:group=prompt_id,eval=0.1,dev=0.1,repeat=2" \
-    --data "$DATA/fsdd:group=speaker,hold_out=theo" \
-    --data "$DATA/keywords:role=train,limit=500" \
-    --data "$SYNTH/train:name=synth,role=train" \
-    --data "$SYNTH/eval:name=synth_eval,role=eval" \
+"$PY" -m w2v2_onnx_finetune "${SMALL_FB_DATA[@]}" "${SMALL_FB_TRAINING[@]}" \
     --output-dir "$RUN_DIR" --start scratch:small-fb --seed 0 \
-    --batch-size 8 --eval-batch-size 16 --learning-rate 1.5e-3 --warmup 500 \
-    --scheduler time-linear --max-wall-minutes "$MINUTES" --epochs 200 \
-    --eval-steps 1500 --logging-steps 50 --save-total-limit 2 --best-metric none \
-    --max-seconds 10 --trim-silence --mask-time-prob 0.04 --threads 2 --precision bf16
+    --learning-rate 1.5e-3 --warmup 500 --max-wall-minutes "$MINUTES"
 
 # 3. Score the final checkpoint on the held-out data only (same specs, same seed).
 "$PY" -m w2v2_onnx_finetune.evaluate --checkpoint "$RUN_DIR/checkpoint" --seed 0 --threads 2 \
-    --data "$DATA/cathy:group=prompt_id,eval=0.1,dev=0.1" \
-    --data "$DATA/fsdd:group=speaker,hold_out=theo" \
-    --data "$SYNTH/eval:name=synth_eval,role=eval" \
-    --json "$RUN_DIR/eval.json"
+    "${SMALL_FB_HELD_OUT[@]}" --json "$RUN_DIR/eval.json"
 
 # 4. The README demo sample (our own flite TTS; its sentence is in no training data) and its transcript.
 "$PY" recipes/make_sample.py "$RUN_DIR"

@@ -11,20 +11,10 @@ MINUTES=${3:-30}
 DATA=${DATA:-../shared/data}
 SYNTH=${SYNTH:-/work/cache/synth/v1}
 PY=${PY:-python}
+source "$(dirname "$0")/small_fb_common.sh"
 mkdir -p "$RUN_DIR"
-"$PY" -m w2v2_onnx_finetune \
-    --data "$DATA/cathy:group=prompt_id,eval=0.1,dev=0.1,repeat=2" \
-    --data "$DATA/fsdd:group=speaker,hold_out=theo" \
-    --data "$DATA/keywords:role=train,limit=500" \
-    --data "$SYNTH/train:name=synth,role=train" \
-    --data "$SYNTH/eval:name=synth_eval,role=eval" \
+"$PY" -m w2v2_onnx_finetune "${SMALL_FB_DATA[@]}" "${SMALL_FB_TRAINING[@]}" \
     --output-dir "$RUN_DIR" --start "$FIRST/checkpoint" --seed 0 --split-seed 0 \
-    --batch-size 8 --eval-batch-size 16 --learning-rate 5e-4 --warmup 200 \
-    --scheduler time-linear --max-wall-minutes "$MINUTES" --epochs 200 \
-    --eval-steps 1500 --logging-steps 50 --save-total-limit 2 --best-metric none \
-    --max-seconds 10 --trim-silence --mask-time-prob 0.04 --threads 2 --precision bf16
+    --learning-rate 5e-4 --warmup 200 --max-wall-minutes "$MINUTES"
 "$PY" -m w2v2_onnx_finetune.evaluate --checkpoint "$RUN_DIR/checkpoint" --seed 0 --threads 2 \
-    --data "$DATA/cathy:group=prompt_id,eval=0.1,dev=0.1" \
-    --data "$DATA/fsdd:group=speaker,hold_out=theo" \
-    --data "$SYNTH/eval:name=synth_eval,role=eval" \
-    --json "$RUN_DIR/eval.json"
+    "${SMALL_FB_HELD_OUT[@]}" --json "$RUN_DIR/eval.json"
