@@ -75,7 +75,8 @@ def main() -> None:
             times[key].append(time.perf_counter() - start)
     first, second = outputs.values()
     report = {
-        "kind": "denormals", "machine": info, "model": str(path), "input_seconds": audio.size / 16000, "threads": args.threads,
+        "kind": "denormals", "machine": info, "model": str(path), "input_seconds": audio.size / 16000,
+        "threads": args.threads,
         "rtfx": {k: audio.size / 16000 / statistics.median(v) for k, v in times.items()},
         "max_abs_log_prob_diff": float(np.abs(first - second).max()),
         "same_best_path": bool((first.argmax(-1) == second.argmax(-1)).all()),

@@ -28,6 +28,7 @@ from torch import nn
 
 from w2v2_onnx_export.wrapper import MaskedGroupNorm
 
+
 class ChannelsLastFeatureEncoder(nn.Module):
     """Drop-in for a Hugging Face feature encoder: ``[B, S]`` audio in, ``[B, C, T]`` features out.
 
@@ -95,7 +96,8 @@ class ChannelsLastFeatureEncoder(nn.Module):
         for stride, rows in zip(reversed(self.strides), reversed(self.rows), strict=True):
             self.scale, self.offset = stride * self.scale, stride * (self.offset + rows - 1)
 
-    def _first_layer(self, index: int) -> bool:
+    def _single_matmul(self, index: int) -> bool:
+        """One matmul over the row views side by side: one input channel (cheap to stack), or one row."""
         return self.in_channels[index] == 1 or self.rows[index] == 1
 
     def _matmul_weight(self, weight: torch.Tensor, stride: int, rows: int) -> torch.Tensor:
@@ -132,32 +134,31 @@ class ChannelsLastFeatureEncoder(nn.Module):
         hidden = torch.cat([input_values, zeros], dim=1)[:, :padded_samples]
         hidden = hidden.unsqueeze(-1)  # [B, S', 1]
         for index in range(len(self.kernels)):
-            kind, norm = self.norm_kinds[index], self.norms[index]
-            bias = self.biases[index] if self.has_bias[index] else None
-            lengths = None
-            if kind == "group":
-                # Without the wrapper's lengths the whole (unpadded) input is valid.
-                lengths = getattr(norm, "frame_lengths", None)
-                if lengths is None:
-                    lengths = self.frames(samples_t, layers=index + 1).expand(batch)
-            if self._first_layer(index) and kind == "group":
-                hidden = _conv_group_norm(self._columns(hidden, index), self.weights[index], norm, lengths)
-            else:
-                if self._first_layer(index):
-                    hidden = torch.matmul(self._columns(hidden, index), self.weights[index])
-                else:
-                    hidden = self._pair_conv(hidden, index)
-                if bias is not None:
-                    hidden = hidden + bias
-                if kind == "group":
-                    hidden = _group_norm_channels_last(hidden, norm, lengths)
-                elif kind == "layer":
-                    hidden = norm(hidden)
-            hidden = self.activations[index](hidden)
+            hidden = self.activations[index](self._conv_and_norm(hidden, index, samples_t, batch))
         return hidden[:, :valid_frames].transpose(1, 2)
 
+    def _conv_and_norm(self, hidden: torch.Tensor, index: int, samples: torch.Tensor, batch: int) -> torch.Tensor:
+        """One layer's convolution (and bias) and norm on ``[B, T, C]``."""
+        kind, norm = self.norm_kinds[index], self.norms[index]
+        lengths = None
+        if kind == "group":
+            lengths = getattr(norm, "frame_lengths", None)
+            if lengths is None:  # without the wrapper's lengths the whole (unpadded) input is valid
+                lengths = self.frames(samples, layers=index + 1).expand(batch)
+            if self.in_channels[index] == 1:  # the first layer of group-norm models: the norm folds in
+                return _conv_group_norm(self._columns(hidden, index), self.weights[index], norm, lengths)
+        if self._single_matmul(index):
+            hidden = torch.matmul(self._columns(hidden, index), self.weights[index])
+        else:
+            hidden = self._pair_conv(hidden, index)
+        if self.has_bias[index]:
+            hidden = hidden + self.biases[index]
+        if kind == "group":
+            return _group_norm_channels_last(hidden, norm, lengths)
+        return norm(hidden) if kind == "layer" else hidden
+
     def _columns(self, hidden: torch.Tensor, index: int) -> torch.Tensor:
-        """im2col of a thin layer: its ``rows`` row views side by side, ``[B, frames, rows * stride * in]``."""
+        """The layer's ``rows`` row views side by side, ``[B, frames, rows * stride * in]`` (a view if one row)."""
         stride, rows = self.strides[index], self.rows[index]
         reshaped = hidden.reshape(hidden.shape[0], -1, stride * self.in_channels[index])
         if rows == 1:
@@ -181,7 +182,9 @@ def _frame_mask(lengths: torch.Tensor, frames: torch.Tensor | int, like: torch.T
     return (positions[None, :] < lengths[:, None]).to(like.dtype)[:, None, :]
 
 
-def _conv_group_norm(columns: torch.Tensor, weight: torch.Tensor, norm: nn.Module, lengths: torch.Tensor) -> torch.Tensor:
+def _conv_group_norm(
+    columns: torch.Tensor, weight: torch.Tensor, norm: nn.Module, lengths: torch.Tensor
+) -> torch.Tensor:
     """``GroupNorm(columns @ weight [+ bias])`` per channel over the valid frames, in one matmul pass.
 
     The channel statistics come from the columns' own small moments: ``mean = mu @ W`` and
