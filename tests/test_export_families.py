@@ -55,3 +55,21 @@ def test_missing_checkpoint_is_an_export_error(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(ExportError, match="no config.json"):
         export_model(tmp_path / "empty", tmp_path / "model")
+
+
+# Convs left after the rewrite: the positional ones (Data2VecAudio has a stack of 5).
+@pytest.mark.parametrize(
+    ("family", "norm", "positional_convs"), [("hubert", "group", 1), ("data2vec-audio", "layer", 5)]
+)
+def test_family_int8_default_rewrites_the_conv_front_end(
+    family: str, norm: str, positional_convs: int, tmp_path: Path
+) -> None:
+    from w2v2_onnx_export.validate import Thresholds
+
+    checkpoint = small_standard_checkpoint(tmp_path / "ckpt", family=family, feat_extract_norm=norm)
+    report = export_model(checkpoint, tmp_path / "model", precisions=("int8",), optimize=False,
+                          validation_seconds=(1.0,), calibration_items=2,
+                          thresholds=Thresholds(int8_max_cer=1.0))  # random weights: near-tied logits
+    assert report.node_counts["int8"].get("Conv", 0) == positional_convs
+    assert any("rewritten as channels-last matmuls" in note for note in report.notes)
+    assert report.parity["int8"]["argmax_agreement"] > 0.3  # far above chance (1/30)
