@@ -4,7 +4,7 @@
 
 Understands the JSON written by runtime_figures.py (speed, cold start, length and batch sweeps, memory),
 peers_cpu.py (systems side by side), conv_matmul_experiment.py, serve_load.py, denormals.py, decoder_speed.py,
-and accuracy files of the form
+window_settings.py, and accuracy files of the form
 ``{"kind": "accuracy", "wer": {"fp32": {"greedy": 0.2, "beam": 0.18}, ...}}``.
 """
 
@@ -137,6 +137,14 @@ def conv_section(name: str, data: dict) -> list[str]:
     return lines + [""]
 
 
+def window_section(name: str, data: dict) -> list[str]:
+    lines = [f"### {name}: long-audio windows, {data['arch']} architecture, {data['precision']}, "
+             f"{data['seconds']:g} s input, {data['threads']} threads", f"_{machine_line(data)}_", "",
+             "| windows | real-time factor |", "|---|---|"]
+    lines += [f"| {setting} | {rtfx:.1f}x |" for setting, rtfx in data["rtfx"].items()]
+    return lines + [""]
+
+
 def denormals_section(name: str, data: dict) -> list[str]:
     lines = [f"### {name}: flushing denormals, trained model ({data['model']}), {data['input_seconds']:g} s of "
              f"speech, {data['threads']} threads", f"_{machine_line(data)}_", "", "| session | real-time factor |",
@@ -247,7 +255,7 @@ def render(files: list[Path], plots: Path | None) -> list[str]:
     sections = {"runtime": lambda n, d: runtime_section(n, d, plots), "peers": peers_section,
                 "conv_matmul": conv_section, "serve": serve_section,
                 "accuracy": lambda n, d: accuracy_section(n, d, plots), "denormals": denormals_section,
-                "decoder_speed": decoder_section}
+                "window_settings": window_section, "decoder_speed": decoder_section}
     lines: list[str] = []
     for path in files:
         data = json.loads(path.read_text())
