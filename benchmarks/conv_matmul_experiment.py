@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from runtime_figures import ARCHS, CACHE, machine_info, speech_like  # noqa: E402
+from runtime_figures import ARCHS, CACHE, add_run_arguments, announce_machine, speech_like  # noqa: E402
 
 
 def export_variant(checkpoint: Path, out: Path, method: str, precisions: tuple[str, ...]) -> None:
@@ -33,14 +33,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default="base", choices=sorted(ARCHS))
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=None)
+    add_run_arguments(parser)
     args = parser.parse_args()
     import onnxruntime as ort
 
-    info = machine_info()
-    print(json.dumps(info), flush=True)
+    info = announce_machine()
     checkpoint = CACHE / f"{args.arch}-checkpoint"
     if not checkpoint.exists():
         from w2v2_onnx_export.testing import STANDARD_CONV, make_tiny_checkpoint

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from runtime_figures import machine_info, write_json  # noqa: E402
+from runtime_figures import add_run_arguments, announce_machine, write_json  # noqa: E402
 
 
 def session(path: Path, threads: int, flush: bool):
@@ -43,16 +43,13 @@ def main() -> None:
     parser.add_argument("--precision", default="int8")
     parser.add_argument("--audio", nargs="+", required=True, help="speech files, joined up to --seconds")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the model input")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=None)
+    add_run_arguments(parser)
     args = parser.parse_args()
 
     from w2v2_onnx.audio import load_audio
     from w2v2_onnx.model_dir import load_model_config
 
-    info = machine_info()
-    print(info, flush=True)
+    info = announce_machine()
     _, path = load_model_config(args.model_dir).pick_precision(args.precision, "cpu")
     samples = int(args.seconds * 16000)
     pieces, total = [], 0

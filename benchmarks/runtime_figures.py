@@ -49,6 +49,20 @@ def machine_info() -> dict:
             "w2v2_onnx": w2v2_onnx.__version__, "date": time.strftime("%Y-%m-%d %H:%M:%S")}
 
 
+def add_run_arguments(parser, *, repeats: int = 5) -> None:
+    """``--threads``, ``--repeats`` and ``--out``, as the side-by-side benchmark scripts take them."""
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=repeats, help="interleaved rounds; medians are reported")
+    parser.add_argument("--out", type=Path, default=None, help="JSON file to write")
+
+
+def announce_machine() -> dict:
+    """Print the machine, providers and versions (every benchmark starts so), and return them."""
+    info = machine_info()
+    print(json.dumps(info), flush=True)
+    return info
+
+
 def write_json(report: dict, out: Path) -> None:
     """Write a benchmark's results as JSON (creating the folder) and say where."""
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from runtime_figures import ARCHS, build_model, machine_info, speech_like, write_json  # noqa: E402
+from runtime_figures import ARCHS, add_run_arguments, announce_machine, build_model, speech_like, write_json  # noqa: E402
 
 SINGLE_PASS_S = 1e6  # a chunk longer than any input: one pass
 
@@ -36,14 +36,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--settings", default="20:2,20:1.5,20:1,16:1,single",
                         help="chunk_length:chunk_context pairs in seconds, or 'single'")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=None)
+    add_run_arguments(parser)
     args = parser.parse_args()
     import w2v2_onnx
 
-    info = machine_info()
-    print(info, flush=True)
+    info = announce_machine()
     model = w2v2_onnx.Transcriber(build_model(args.arch, ("int8",)), device="cpu", precision="int8",
                                   threads=args.threads)
     audio = speech_like(args.seconds)
