@@ -4,7 +4,7 @@
 
 Understands the JSON written by runtime_figures.py (speed, cold start, length and batch sweeps, memory),
 peers_cpu.py (systems side by side), conv_matmul_experiment.py, serve_load.py, denormals.py, decoder_speed.py,
-window_settings.py, and accuracy files of the form
+window_settings.py, window_accuracy.py, and accuracy files of the form
 ``{"kind": "accuracy", "wer": {"fp32": {"greedy": 0.2, "beam": 0.18}, ...}}``.
 """
 
@@ -145,6 +145,15 @@ def window_section(name: str, data: dict) -> list[str]:
     return lines + [""]
 
 
+def window_accuracy_section(name: str, data: dict) -> list[str]:
+    lines = [f"### {name}: accuracy at window joins ({data['model']}), {data['files']} files, {data['audio_s']:.0f} s "
+             f"of held-out speech", f"_{machine_line(data)}_", "",
+             "| windows | WER | CER | word edits to the single pass |", "|---|---|---|---|"]
+    lines += [f"| {setting} | {row['wer']:.4f} | {row['cer']:.4f} | {row['word_edits_to_single_pass']} |"
+              for setting, row in data["results"].items()]
+    return lines + [""]
+
+
 def denormals_section(name: str, data: dict) -> list[str]:
     lines = [f"### {name}: flushing denormals, trained model ({data['model']}), {data['input_seconds']:g} s of "
              f"speech, {data['threads']} threads", f"_{machine_line(data)}_", "", "| session | real-time factor |",
@@ -255,7 +264,8 @@ def render(files: list[Path], plots: Path | None) -> list[str]:
     sections = {"runtime": lambda n, d: runtime_section(n, d, plots), "peers": peers_section,
                 "conv_matmul": conv_section, "serve": serve_section,
                 "accuracy": lambda n, d: accuracy_section(n, d, plots), "denormals": denormals_section,
-                "window_settings": window_section, "decoder_speed": decoder_section}
+                "window_settings": window_section, "window_accuracy": window_accuracy_section,
+                "decoder_speed": decoder_section}
     lines: list[str] = []
     for path in files:
         data = json.loads(path.read_text())
