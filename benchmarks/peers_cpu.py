@@ -95,6 +95,9 @@ def ours(model_dir: Path, threads: int, precisions: list[str]):
         transcriber = Transcriber(model_dir, device="cpu", precision=precision, threads=threads)
         systems[f"w2v2-onnx {precision}"] = lambda x, t=transcriber: t.transcribe(x, chunk_length=1e6)
         systems[f"w2v2-onnx {precision}, 20 s windows"] = lambda x, t=transcriber: t.transcribe(x)
+        if precision == "int8":  # shorter windows and context: an option, not the default (docs/runtime.md)
+            systems[f"w2v2-onnx {precision}, 16 s windows, 1 s context (option)"] = (
+                lambda x, t=transcriber: t.transcribe(x, chunk_length=16, chunk_context=1))
     return systems
 
 
