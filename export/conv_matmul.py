@@ -26,7 +26,7 @@ import math
 import torch
 from torch import nn
 
-from w2v2_onnx_export.wrapper import MaskedGroupNorm
+from w2v2_onnx_export.wrapper import MaskedGroupNorm, conv_output_lengths, frame_mask
 
 
 class ChannelsLastFeatureEncoder(nn.Module):
@@ -39,7 +39,8 @@ class ChannelsLastFeatureEncoder(nn.Module):
 
     Raises:
         ValueError: a conv layer is grouped, dilated, padded, or has a kernel longer than twice its stride
-            (beyond the first layer), or a GroupNorm is not per channel.
+            (beyond the first layer), or a GroupNorm is not per channel or follows a layer other than the
+            first (one input channel): the only places Hugging Face models put one.
     """
 
     def __init__(self, encoder: nn.Module) -> None:
@@ -51,8 +52,7 @@ class ChannelsLastFeatureEncoder(nn.Module):
         self.out_channels: list[int] = []
         self.norm_kinds: list[str] = []
         self.weights = nn.ParameterList()
-        self.biases = nn.ParameterList()
-        self.has_bias: list[bool] = []
+        self.biases = nn.ParameterList()  # empty where the conv has no bias
         self.norms = nn.ModuleList()
         self.activations = nn.ModuleList()
         for index, layer in enumerate(encoder.conv_layers):
@@ -75,13 +75,14 @@ class ChannelsLastFeatureEncoder(nn.Module):
             self.out_channels.append(int(out_channels))
             self.weights.append(nn.Parameter(self._matmul_weight(conv.weight.detach(), stride, rows),
                                              requires_grad=False))
-            self.has_bias.append(conv.bias is not None)
             bias = conv.bias.detach().clone() if conv.bias is not None else torch.zeros(0)
             self.biases.append(nn.Parameter(bias, requires_grad=False))
             norm = getattr(layer, "layer_norm", None)
             if isinstance(norm, (MaskedGroupNorm, nn.GroupNorm)):
                 if isinstance(norm, nn.GroupNorm) and norm.num_groups != norm.num_channels:
                     raise ValueError(f"conv layer {index}: only per-channel GroupNorm is supported")
+                if in_channels != 1:
+                    raise ValueError(f"conv layer {index}: a GroupNorm is supported on the first layer only")
                 self.norm_kinds.append("group")
             elif isinstance(norm, nn.LayerNorm):
                 self.norm_kinds.append("layer")
@@ -97,8 +98,7 @@ class ChannelsLastFeatureEncoder(nn.Module):
             self.scale, self.offset = stride * self.scale, stride * (self.offset + rows - 1)
 
     def _single_matmul(self, index: int) -> bool:
-        """One matmul over the row views side by side: one input channel (cheap to stack), or one row."""
-        return self.in_channels[index] == 1 or self.rows[index] == 1
+        return _single_matmul(self.in_channels[index], self.rows[index])
 
     def _matmul_weight(self, weight: torch.Tensor, stride: int, rows: int) -> torch.Tensor:
         """``[out, in, k]`` -> the matmul weight; rows of the input hold ``stride`` frames ``(tap, channel)``."""
@@ -107,7 +107,7 @@ class ChannelsLastFeatureEncoder(nn.Module):
         padded[:, :, :kernel] = weight
         # [out, in, rows * stride] -> [rows, stride * in, out]: row r, entry (tap j, channel c) = W[o, c, r*s + j]
         stacked = padded.permute(2, 1, 0).reshape(rows, stride * in_channels, out_channels)
-        if in_channels == 1 or rows == 1:
+        if _single_matmul(in_channels, rows):
             return stacked.reshape(rows * stride * in_channels, out_channels).contiguous()
         return stacked.contiguous()  # [2, stride * in, out]: the taps on this row, the taps on the next
 
@@ -116,16 +116,10 @@ class ChannelsLastFeatureEncoder(nn.Module):
         """Shape of the first layer's matmul weight; the int8 export keeps its matmuls fp32."""
         return self.rows[0] * self.strides[0] * self.in_channels[0], self.out_channels[0]
 
-    def frames(self, samples: torch.Tensor, layers: int | None = None) -> torch.Tensor:
-        """Output frames of the first ``layers`` conv layers (default all) for ``samples`` input samples."""
-        for kernel, stride in list(zip(self.kernels, self.strides, strict=True))[:layers]:
-            samples = torch.div(samples - kernel, stride, rounding_mode="floor") + 1
-        return samples
-
     def forward(self, input_values: torch.Tensor) -> torch.Tensor:
         batch, samples = input_values.shape[0], input_values.shape[1]
         samples_t = samples if isinstance(samples, torch.Tensor) else torch.tensor(samples)
-        valid_frames = self.frames(samples_t)
+        valid_frames = conv_output_lengths(samples_t, self.kernels, self.strides)
         # m = max(1, ceil((S - offset) / scale)) frames from scale * m + offset samples (>= S)
         computed = torch.clamp(
             torch.div(samples_t - self.offset + self.scale - 1, self.scale, rounding_mode="floor"), min=1)
@@ -140,21 +134,17 @@ class ChannelsLastFeatureEncoder(nn.Module):
     def _conv_and_norm(self, hidden: torch.Tensor, index: int, samples: torch.Tensor, batch: int) -> torch.Tensor:
         """One layer's convolution (and bias) and norm on ``[B, T, C]``."""
         kind, norm = self.norm_kinds[index], self.norms[index]
-        lengths = None
-        if kind == "group":
+        if kind == "group":  # the first layer of group-norm models: the norm folds into the matmul
             lengths = getattr(norm, "frame_lengths", None)
             if lengths is None:  # without the wrapper's lengths the whole (unpadded) input is valid
-                lengths = self.frames(samples, layers=index + 1).expand(batch)
-            if self.in_channels[index] == 1:  # the first layer of group-norm models: the norm folds in
-                return _conv_group_norm(self._columns(hidden, index), self.weights[index], norm, lengths)
+                lengths = conv_output_lengths(samples, self.kernels[:1], self.strides[:1]).expand(batch)
+            return _conv_group_norm(self._columns(hidden, index), self.weights[index], norm, lengths)
         if self._single_matmul(index):
             hidden = torch.matmul(self._columns(hidden, index), self.weights[index])
         else:
             hidden = self._pair_conv(hidden, index)
-        if self.has_bias[index]:
+        if self.biases[index].numel():
             hidden = hidden + self.biases[index]
-        if kind == "group":
-            return _group_norm_channels_last(hidden, norm, lengths)
         return norm(hidden) if kind == "layer" else hidden
 
     def _columns(self, hidden: torch.Tensor, index: int) -> torch.Tensor:
@@ -176,10 +166,9 @@ class ChannelsLastFeatureEncoder(nn.Module):
         return this_row[:, :-1] + next_row[:, 1:]
 
 
-def _frame_mask(lengths: torch.Tensor, frames: torch.Tensor | int, like: torch.Tensor) -> torch.Tensor:
-    """``[B, 1, frames]``: 1 for the first ``lengths`` frames of each row, else 0."""
-    positions = torch.arange(frames, device=like.device)
-    return (positions[None, :] < lengths[:, None]).to(like.dtype)[:, None, :]
+def _single_matmul(in_channels: int, rows: int) -> bool:
+    """One matmul over the row views side by side: one input channel (cheap to stack), or one row."""
+    return in_channels == 1 or rows == 1
 
 
 def _conv_group_norm(
@@ -193,7 +182,7 @@ def _conv_group_norm(
     big ``[T, C]`` activation is written once, by the matmul, instead of being read and rewritten by the norm.
     A conv bias cancels out of the centred values, so it is not needed.
     """
-    mask = _frame_mask(lengths, columns.shape[1], columns)  # [B, 1, T]
+    mask = frame_mask(lengths, columns.shape[1], columns.dtype)  # [B, 1, T]
     count = mask.sum(dim=2, keepdim=True)
     mu = torch.matmul(mask, columns) / count  # [B, 1, k]
     gram = torch.matmul((columns * mask.transpose(1, 2)).transpose(1, 2), columns) / count  # [B, k, k]
@@ -207,19 +196,6 @@ def _conv_group_norm(
     folded = torch.cat([weight * scale, shift], dim=1)  # [B, k + 1, C]
     ones = torch.ones_like(columns[:, :, :1])
     return torch.matmul(torch.cat([columns, ones], dim=-1), folded)
-
-
-def _group_norm_channels_last(hidden: torch.Tensor, norm: nn.Module, lengths: torch.Tensor) -> torch.Tensor:
-    """Per-channel GroupNorm over time of ``[B, T, C]``; statistics from the first ``lengths`` frames only."""
-    mask = _frame_mask(lengths, hidden.shape[1], hidden)  # [B, 1, T]
-    count = mask.sum(dim=2, keepdim=True)
-    mean = torch.matmul(mask, hidden) / count  # masked sums as matmuls: no masked copies
-    centered = hidden - mean
-    var = torch.matmul(mask, centered * centered) / count
-    scale = torch.rsqrt(var + norm.eps)
-    if norm.weight is not None:
-        return centered * (scale * norm.weight) + norm.bias
-    return centered * scale
 
 
 def rewrite_conv_front_end(model: nn.Module) -> ChannelsLastFeatureEncoder:

@@ -22,6 +22,12 @@ def conv_output_lengths(lengths: torch.Tensor, kernels: list[int], strides: list
     return lengths
 
 
+def frame_mask(lengths: torch.Tensor, frames: torch.Tensor | int, dtype: torch.dtype) -> torch.Tensor:
+    """``[B, 1, frames]`` of ``dtype``: 1 for the first ``lengths[b]`` frames of row ``b``, else 0."""
+    positions = torch.arange(frames, device=lengths.device)
+    return (positions[None, :] < lengths[:, None])[:, None, :].to(dtype)
+
+
 def normalize_masked(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Zero-mean, unit-variance per row over the valid samples only; padded samples become 0.
 
@@ -59,8 +65,7 @@ class MaskedGroupNorm(nn.Module):
         if self.frame_lengths is None:
             # Called outside the wrapper (the model used on its own): every frame is valid.
             return nn.functional.group_norm(hidden, hidden.shape[1], self.weight, self.bias, self.eps)
-        positions = torch.arange(hidden.shape[2], device=hidden.device)
-        mask = (positions[None, :] < self.frame_lengths[:, None])[:, None, :].to(hidden.dtype)
+        mask = frame_mask(self.frame_lengths, hidden.shape[2], hidden.dtype)
         count = mask.sum(dim=2, keepdim=True)
         mean = (hidden * mask).sum(dim=2, keepdim=True) / count
         centered = (hidden - mean) * mask
@@ -87,9 +92,7 @@ class FrameMasker:
         if self.frame_lengths is None:
             return None
         hidden = args[0]
-        positions = torch.arange(hidden.shape[-1], device=hidden.device)
-        mask = (positions[None, :] < self.frame_lengths[:, None])[:, None, :].to(hidden.dtype)
-        return (hidden * mask, *args[1:])
+        return (hidden * frame_mask(self.frame_lengths, hidden.shape[-1], hidden.dtype), *args[1:])
 
 
 def time_convolutions(model: nn.Module) -> list[nn.Module]:
