@@ -27,7 +27,7 @@ class TrainConfig:
     sources: list[SourceSpec]
     start: str = "scratch:small"
     seed: int = 0
-    split_seed: int | None = None  # seed of the held-out splits; None: ``seed``
+    split_seed: int | None = None  # seed of the held-out splits; None: ``seed`` (see held_out_seed)
     epochs: float = 10.0
     max_steps: int = -1
     batch_size: int = 8
@@ -50,6 +50,11 @@ class TrainConfig:
     best_metric: str | None = None
     num_workers: int = 0
     model_overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def held_out_seed(self) -> int:
+        """The seed that draws the held-out splits: ``split_seed``, else ``seed``."""
+        return self.seed if self.split_seed is None else self.split_seed
 
 
 def _precision_flags(precision: str) -> dict[str, bool]:
@@ -84,8 +89,7 @@ def load_data(config: TrainConfig) -> tuple[list[Any], dict[str, list[Any]], lis
     evaluation: dict[str, list[Any]] = {}
     summaries = []
     for spec in config.sources:
-        split_seed = config.seed if config.split_seed is None else config.split_seed
-        data = load_source(spec, seed=split_seed, max_seconds=config.max_seconds,
+        data = load_source(spec, seed=config.held_out_seed, max_seconds=config.max_seconds,
                            trim_train_silence=config.trim_silence)
         train.extend(data.train * spec.repeat)
         if data.eval:
@@ -203,7 +207,7 @@ def run_training(config: TrainConfig) -> dict[str, Any]:
     final_metrics = trainer.evaluate() if eval_sets else {}
     facts = {
         "start": config.start, "seed": config.seed,
-        "split_seed": config.seed if config.split_seed is None else config.split_seed,
+        "split_seed": config.held_out_seed,
         "train_examples": len(train_set),
         "train_audio_s": round(train_set.total_seconds(), 1), "global_step": trainer.state.global_step,
         "best_checkpoint": trainer.state.best_model_checkpoint, "best_metric": best_metric,
