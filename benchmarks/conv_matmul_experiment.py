@@ -13,13 +13,12 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from runtime_figures import ARCHS, CACHE, add_run_arguments, announce_machine, speech_like  # noqa: E402
+from runtime_figures import ARCHS, CACHE, add_run_arguments, announce_machine, interleaved_times, speech_like  # noqa: E402
 
 
 def export_variant(checkpoint: Path, out: Path, method: str, precisions: tuple[str, ...]) -> None:
@@ -63,12 +62,8 @@ def main() -> None:
     best = reference.argmax(-1)
     parity = {k: {"max_abs_log_prob_diff": float(np.abs(v - reference).max()),
                   "frame_argmax_agreement": float((v.argmax(-1) == best).mean())} for k, v in outputs.items()}
-    times: dict[str, list[float]] = {k: [] for k in sessions}
-    for _ in range(args.repeats):
-        for key, session in sessions.items():
-            start = time.perf_counter()
-            session.run(["log_probs"], feeds)
-            times[key].append(time.perf_counter() - start)
+    times = interleaved_times({k: (lambda s=s: s.run(["log_probs"], feeds)) for k, s in sessions.items()},
+                              args.repeats, warm_up=False)
     report = {"machine": info, "arch": args.arch, "seconds": args.seconds, "threads": args.threads,
               "file_mb": {k: round(p.stat().st_size / 2**20, 1) for k, p in files.items()}, "parity_vs_fp32": parity,
               "rtfx": {k: args.seconds / statistics.median(v) for k, v in times.items()}}

@@ -214,18 +214,13 @@ def main() -> None:
 
 def time_acoustic(model_dir: Path, seconds: float, threads: int, repeats: int) -> dict[str, float]:
     """The runtime's int8 time (``Transcriber.transcribe``, greedy) on ``seconds`` of speech-like audio."""
-    from runtime_figures import speech_like
+    from runtime_figures import interleaved_times, speech_like
 
     from w2v2_onnx import Transcriber
 
     model = Transcriber(model_dir, device="cpu", precision="int8", threads=threads)
     audio = speech_like(seconds)
-    model.transcribe(audio)  # warm-up
-    times = []
-    for _ in range(max(3, repeats)):
-        start = time.perf_counter()
-        model.transcribe(audio)
-        times.append(time.perf_counter() - start)
+    times = interleaved_times({"int8": lambda: model.transcribe(audio)}, max(3, repeats))["int8"]
     median = float(np.median(times))
     print(f"{'int8 acoustic model':34s} {median * 30.0 / seconds:7.3f} s/30s  ({seconds / median:.1f}x real time)")
     return {"seconds_per_30s_audio": median * 30.0 / seconds, "rtfx": seconds / median}

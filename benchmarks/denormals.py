@@ -14,13 +14,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from runtime_figures import add_run_arguments, announce_machine, write_json  # noqa: E402
+from runtime_figures import add_run_arguments, announce_machine, interleaved_times, write_json  # noqa: E402
 
 
 def session(path: Path, threads: int, flush: bool):
@@ -64,12 +63,8 @@ def main() -> None:
     sessions = {"flush denormals (runtime default)": session(path, args.threads, True),
                 "keep denormals (ONNX Runtime default)": session(path, args.threads, False)}
     outputs = {k: s.run(["log_probs"], feeds)[0] for k, s in sessions.items()}  # also the warm-up
-    times: dict[str, list[float]] = {k: [] for k in sessions}
-    for _ in range(args.repeats):
-        for key, sess in sessions.items():
-            start = time.perf_counter()
-            sess.run(["log_probs"], feeds)
-            times[key].append(time.perf_counter() - start)
+    times = interleaved_times({k: (lambda s=s: s.run(["log_probs"], feeds)) for k, s in sessions.items()},
+                              args.repeats, warm_up=False)
     first, second = outputs.values()
     report = {
         "kind": "denormals", "machine": info, "model": str(path), "input_seconds": audio.size / 16000,

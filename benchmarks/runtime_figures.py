@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,24 @@ def announce_machine() -> dict:
     info = machine_info()
     print(json.dumps(info), flush=True)
     return info
+
+
+def interleaved_times(runs: dict[str, Callable[[], object]], repeats: int, *, warm_up: bool = True
+                      ) -> dict[str, list[float]]:
+    """Wall seconds of every run, ``repeats`` rounds interleaved so machine noise hits all alike.
+
+    With ``warm_up`` each run goes once untimed first (arena allocation, kernel selection).
+    """
+    if warm_up:
+        for run in runs.values():
+            run()
+    times: dict[str, list[float]] = {key: [] for key in runs}
+    for _ in range(repeats):
+        for key, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[key].append(time.perf_counter() - start)
+    return times
 
 
 def write_json(report: dict, out: Path) -> None:
@@ -126,14 +145,8 @@ def speed(model: Path, precisions: tuple[str, ...], threads: int, seconds: float
         transcriber = Transcriber(model, device="cpu", precision=precision, threads=threads)
         for label, chunk in (("windowed_20s", 20.0), ("single_pass", seconds + 1)):
             setups[f"{precision}/{label}"] = (transcriber, chunk)
-    times: dict[str, list[float]] = {k: [] for k in setups}
-    for transcriber, chunk in setups.values():
-        transcriber.transcribe(audio, chunk_length=chunk)  # warm-up: arena allocation, kernel selection
-    for _ in range(repeats):
-        for key, (transcriber, chunk) in setups.items():
-            start = time.perf_counter()
-            transcriber.transcribe(audio, chunk_length=chunk)
-            times[key].append(time.perf_counter() - start)
+    times = interleaved_times({key: (lambda t=transcriber, c=chunk: t.transcribe(audio, chunk_length=c))
+                               for key, (transcriber, chunk) in setups.items()}, repeats)
     return {key: {"median_s": statistics.median(v), "min_s": min(v), "rtfx_median": seconds / statistics.median(v),
                   "runs": len(v)} for key, v in times.items()}
 

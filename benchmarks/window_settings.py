@@ -9,11 +9,18 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from runtime_figures import ARCHS, add_run_arguments, announce_machine, build_model, speech_like, write_json  # noqa: E402
+from runtime_figures import (  # noqa: E402
+    ARCHS,
+    add_run_arguments,
+    announce_machine,
+    build_model,
+    interleaved_times,
+    speech_like,
+    write_json,
+)
 
 SINGLE_PASS_S = 1e6  # a chunk longer than any input: one pass
 
@@ -46,12 +53,9 @@ def main() -> None:
     audio = speech_like(args.seconds)
     model.transcribe(audio[: 16000 * 5])  # warm-up
     settings = parse_settings(args.settings)
-    times: dict[tuple[float, float], list[float]] = {s: [] for s in settings}
-    for _ in range(args.repeats):  # interleaved: every setting once per round
-        for length, context in settings:
-            start = time.perf_counter()
-            model.transcribe(audio, chunk_length=length, chunk_context=context)
-            times[(length, context)].append(time.perf_counter() - start)
+    times = interleaved_times({setting: (lambda s=setting: model.transcribe(audio, chunk_length=s[0],
+                                                                         chunk_context=s[1]))
+                               for setting in settings}, args.repeats, warm_up=False)
     rtfx = {}
     for (length, context), values in times.items():
         name = "single pass" if length == SINGLE_PASS_S else f"{length:g} s windows, {context:g} s context"
