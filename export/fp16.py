@@ -8,6 +8,7 @@ reason to keep that norm in fp32.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from w2v2_onnx.errors import ExportError
@@ -96,8 +97,18 @@ def remove_fp16_round_trips(model: object, fp32_producers: set[str]) -> int:
     return len(replace)
 
 
-def convert_fp16(fp32_path: Path, fp16_path: Path) -> None:
+#: The layer norms: ONNX Runtime's CUDA kernels for these accumulate in fp32 even on fp16 tensors.
+LAYER_NORM_OPS: tuple[str, ...] = FP32_OPS[:4]
+
+
+def convert_fp16(fp32_path: Path, fp16_path: Path, *, fp32_ops: Sequence[str] = FP32_OPS) -> None:
     """Write an fp16 copy of ``fp32_path`` to ``fp16_path`` (inputs and outputs stay float32).
+
+    Args:
+        fp32_path: the fp32 graph (optimized or not).
+        fp16_path: where to write the fp16 graph.
+        fp32_ops: op types kept in fp32 besides ONNX Runtime's default block list; the wrapper's own nodes
+            and :data:`FP32_SCOPES` stay fp32 whatever this says.
 
     Raises:
         ExportError: the conversion failed.
@@ -107,7 +118,7 @@ def convert_fp16(fp32_path: Path, fp16_path: Path) -> None:
     from onnxruntime.transformers.onnx_model import OnnxModel
 
     model = onnx.load(str(fp32_path))
-    op_block = list(float16.DEFAULT_OP_BLOCK_LIST) + list(FP32_OPS)
+    op_block = list(float16.DEFAULT_OP_BLOCK_LIST) + list(fp32_ops)
     node_block = fp32_node_names(model)
     blocked = set(node_block) | {n.name for n in model.graph.node if n.op_type in op_block}
     wrapped = OnnxModel(model)

@@ -1,5 +1,6 @@
 """CUDA execution: skipped unless onnxruntime-gpu has a working CUDA provider."""
 
+import numpy as np
 import onnxruntime as ort
 import pytest
 import tone_model as tm
@@ -26,3 +27,64 @@ def test_cuda_matches_cpu_with_io_binding(tone_model_dir):
 
 def test_auto_picks_cuda(tone_model_dir):
     assert Transcriber(tone_model_dir, device="auto").device == "cuda"
+
+
+@pytest.fixture(scope="module")
+def tiny_fp16_model(tmp_path_factory):
+    """A tiny group-norm model with fp32, fp16 and the fp16 variant whose layer norms run in fp16."""
+    from w2v2_onnx_export import export_model
+    from w2v2_onnx_export.fp16 import FP32_OPS, LAYER_NORM_OPS, convert_fp16
+    from w2v2_onnx_export.testing import STANDARD_CONV, make_tiny_checkpoint
+
+    root = tmp_path_factory.mktemp("cuda")
+    conv = dict(STANDARD_CONV, conv_dim=(32,) * 7)
+    checkpoint = make_tiny_checkpoint(root / "checkpoint", seed=3, **conv)
+    out = root / "model"
+    export_model(checkpoint, out, precisions=("fp32", "fp16"), validate=False)
+    lean = tuple(op for op in FP32_OPS if op not in LAYER_NORM_OPS)
+    convert_fp16(out / "model.fp32.onnx", root / "fp16-ln16.onnx", fp32_ops=lean)
+    return out, root / "fp16-ln16.onnx"
+
+
+def _speech(seconds, seed):
+    rng = np.random.default_rng(seed)
+    return (0.1 * rng.standard_normal(int(seconds * 16000))).astype(np.float32)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_cuda_log_probs_match_cpu_fp32(tiny_fp16_model, precision):
+    model_dir, _ = tiny_fp16_model
+    audio = [_speech(s, i) for i, s in enumerate((0.5, 3.0, 31.0))]
+    cpu = Transcriber(model_dir, device="cpu", precision="fp32")
+    gpu = Transcriber(model_dir, device="cuda", precision=precision)
+    assert gpu.model.providers[0] == "CUDAExecutionProvider"
+    tolerance = 1e-3 if precision == "fp32" else 5e-2
+    for clip in audio:
+        want, got = cpu.log_probs(clip), gpu.log_probs(clip)
+        assert got.shape == want.shape and np.isfinite(got).all()
+        assert np.abs(got - want).max() < tolerance
+
+
+def test_cuda_batching_does_not_change_results(tiny_fp16_model):
+    model_dir, _ = tiny_fp16_model
+    audio = [_speech(s, 10 + i) for i, s in enumerate((1.0, 7.0, 2.5, 45.0))]
+    gpu = Transcriber(model_dir, device="cuda", precision="fp16")
+    one = [r.text for r in gpu.transcribe(audio, batch_size=1)]
+    many = [r.text for r in gpu.transcribe(audio, batch_size=16)]
+    assert one == many
+
+
+def test_fp16_layer_norm_variant_runs_on_cuda(tiny_fp16_model):
+    """The lever measured by benchmarks/cuda_figures.py: layer norms in fp16 stay close to fp32."""
+    from w2v2_onnx.session import OnnxModel
+
+    model_dir, lean_path = tiny_fp16_model
+    fp32 = OnnxModel(model_dir / "model.fp32.onnx", device="cpu")
+    lean = OnnxModel(lean_path, device="cuda")
+    batch = np.stack([_speech(4.0, 20), _speech(4.0, 21)])
+    lengths = np.array([64000, 40000])
+    want, want_n = fp32.run(batch, lengths)
+    got, got_n = lean.run(batch, lengths)
+    assert (got_n == want_n).all()
+    for row, n in enumerate(want_n):
+        assert np.abs(got[row, :n] - want[row, :n]).max() < 5e-2

@@ -45,6 +45,26 @@ def available_cpus() -> int:
     return max(1, count)
 
 
+_cuda_libraries_loaded = False
+
+
+def preload_cuda_libraries() -> None:
+    """Load the CUDA and cuDNN libraries that onnxruntime-gpu needs, once, before the first CUDA session.
+
+    onnxruntime-gpu finds them in the ``nvidia-*`` pip packages only through ``onnxruntime.preload_dlls()``
+    (ONNX Runtime 1.21+); without it a CUDA session fails unless the libraries are on the loader path or
+    torch was imported first. Failures are left to the session, which then reports what is missing.
+    """
+    global _cuda_libraries_loaded
+    if _cuda_libraries_loaded or not hasattr(ort, "preload_dlls"):
+        return
+    _cuda_libraries_loaded = True
+    try:
+        ort.preload_dlls()
+    except Exception as exc:  # a missing library is reported by the session that needs it
+        logger.debug("onnxruntime.preload_dlls() failed: %s", exc)
+
+
 def resolve_device(device: str) -> str:
     """Map ``auto|cpu|cuda`` to ``cpu`` or ``cuda``; ``cuda`` must really be available.
 
@@ -101,6 +121,8 @@ class OnnxModel:
         options.add_session_config_entry(DENORMAL_AS_ZERO, "1")
         if providers is None:
             providers = [(CUDA, CUDA_OPTIONS)] if device == "cuda" else [CPU]
+        if device == "cuda":
+            preload_cuda_libraries()
         try:
             self.session = ort.InferenceSession(str(path), options, providers=list(providers))
         except Exception as exc:  # ORT's Fail / InvalidProtobuf / NoSuchFile carry no common base class

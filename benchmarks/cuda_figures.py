@@ -1,0 +1,456 @@
+"""CUDA figures: ONNX Runtime fp32/fp16 with IO binding against PyTorch eager, side by side in one process.
+
+A script, not a test. Two steps, so that the (CPU) exports can run while other work goes on:
+
+    python benchmarks/cuda_figures.py prepare --arch base --dir /tmp/cuda-bench
+    python benchmarks/cuda_figures.py run --arch base --dir /tmp/cuda-bench --out results/cuda_base.json
+
+``prepare`` builds a random-weight checkpoint (speed does not depend on the weights) and exports the graph
+variants measured here: the export stage's fp32 (optimized, fused attention) and fp16 graphs, and levers
+(fp16 with the layer norms in fp16 too; fp16 with the conv front-end as channels-last matmuls).
+``run`` times, on the GPU and interleaved round by round so clock changes hit all alike:
+
+- the model alone with IO binding (input on the GPU, output left there): 1 x 10 s latency, 16 x 30 s and
+  64 x 30 s throughput, per variant, against PyTorch fp32 eager, fp16 eager and fp16 sdpa (+ cudnn.benchmark);
+- provider settings: cuDNN conv algorithm search EXHAUSTIVE for fixed shapes, CUDA graphs;
+- the runtime as users call it (``Transcriber.transcribe`` on CUDA: host copies, windows, greedy decoding);
+- latency p50/p95 for 1 to 30 s at batch 1 and throughput for batch 1 to 64;
+- cold start (import, session, first call) in a fresh process;
+- each variant's largest log-probability difference from PyTorch fp32 and its greedy-path agreement.
+
+Prints the machine, GPU, providers and versions, a table at the end, and writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from runtime_figures import ARCHS, interleaved_times, machine_info, speech_like, write_json  # noqa: E402
+
+CUDA = "CUDAExecutionProvider"
+#: Where everything runs; a smoke test on a machine without a GPU sets "cpu" (and CUDA to the CPU provider).
+DEVICE = "cuda"
+#: (batch, seconds) of the side-by-side groups, of the provider-settings groups; the sweeps' lengths and batches.
+SIDE_BY_SIDE_SHAPES = [(1, 10.0), (16, 30.0), (64, 30.0)]
+SETTINGS_SHAPES = [(1, 10.0), (16, 30.0)]
+SWEEP_LENGTHS = (1.0, 5.0, 10.0, 20.0, 30.0)
+SWEEP_BATCHES = (1, 4, 16, 64)
+END_TO_END_FILES = (16, 30.0)
+#: The graph variants ``prepare`` writes, as file names in the model directory.
+VARIANTS = {
+    "fp32": "model.fp32.onnx",
+    "fp16": "model.fp16.onnx",
+    "fp16-ln16": "lever.fp16-ln16.onnx",
+    "fp16-convmm": "lever.fp16-convmm.onnx",
+}
+
+
+# ----------------------------------------------------------------------------------------------- prepare
+def prepare(arch: str, work: Path) -> None:
+    """Write the checkpoint and every graph variant under ``work`` (skipping what exists)."""
+    from w2v2_onnx_export import export_model
+    from w2v2_onnx_export.fp16 import FP32_OPS, LAYER_NORM_OPS, convert_fp16
+    from w2v2_onnx_export.testing import STANDARD_CONV, make_tiny_checkpoint
+
+    overrides = dict(ARCHS[arch])
+    hidden, layers = overrides.pop("hidden_size"), overrides.pop("num_layers")
+    checkpoint = work / "checkpoint"
+    if not (checkpoint / "config.json").exists():
+        make_tiny_checkpoint(checkpoint, hidden_size=hidden, num_layers=layers, **STANDARD_CONV, **overrides)
+    model_dir = work / "model"
+    lean_ops = tuple(op for op in FP32_OPS if op not in LAYER_NORM_OPS)
+    steps: list[tuple[str, Callable[[], None]]] = [
+        ("fp32+fp16", lambda: export_model(checkpoint, model_dir, precisions=("fp32", "fp16"), validate=False)),
+        ("fp16-ln16", lambda: convert_fp16(model_dir / VARIANTS["fp32"], model_dir / VARIANTS["fp16-ln16"],
+                                           fp32_ops=lean_ops)),
+        ("fp16-convmm", lambda: _conv_matmul_fp16(checkpoint, model_dir / VARIANTS["fp16-convmm"], lean_ops)),
+    ]
+    for name, step in steps:
+        target = model_dir / VARIANTS["fp16" if name == "fp32+fp16" else name]
+        if target.exists():
+            continue
+        start = time.perf_counter()
+        try:
+            step()
+            print(f"prepared {name} in {time.perf_counter() - start:.0f} s", flush=True)
+        except Exception:  # a failed lever must not cost the others
+            print(f"prepare {name} FAILED:\n{traceback.format_exc()}", flush=True)
+    (work / "prepared").write_text("done\n")
+
+
+def _conv_matmul_fp16(checkpoint: Path, out: Path, fp32_ops: tuple[str, ...]) -> None:
+    """fp16 graph with the conv front-end as channels-last matmuls (the int8 export's rewrite), optimized."""
+    import tempfile
+
+    from w2v2_onnx_export import contract
+    from w2v2_onnx_export.checkpoint import load_checkpoint
+    from w2v2_onnx_export.conv_matmul import rewrite_conv_front_end
+    from w2v2_onnx_export.fp16 import convert_fp16
+    from w2v2_onnx_export.onnx_export import export_onnx
+    from w2v2_onnx_export.optimize import optimize_fp32
+    from w2v2_onnx_export.wrapper import CTCExportWrapper
+
+    loaded = load_checkpoint(checkpoint)
+    config = contract.build_config(loaded, {})
+    wrapper = CTCExportWrapper(loaded.model, do_normalize=loaded.do_normalize).eval()
+    rewrite_conv_front_end(loaded.model)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "convmm.onnx"
+        export_onnx(wrapper, path, opset=17, receptive_field=config["receptive_field"],
+                    frame_step=config["frame_step"])
+        print("  ", optimize_fp32(path, loaded.model.config), flush=True)
+        convert_fp16(path, out, fp32_ops=fp32_ops)
+
+
+# ----------------------------------------------------------------------------------------------- run
+def gpu_info() -> dict:
+    info: dict = {}
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total,clocks.max.sm",
+                              "--format=csv,noheader"], capture_output=True, text=True, timeout=20).stdout
+        info["nvidia_smi"] = out.strip()
+    except (OSError, subprocess.SubprocessError) as exc:
+        info["nvidia_smi"] = f"unavailable: {exc}"
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["torch_cuda"] = torch.version.cuda
+        info["cudnn"] = torch.backends.cudnn.version()
+    except Exception as exc:  # torch is optional for the ORT half
+        info["torch"] = f"unavailable: {exc}"
+    return info
+
+
+class OrtRunner:
+    """One CUDA session, its input batch already on the GPU, outputs left on the GPU (or copied out)."""
+
+    def __init__(self, path: Path, options: dict | None = None) -> None:
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.log_severity_level = 3
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        provider_options = {"cudnn_conv_algo_search": "DEFAULT", "arena_extend_strategy": "kSameAsRequested"}
+        provider_options.update(options or {})
+        start = time.perf_counter()
+        # Only the CUDA provider: with a CPU fallback listed, a failing CUDA node silently runs on the CPU.
+        self.session = ort.InferenceSession(str(path), so, providers=[(CUDA, provider_options)])
+        self.load_s = time.perf_counter() - start
+        if self.session.get_providers()[0] != CUDA:
+            raise RuntimeError(f"no CUDA provider: {self.session.get_providers()}")
+        self.cuda_graph = options is not None and options.get("enable_cuda_graph") == "1"
+        self.ort = ort
+        self.bound: tuple | None = None
+
+    def bind(self, batch: np.ndarray) -> None:
+        """Put ``batch`` (all rows full length) on the GPU and bind it."""
+        ort = self.ort
+        lengths = np.full(batch.shape[0], batch.shape[1], dtype=np.int64)
+        x = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(batch), DEVICE, 0)
+        n = ort.OrtValue.ortvalue_from_numpy(lengths, DEVICE, 0)
+        binding = self.session.io_binding()
+        binding.bind_ortvalue_input("input_values", x)
+        binding.bind_ortvalue_input("input_lengths", n)
+        if self.cuda_graph:  # CUDA graphs need every buffer fixed: outputs preallocated with their shape
+            probe = self.session.run(None, {"input_values": batch, "input_lengths": lengths})
+            outs = [ort.OrtValue.ortvalue_from_shape_and_type(p.shape, p.dtype, DEVICE, 0) for p in probe]
+            binding.bind_ortvalue_output("log_probs", outs[0])
+            binding.bind_ortvalue_output("output_lengths", outs[1])
+            self.bound = (binding, x, n, outs)
+        else:
+            binding.bind_output("log_probs", DEVICE)
+            binding.bind_output("output_lengths", DEVICE)
+            self.bound = (binding, x, n)
+
+    def __call__(self) -> None:
+        self.session.run_with_iobinding(self.bound[0])
+
+    def log_probs(self, batch: np.ndarray) -> np.ndarray:
+        lengths = np.full(batch.shape[0], batch.shape[1], dtype=np.int64)
+        return self.session.run(["log_probs"], {"input_values": batch, "input_lengths": lengths})[0]
+
+
+class TorchRunner:
+    """A transformers model on the GPU, input already there; synchronizes so wall time is GPU time."""
+
+    def __init__(self, checkpoint: Path, dtype: str, attention: str) -> None:
+        import torch
+        from transformers import AutoModelForCTC
+
+        self.torch = torch
+        self.dtype = torch.float16 if dtype == "fp16" else torch.float32
+        self.model = AutoModelForCTC.from_pretrained(checkpoint, attn_implementation=attention)
+        self.model = self.model.to(DEVICE, self.dtype).eval()
+        self.x = None
+
+    def bind(self, batch: np.ndarray) -> None:
+        torch = self.torch
+        x = torch.from_numpy(batch).to(DEVICE)
+        # the ONNX graph normalizes per utterance inside; the processor does it for PyTorch
+        x = (x - x.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, keepdim=True, unbiased=False) + 1e-7)
+        self.x = x.to(self.dtype)
+
+    def __call__(self) -> None:
+        with self.torch.inference_mode():
+            self.model(self.x)
+        if DEVICE == "cuda":
+            self.torch.cuda.synchronize()
+
+    def log_probs(self, batch: np.ndarray) -> np.ndarray:
+        self.bind(batch)
+        with self.torch.inference_mode():
+            logits = self.model(self.x).logits.float()
+        return self.torch.log_softmax(logits, -1).cpu().numpy()
+
+
+def batch_of(count: int, seconds: float, seed: int = 0) -> np.ndarray:
+    return np.stack([speech_like(seconds, seed=seed + i) for i in range(count)])
+
+
+def summarize(times: list[float], audio_seconds: float) -> dict:
+    ordered = sorted(times)
+    p50 = statistics.median(ordered)
+    return {"p50_ms": p50 * 1000, "p95_ms": ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] * 1000,
+            "min_ms": ordered[0] * 1000, "rtfx": audio_seconds / p50, "runs": len(ordered)}
+
+
+def side_by_side(runners: dict[str, object], batch: np.ndarray, repeats: int) -> dict:
+    """Bind ``batch`` to every runner, then time them interleaved; failures are recorded, not raised."""
+    live = {}
+    results: dict[str, dict] = {}
+    for name, runner in runners.items():
+        try:
+            runner.bind(batch)
+            runner()  # warm-up: arena growth, cuDNN algorithm choice, CUDA graph capture
+            runner()
+            live[name] = runner
+        except Exception as exc:
+            results[name] = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+            print(f"  {name}: FAILED {results[name]['error']}", flush=True)
+    times = interleaved_times(live, repeats, warm_up=False)
+    audio_seconds = batch.shape[0] * batch.shape[1] / 16000
+    for name, values in times.items():
+        results[name] = summarize(values, audio_seconds)
+        print(f"  {name:44s} p50 {results[name]['p50_ms']:8.2f} ms  {results[name]['rtfx']:9.0f}x real time",
+              flush=True)
+    for runner in live.values():  # free the batch's GPU buffers before the next shape
+        if isinstance(runner, OrtRunner):
+            runner.bound = None
+        else:
+            runner.x = None
+    return results
+
+
+def accuracy(runners: dict[str, object], reference: object, seconds: float = 10.0) -> dict:
+    """Largest |log p| difference and greedy agreement of each runner against ``reference``, on 2 clips."""
+    batch = batch_of(2, seconds, seed=100)
+    want = reference.log_probs(batch)
+    results = {}
+    for name, runner in runners.items():
+        try:
+            got = runner.log_probs(batch)
+            frames = min(got.shape[1], want.shape[1])
+            diff = np.abs(got[:, :frames].astype(np.float64) - want[:, :frames])
+            results[name] = {"max_abs_log_prob_diff": float(np.nanmax(diff)),
+                             "finite": bool(np.isfinite(got).all()),
+                             "greedy_agreement": float((got[:, :frames].argmax(-1)
+                                                        == want[:, :frames].argmax(-1)).mean())}
+        except Exception as exc:
+            results[name] = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+    return results
+
+
+COLD_START = """
+import time; t0 = time.perf_counter()
+import numpy as np, w2v2_onnx; t1 = time.perf_counter()
+m = w2v2_onnx.Transcriber({model!r}, device={device!r}, precision={precision!r}); t2 = time.perf_counter()
+m.transcribe(np.zeros(16000, np.float32)); t3 = time.perf_counter()
+m.transcribe(np.zeros(160000, np.float32)); t4 = time.perf_counter()
+print(t1 - t0, t2 - t1, t3 - t2, t4 - t3)
+"""
+
+
+def cold_start(model_dir: Path, precision: str, repeats: int = 2) -> dict:
+    runs = []
+    for _ in range(repeats):
+        code = COLD_START.format(model=str(model_dir), device=DEVICE, precision=precision)
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+        if proc.returncode:
+            return {"error": proc.stderr[-600:]}
+        runs.append([float(v) for v in proc.stdout.split()[-4:]])
+    keys = ("import_s", "load_s", "first_call_1s_audio_s", "second_call_10s_audio_s")
+    result = {k: statistics.median(r[i] for r in runs) for i, k in enumerate(keys)}
+    result["total_s"] = sum(result[k] for k in keys[:3])
+    return result
+
+
+def runtime_end_to_end(model_dir: Path, precision: str, repeats: int) -> dict:
+    """``Transcriber.transcribe`` on CUDA as a user calls it: 16 x 30 s, and 1 x 10 s."""
+    from w2v2_onnx import Transcriber
+
+    transcriber = Transcriber(model_dir, device=DEVICE, precision=precision)
+    count, length = END_TO_END_FILES
+    clips = [speech_like(length, seed=i) for i in range(count)]
+    one = speech_like(10.0, seed=99)
+    many = f"{count} x {length:g} s"
+    runs = {f"{many} (default windows, batch 16)": lambda: transcriber.transcribe(clips),
+            f"{many} (single pass per file)": lambda: transcriber.transcribe(clips, chunk_length=max(length + 1, 10.0)),
+            "1 x 10 s": lambda: transcriber.transcribe(one)}
+    times = interleaved_times(runs, repeats)
+    seconds = {f"{many} (default windows, batch 16)": count * length,
+               f"{many} (single pass per file)": count * length, "1 x 10 s": 10.0}
+    results = {k: summarize(v, seconds[k]) for k, v in times.items()}
+    for k, v in results.items():
+        print(f"  Transcriber {precision} {k:40s} p50 {v['p50_ms']:8.2f} ms  {v['rtfx']:9.0f}x", flush=True)
+    results["providers"] = transcriber.model.providers
+    return results
+
+
+def run(arch: str, work: Path, out: Path | None, repeats: int, quick: bool) -> dict:
+    import onnxruntime as ort
+
+    if DEVICE == "cuda" and hasattr(ort, "preload_dlls"):
+        ort.preload_dlls()
+    report: dict = {"machine": machine_info(), "gpu": gpu_info(), "arch": arch, "repeats": repeats}
+    print(json.dumps(report), flush=True)
+    model_dir, checkpoint = work / "model", work / "checkpoint"
+    variants = {k: model_dir / v for k, v in VARIANTS.items() if (model_dir / v).exists()}
+    report["variants"] = {k: str(v.name) for k, v in variants.items()}
+
+    def save() -> None:
+        if out:
+            write_json(report, out)
+
+    runners: dict[str, object] = {}
+    for name, path in variants.items():
+        try:
+            runner = OrtRunner(path)
+            runners[f"ORT {name}"] = runner
+            report.setdefault("session_load_s", {})[name] = runner.load_s
+        except Exception as exc:
+            report.setdefault("errors", {})[f"ORT {name}"] = str(exc)[:500]
+    torch_runners: dict[str, object] = {}
+    for dtype, attention in (("fp32", "eager"), ("fp16", "eager"), ("fp16", "sdpa")):
+        torch_runners[f"PyTorch {dtype} {attention}"] = TorchRunner(checkpoint, dtype, attention)
+
+    print("accuracy against PyTorch fp32 eager (2 x 10 s):", flush=True)
+    report["accuracy_vs_pytorch_fp32"] = accuracy(
+        {**runners, **{k: v for k, v in torch_runners.items() if "fp16" in k}},
+        torch_runners["PyTorch fp32 eager"])
+    print(json.dumps(report["accuracy_vs_pytorch_fp32"], indent=1), flush=True)
+    save()
+
+    import torch
+
+    shapes = [s for s in SIDE_BY_SIDE_SHAPES if not quick or s[0] < 64]
+    report["side_by_side"] = {}
+    for count, seconds in shapes:
+        key = f"{count} x {seconds:g} s"
+        print(f"{key} (model alone, IO binding):", flush=True)
+        torch.backends.cudnn.benchmark = False
+        group = dict(runners)
+        group.update({k: v for k, v in torch_runners.items() if "sdpa" not in k})
+        if count == 64:  # the largest batch: the fp16 graphs and PyTorch fp16 only
+            group = {k: v for k, v in group.items() if "fp16" in k}
+        report["side_by_side"][key] = side_by_side(group, batch_of(count, seconds), repeats)
+        torch.backends.cudnn.benchmark = True  # PyTorch's strongest setting, as its users would set it
+        report["side_by_side"][key].update(
+            side_by_side({"PyTorch fp16 sdpa + cudnn.benchmark": torch_runners["PyTorch fp16 sdpa"]},
+                         batch_of(count, seconds), repeats))
+        torch.backends.cudnn.benchmark = False
+        torch.cuda.empty_cache()
+        save()
+
+    print("provider settings (fp16 graphs, fixed shapes):", flush=True)
+    report["provider_settings"] = {}
+    best16 = [k for k in ("fp16", "fp16-ln16") if k in variants]
+    for count, seconds in SETTINGS_SHAPES:
+        key = f"{count} x {seconds:g} s"
+        group = {}
+        for name in best16:
+            group[f"ORT {name} DEFAULT"] = runners[f"ORT {name}"]
+            for label, options in (("EXHAUSTIVE", {"cudnn_conv_algo_search": "EXHAUSTIVE"}),
+                                   ("CUDA graph", {"enable_cuda_graph": "1"})):
+                try:
+                    group[f"ORT {name} {label}"] = OrtRunner(variants[name], options)
+                except Exception as exc:
+                    report["provider_settings"][f"ORT {name} {label}"] = {"error": str(exc)[:300]}
+        print(f"{key}:", flush=True)
+        report["provider_settings"][key] = side_by_side(group, batch_of(count, seconds), repeats)
+        del group
+        save()
+
+    for label, name in (("fp16", "fp16"), ("fp32", "fp32")):
+        if f"ORT {name}" not in runners:
+            continue
+        print(f"lengths and batches, ORT {name}:", flush=True)
+        runner = runners[f"ORT {name}"]
+        lengths = {}
+        for seconds in SWEEP_LENGTHS:
+            lengths[f"{seconds:g}"] = side_by_side({f"1 x {seconds:g} s": runner}, batch_of(1, seconds),
+                                                   repeats * 2)[f"1 x {seconds:g} s"]
+        batches = {}
+        for count in SWEEP_BATCHES:
+            batches[str(count)] = side_by_side({f"{count} x 10 s": runner}, batch_of(count, 10.0),
+                                               repeats)[f"{count} x 10 s"]
+        report.setdefault("sweeps", {})[label] = {"lengths_batch1": lengths, "batches_10s": batches}
+        save()
+
+    for precision in ("fp16", "fp32"):
+        print(f"runtime end to end ({precision}):", flush=True)
+        try:
+            report.setdefault("transcriber", {})[precision] = runtime_end_to_end(model_dir, precision, repeats)
+        except Exception as exc:
+            report.setdefault("transcriber", {})[precision] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+        save()
+    print("cold start:", flush=True)
+    report["cold_start"] = {p: cold_start(model_dir, p) for p in ("fp16", "fp32")}
+    print(json.dumps(report["cold_start"]), flush=True)
+    save()
+    print_table(report)
+    return report
+
+
+def print_table(report: dict) -> None:
+    print("\n| system | " + " | ".join(report["side_by_side"]) + " |")
+    print("|---|" + "---|" * len(report["side_by_side"]))
+    systems = sorted({s for group in report["side_by_side"].values() for s in group})
+    for system in systems:
+        cells = []
+        for group in report["side_by_side"].values():
+            r = group.get(system)
+            cells.append("" if r is None else r.get("error", "failed")[:30] if "rtfx" not in r
+                         else f"{r['rtfx']:,.0f}x ({r['p50_ms']:.2f} ms)")
+        print(f"| {system} | " + " | ".join(cells) + " |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("step", choices=("prepare", "run", "all"))
+    parser.add_argument("--arch", choices=sorted(ARCHS), default="base")
+    parser.add_argument("--dir", type=Path, default=Path("/tmp/w2v2-cuda-bench"))
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--quick", action="store_true", help="skip 64 x 30 s")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    work = args.dir / args.arch
+    if args.step in ("prepare", "all"):
+        prepare(args.arch, work)
+    if args.step in ("run", "all"):
+        run(args.arch, work, args.out, args.repeats, args.quick)
+
+
+if __name__ == "__main__":
+    main()
