@@ -323,7 +323,8 @@ def run(arch: str, work: Path, out: Path | None, repeats: int, quick: bool) -> d
 
     if DEVICE == "cuda" and hasattr(ort, "preload_dlls"):
         ort.preload_dlls()
-    report: dict = {"machine": machine_info(), "gpu": gpu_info(), "arch": arch, "repeats": repeats}
+    report: dict = {"kind": "cuda", "machine": machine_info(), "gpu": gpu_info(), "arch": arch,
+                    "repeats": repeats}
     print(json.dumps(report), flush=True)
     model_dir, checkpoint = work / "model", work / "checkpoint"
     variants = {k: model_dir / v for k, v in VARIANTS.items() if (model_dir / v).exists()}

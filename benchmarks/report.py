@@ -4,7 +4,7 @@
 
 Understands the JSON written by runtime_figures.py (speed, cold start, length and batch sweeps, memory),
 peers_cpu.py (systems side by side), conv_matmul_experiment.py, serve_load.py, denormals.py, decoder_speed.py,
-window_settings.py, window_accuracy.py, and accuracy files of the form
+window_settings.py, window_accuracy.py, cuda_figures.py, and accuracy files of the form
 ``{"kind": "accuracy", "wer": {"fp32": {"greedy": 0.2, "beam": 0.18}, ...}}``.
 """
 
@@ -126,6 +126,93 @@ def peers_section(name: str, data: dict) -> list[str]:
     if "ctranslate2" in data:
         lines += ["", f"CTranslate2: {data['ctranslate2']}"]
     return lines + [""]
+
+
+def _cell(row: dict | None) -> str:
+    if row is None:
+        return ""
+    if "rtfx" not in row:
+        return "fails: " + row.get("error", "?")[:80].replace("|", "/")
+    return f"{row['rtfx']:,.0f}x ({row['p50_ms']:.2f} ms)"
+
+
+def cuda_section(name: str, data: dict, plots: Path | None) -> list[str]:
+    gpu = data.get("gpu", {})
+    lines = [f"### {name}: CUDA, {data['arch']} architecture, systems side by side (model alone, IO binding)",
+             f"_{gpu.get('nvidia_smi', '')}; onnxruntime {data['machine'].get('onnxruntime')}, torch "
+             f"{gpu.get('torch')}, cuDNN {gpu.get('cudnn')}; {data['machine'].get('date')}; real-time factor "
+             f"(median wall time, {data['repeats']} interleaved rounds)_", ""]
+    groups = data.get("side_by_side", {})
+    systems = sorted({s for group in groups.values() for s in group})
+    lines += ["| system | " + " | ".join(groups) + " |", "|---|" + "---|" * len(groups)]
+    for system in systems:
+        lines.append(f"| {system} | " + " | ".join(_cell(g.get(system)) for g in groups.values()) + " |")
+    settings = {k: v for k, v in data.get("provider_settings", {}).items() if isinstance(v, dict) and
+                all(isinstance(r, dict) for r in v.values())}
+    if settings:
+        names = sorted({s for group in settings.values() for s in group})
+        lines += ["", "Provider settings (fixed shapes):", "", "| setting | " + " | ".join(settings) + " |",
+                  "|---|" + "---|" * len(settings)]
+        for setting in names:
+            lines.append(f"| {setting} | " + " | ".join(_cell(g.get(setting)) for g in settings.values()) + " |")
+    if data.get("accuracy_vs_pytorch_fp32"):
+        lines += ["", "| system | max abs log-prob difference from PyTorch fp32 | greedy frame agreement |",
+                  "|---|---|---|"]
+        for system, row in data["accuracy_vs_pytorch_fp32"].items():
+            if "error" in row:
+                lines.append(f"| {system} | fails: {row['error'][:80]} | |")
+            else:
+                lines.append(f"| {system} | {row['max_abs_log_prob_diff']:.2g} | {row['greedy_agreement']:.4f} |")
+    for precision, rows in data.get("transcriber", {}).items():
+        if "error" in rows:
+            lines += ["", f"Transcriber {precision} on CUDA fails: {rows['error'][:200]}"]
+            continue
+        lines += ["", f"`Transcriber(device='cuda', precision='{precision}').transcribe` (host copies, windows, "
+                  "greedy decoding):", "", "| input | p50 ms | real-time factor |", "|---|---|---|"]
+        for key, row in rows.items():
+            if isinstance(row, dict) and "rtfx" in row:
+                lines.append(f"| {key} | {row['p50_ms']:.2f} | {row['rtfx']:,.0f}x |")
+    for precision, sweep in data.get("sweeps", {}).items():
+        lines += ["", f"ORT CUDA {precision}, model alone, by input length and batch size:", "",
+                  "| input | p50 ms | p95 ms | real-time factor |", "|---|---|---|---|"]
+        for seconds, row in sweep["lengths_batch1"].items():
+            lines.append(f"| 1 x {seconds} s | {row['p50_ms']:.2f} | {row['p95_ms']:.2f} | {row['rtfx']:,.0f}x |")
+        for count, row in sweep["batches_10s"].items():
+            lines.append(f"| {count} x 10 s | {row['p50_ms']:.2f} | {row['p95_ms']:.2f} | {row['rtfx']:,.0f}x |")
+    if data.get("cold_start"):
+        lines += ["", "| precision | import s | session s | first call (1 s) s | then 10 s s | cold start s |",
+                  "|---|---|---|---|---|---|"]
+        for precision, cold in data["cold_start"].items():
+            if "error" in cold:
+                lines.append(f"| {precision} | fails | | | | |")
+                continue
+            lines.append(f"| {precision} | {cold['import_s']:.2f} | {cold['load_s']:.2f} | "
+                         f"{cold['first_call_1s_audio_s']:.2f} | {cold['second_call_10s_audio_s']:.3f} | "
+                         f"{cold['total_s']:.2f} |")
+    if plots is not None and data.get("sweeps"):
+        lines += plot_cuda(name, data, plots)
+    return lines + [""]
+
+
+def plot_cuda(name: str, data: dict, plots: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    made = []
+    for key, xlabel in (("lengths_batch1", "input length (s), batch 1"), ("batches_10s", "batch of 10 s inputs")):
+        fig, ax = plt.subplots(figsize=(5, 3.2))
+        for precision, sweep in data["sweeps"].items():
+            xs = [float(x) for x in sweep[key]]
+            ax.plot(xs, [v["rtfx"] for v in sweep[key].values()], marker="o", label=f"ORT CUDA {precision}")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("real-time factor (x)")
+        ax.set_title(f"{data['arch']}, {data.get('gpu', {}).get('nvidia_smi', 'GPU').split(',')[0]}")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        made.append(save_plot(fig, plots / f"{name}_rtfx_vs_{key}.png", f"CUDA real-time factor vs {xlabel}"))
+    return ["", *made]
 
 
 def conv_section(name: str, data: dict) -> list[str]:
@@ -265,7 +352,7 @@ def render(files: list[Path], plots: Path | None) -> list[str]:
                 "conv_matmul": conv_section, "serve": serve_section,
                 "accuracy": lambda n, d: accuracy_section(n, d, plots), "denormals": denormals_section,
                 "window_settings": window_section, "window_accuracy": window_accuracy_section,
-                "decoder_speed": decoder_section}
+                "decoder_speed": decoder_section, "cuda": lambda n, d: cuda_section(n, d, plots)}
     lines: list[str] = []
     for path in files:
         data = json.loads(path.read_text())
