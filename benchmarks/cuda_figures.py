@@ -57,17 +57,26 @@ VARIANTS = {
 
 
 # ----------------------------------------------------------------------------------------------- prepare
-def prepare(arch: str, work: Path) -> None:
-    """Write the checkpoint and every graph variant under ``work`` (skipping what exists)."""
+def prepare(arch: str, work: Path, only: str | None = None) -> None:
+    """Write the checkpoint and every graph variant under ``work`` (skipping what exists).
+
+    ``only`` (``main`` or ``convmm``) splits the work in two, for two processes at once.
+    """
     from w2v2_onnx_export import export_model
     from w2v2_onnx_export.fp16 import FP32_OPS, LAYER_NORM_OPS, convert_fp16
     from w2v2_onnx_export.testing import STANDARD_CONV, make_tiny_checkpoint
 
     overrides = dict(ARCHS[arch])
     hidden, layers = overrides.pop("hidden_size"), overrides.pop("num_layers")
-    checkpoint = work / "checkpoint"
-    if not (checkpoint / "config.json").exists():
+    checkpoint, ready = work / "checkpoint", work / "checkpoint-ready"
+    if only == "convmm":  # the other process writes the checkpoint
+        for _ in range(600):
+            if ready.exists():
+                break
+            time.sleep(0.5)
+    if not ready.exists():
         make_tiny_checkpoint(checkpoint, hidden_size=hidden, num_layers=layers, **STANDARD_CONV, **overrides)
+        ready.write_text("done\n")
     model_dir = work / "model"
     lean_ops = tuple(op for op in FP32_OPS if op not in LAYER_NORM_OPS)
     steps: list[tuple[str, Callable[[], None]]] = [
@@ -76,6 +85,8 @@ def prepare(arch: str, work: Path) -> None:
                                            fp32_ops=lean_ops)),
         ("fp16-convmm", lambda: _conv_matmul_fp16(checkpoint, model_dir / VARIANTS["fp16-convmm"], lean_ops)),
     ]
+    if only is not None:
+        steps = [(n, f) for n, f in steps if (n == "fp16-convmm") == (only == "convmm")]
     for name, step in steps:
         target = model_dir / VARIANTS["fp16" if name == "fp32+fp16" else name]
         if target.exists():
@@ -86,7 +97,7 @@ def prepare(arch: str, work: Path) -> None:
             print(f"prepared {name} in {time.perf_counter() - start:.0f} s", flush=True)
         except Exception:  # a failed lever must not cost the others
             print(f"prepare {name} FAILED:\n{traceback.format_exc()}", flush=True)
-    (work / "prepared").write_text("done\n")
+    (work / f"prepared-{only or 'all'}").write_text("done\n")
 
 
 def _conv_matmul_fp16(checkpoint: Path, out: Path, fp32_ops: tuple[str, ...]) -> None:
@@ -444,11 +455,13 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=Path("/tmp/w2v2-cuda-bench"))
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--quick", action="store_true", help="skip 64 x 30 s")
+    parser.add_argument("--only", choices=("main", "convmm"), default=None,
+                        help="prepare: the export stage's graphs (and the fp16-ln16 lever) or the convmm lever")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     work = args.dir / args.arch
     if args.step in ("prepare", "all"):
-        prepare(args.arch, work)
+        prepare(args.arch, work, args.only)
     if args.step in ("run", "all"):
         run(args.arch, work, args.out, args.repeats, args.quick)
 
