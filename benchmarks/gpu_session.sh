@@ -3,10 +3,13 @@
 # onnxruntime-gpu travels in four parts (../shared/tools/ortgpu-parts.sh prepares .ortgpu/p1..p4); small
 # wheels the runtime needs (soundfile, soxr, cffi, pycparser for Python 3.12) travel in .whl/.
 #
-#   call 1, carry .ortgpu/p1 .whl:  bash benchmarks/gpu_session.sh stage 1   (also starts the CPU exports)
-#   call 2, carry .ortgpu/p2:       bash benchmarks/gpu_session.sh stage 2
-#   call 3, carry .ortgpu/p3:       bash benchmarks/gpu_session.sh stage 3
-#   call 4, carry .ortgpu/p4:       bash benchmarks/gpu_session.sh bench
+# The exports use onnxruntime 1.32 (CPU wheel in .ortcpu/): the machine's own 1.30 fuses no Attention.
+#
+#   call 1, carry .whl .ortcpu:     bash benchmarks/gpu_session.sh setup     (starts the CPU exports)
+#   call 2, carry .ortgpu/p1:       bash benchmarks/gpu_session.sh stage 1
+#   call 3, carry .ortgpu/p2:       bash benchmarks/gpu_session.sh stage 2
+#   call 4, carry .ortgpu/p3:       bash benchmarks/gpu_session.sh stage 3
+#   call 5, carry .ortgpu/p4:       bash benchmarks/gpu_session.sh bench
 #
 # The machine must stay warm between calls (about 30 s). Results land in $OUT: cuda_base.json (read by
 # benchmarks/report.py), and the logs of the benchmark, the exports, the CUDA tests and the CLI.
@@ -17,26 +20,28 @@ OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT" /tmp/ortc
 
 case "${1:-}" in
+setup)
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+    python3 --version
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/wsite \
+        .whl/*.whl || exit 1
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/ortcpu \
+        .ortcpu/*.whl || exit 1
+    # A snapshot of the tree for the background export (later calls re-send the tree in place).
+    mkdir -p /tmp/repo /tmp/pkgs
+    tar --exclude=./.ortgpu --exclude=./.whl --exclude=./.gpudata --exclude=./.ortcpu --exclude=./.git -cf - . | tar xf - -C /tmp/repo
+    ln -sfn /tmp/repo/w2v2_onnx /tmp/pkgs/w2v2_onnx
+    ln -sfn /tmp/repo/export /tmp/pkgs/w2v2_onnx_export
+    ln -sfn /tmp/repo/finetune /tmp/pkgs/w2v2_onnx_finetune
+    # setsid: the export (CPU only, about two minutes) outlives this call and runs during the calls that bring onnxruntime-gpu.
+    for part in main convmm; do
+        setsid nohup env PYTHONPATH=/tmp/pkgs:/tmp/wsite:/tmp/ortcpu python3 /tmp/repo/benchmarks/cuda_figures.py \
+            prepare --arch base --dir "$WORK" --only $part > /tmp/prepare-$part.log 2>&1 < /dev/null &
+    done
+    sleep 2
+    ;;
 stage)
     cp ".ortgpu/p$2/"* /tmp/ortc/ || exit 1
-    if [ "$2" = 1 ]; then
-        nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-        python3 --version
-        python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/wsite \
-            .whl/*.whl || exit 1
-        # A snapshot of the tree for the background export (later calls re-send the tree in place).
-        mkdir -p /tmp/repo /tmp/pkgs
-        tar --exclude=./.ortgpu --exclude=./.whl --exclude=./.gpudata --exclude=./.git -cf - . | tar xf - -C /tmp/repo
-        ln -sfn /tmp/repo/w2v2_onnx /tmp/pkgs/w2v2_onnx
-        ln -sfn /tmp/repo/export /tmp/pkgs/w2v2_onnx_export
-        ln -sfn /tmp/repo/finetune /tmp/pkgs/w2v2_onnx_finetune
-        # setsid: the export (CPU only, about two minutes) outlives this call and runs during calls 2 and 3.
-        for part in main convmm; do
-            setsid nohup env PYTHONPATH=/tmp/pkgs:/tmp/wsite python3 /tmp/repo/benchmarks/cuda_figures.py prepare \
-                --arch base --dir "$WORK" --only $part > /tmp/prepare-$part.log 2>&1 < /dev/null &
-        done
-        sleep 2
-    fi
     ls -la /tmp/ortc
     tail -n 3 /tmp/prepare-*.log 2>/dev/null
     ;;
@@ -57,7 +62,7 @@ bench)
     tail -5 "$OUT/cli_cuda.log"
     ;;
 *)
-    echo "usage: $0 stage 1|2|3 | bench" >&2
+    echo "usage: $0 setup | stage 1|2|3 | bench" >&2
     exit 2
     ;;
 esac

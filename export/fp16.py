@@ -134,4 +134,51 @@ def convert_fp16(fp32_path: Path, fp16_path: Path, *, fp32_ops: Sequence[str] = 
     except Exception as exc:  # the converter raises assorted types on unexpected graphs
         raise ExportError(f"fp16 conversion failed: {type(exc).__name__}: {exc}") from exc
     remove_fp16_round_trips(wrapped.model, blocked)
+    remove_duplicate_nodes(wrapped.model)
     onnx.save(wrapped.model, str(fp16_path))
+
+
+def remove_duplicate_nodes(model: object) -> int:
+    """Delete exact copies of an earlier node, and rename nodes that only share a name; return how many
+    nodes were deleted or renamed.
+
+    ONNX Runtime's fp16 converter up to 1.31 puts one Cast before *each* fp32 consumer of an fp16 tensor,
+    named, with its output, after the tensor alone: two blocked consumers of one tensor give two identical
+    nodes writing one tensor, and ONNX Runtime refuses the model ("two nodes with same node name").
+    1.32 no longer does this.
+
+    Raises:
+        ExportError: two different nodes write the same tensor (not a converter duplicate).
+    """
+    graph = model.graph  # type: ignore[attr-defined]
+    writers: dict[str, bytes] = {}
+    names: set[str] = set()
+    taken = {node.name for node in graph.node}
+    keep = []
+    changed = 0
+    for node in graph.node:
+        serialized = node.SerializeToString()
+        if node.output and all(writers.get(out) == serialized for out in node.output):
+            changed += 1  # an exact copy: dropped (by position; protobuf's remove() drops the first equal one)
+            continue
+        keep.append(node)
+        clash = [out for out in node.output if out in writers]
+        if clash:
+            raise ExportError(f"fp16 conversion wrote tensor {clash[0]!r} twice with different nodes")
+        for out in node.output:
+            writers[out] = serialized
+        if node.name and node.name in names:
+            suffix = 1
+            while f"{node.name}_{suffix}" in taken:
+                suffix += 1
+            node.name = f"{node.name}_{suffix}"
+            taken.add(node.name)
+            changed += 1
+        names.add(node.name)
+    if len(keep) < len(graph.node):
+        kept = [type(node)() for node in keep]
+        for copy, node in zip(kept, keep, strict=True):
+            copy.CopyFrom(node)
+        del graph.node[:]
+        graph.node.extend(kept)
+    return changed

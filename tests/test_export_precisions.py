@@ -191,3 +191,42 @@ def test_front_end_that_cannot_be_rewritten_stays_fp32_by_default_and_fails_when
     assert any("conv front-end left in fp32" in note and "kernel 5" in note for note in report.notes)
     with pytest.raises(ExportError, match="cannot rewrite this front-end.*use int8_method='dynamic'"):
         export_model(odd, tmp_path / "conv", int8_method="dynamic-conv", **kwargs)
+
+
+def test_duplicate_converter_nodes_are_removed_and_names_made_unique():
+    """onnxruntime<=1.31's fp16 converter emits one Cast per consumer, all of one name and one output."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from w2v2_onnx_export.fp16 import remove_duplicate_nodes
+
+    nodes = [helper.make_node("Cast", ["x"], ["x32"], name="x_cast", to=TensorProto.FLOAT),
+             helper.make_node("Neg", ["x32"], ["a"], name="n"),
+             helper.make_node("Cast", ["x"], ["x32"], name="x_cast", to=TensorProto.FLOAT),
+             helper.make_node("Abs", ["x32"], ["b"], name="n"),
+             helper.make_node("Add", ["a", "b"], ["y"], name="n_1")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT16, [2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    assert remove_duplicate_nodes(model) == 2
+    names = [n.name for n in model.graph.node]
+    assert names == ["x_cast", "n", "n_2", "n_1"]
+    onnx.checker.check_model(model)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.array([1.0, -2.0], np.float16)
+    assert np.allclose(session.run(None, {"x": x})[0], [0.0, 4.0])
+
+
+def test_different_nodes_writing_one_tensor_are_refused():
+    from onnx import TensorProto, helper
+
+    from w2v2_onnx.errors import ExportError
+    from w2v2_onnx_export.fp16 import remove_duplicate_nodes
+
+    nodes = [helper.make_node("Neg", ["x"], ["a"], name="p"), helper.make_node("Abs", ["x"], ["a"], name="q")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                              [helper.make_tensor_value_info("a", TensorProto.FLOAT, [2])])
+    with pytest.raises(ExportError, match="twice"):
+        remove_duplicate_nodes(helper.make_model(graph))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,9 @@ def preload_cuda_libraries() -> None:
     torch was imported first. Failures are left to the session, which then reports what is missing.
     """
     global _cuda_libraries_loaded
-    if _cuda_libraries_loaded or not hasattr(ort, "preload_dlls"):
+    # torch, once imported, has loaded its own CUDA and cuDNN; loading the nvidia packages' copies as well can
+    # mix two cuDNN versions in one process (seen: torch 2.11's 9.19 against the package's 9.14).
+    if _cuda_libraries_loaded or not hasattr(ort, "preload_dlls") or "torch" in sys.modules:
         return
     _cuda_libraries_loaded = True
     try:
