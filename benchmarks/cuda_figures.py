@@ -241,10 +241,13 @@ def side_by_side(runners: dict[str, object], batch: np.ndarray, repeats: int) ->
     """Bind ``batch`` to every runner, then time them interleaved; failures are recorded, not raised."""
     live = {}
     results: dict[str, dict] = {}
+    first_ms = {}
     for name, runner in runners.items():
         try:
             runner.bind(batch)
+            start = time.perf_counter()
             runner()  # warm-up: arena growth, cuDNN algorithm choice, CUDA graph capture
+            first_ms[name] = (time.perf_counter() - start) * 1000
             runner()
             live[name] = runner
         except Exception as exc:
@@ -254,6 +257,7 @@ def side_by_side(runners: dict[str, object], batch: np.ndarray, repeats: int) ->
     audio_seconds = batch.shape[0] * batch.shape[1] / 16000
     for name, values in times.items():
         results[name] = summarize(values, audio_seconds)
+        results[name]["first_call_ms"] = first_ms[name]
         print(f"  {name:44s} p50 {results[name]['p50_ms']:8.2f} ms  {results[name]['rtfx']:9.0f}x real time",
               flush=True)
     for runner in live.values():  # free the batch's GPU buffers before the next shape
@@ -450,6 +454,67 @@ def run(arch: str, work: Path, out: Path | None, repeats: int, quick: bool) -> d
     return report
 
 
+def levers(arch: str, work: Path, out: Path | None, repeats: int) -> dict:
+    """The second CUDA round: cuDNN's EXHAUSTIVE conv search (DEFAULT fell back to slow kernels on every conv
+    in the first round) on the default fp16 graph and on the conv-as-matmuls fp16 graph, against PyTorch fp16,
+    one shape at a time so each session's arena holds one shape; then the runtime end to end with it."""
+    import shutil
+
+    import torch
+
+    import w2v2_onnx.session as session_module
+
+    report: dict = {"kind": "cuda", "machine": machine_info(), "gpu": gpu_info(), "arch": arch,
+                    "repeats": repeats, "round": "levers"}
+    print(json.dumps(report), flush=True)
+    model_dir, checkpoint = work / "model", work / "checkpoint"
+    variants = {"fp16 DEFAULT": ("fp16", {}),
+                "fp16 EXHAUSTIVE": ("fp16", {"cudnn_conv_algo_search": "EXHAUSTIVE"}),
+                "fp16-convmm EXHAUSTIVE": ("fp16-convmm", {"cudnn_conv_algo_search": "EXHAUSTIVE"}),
+                "fp16-convmm DEFAULT": ("fp16-convmm", {})}
+    torch_runners = {f"PyTorch fp16 {a}": TorchRunner(checkpoint, "fp16", a) for a in ("eager", "sdpa")}
+
+    def save() -> None:
+        if out:
+            write_json(report, out)
+
+    report["side_by_side"] = {}
+    for count, seconds in SIDE_BY_SIDE_SHAPES:
+        key = f"{count} x {seconds:g} s"
+        print(f"{key} (model alone, IO binding):", flush=True)
+        chosen = variants if count < 64 else {k: v for k, v in variants.items() if "convmm EX" in k}
+        group: dict[str, object] = {}
+        for name, (variant, options) in chosen.items():
+            try:
+                group[f"ORT {name}"] = OrtRunner(model_dir / VARIANTS[variant], options)
+            except Exception as exc:
+                report["side_by_side"].setdefault(key, {})[f"ORT {name}"] = {"error": str(exc)[:300]}
+        group["PyTorch fp16 eager"] = torch_runners["PyTorch fp16 eager"]
+        report["side_by_side"].setdefault(key, {}).update(time_group(group, torch_runners, count, seconds, repeats))
+        del group
+        save()
+    # The runtime as users call it, with the conv-as-matmuls graph and EXHAUSTIVE search.
+    convmm_dir = work / "model-convmm"
+    convmm_dir.mkdir(exist_ok=True)
+    shutil.copyfile(model_dir / "vocab.json", convmm_dir / "vocab.json")
+    config = json.loads((model_dir / "w2v2_onnx.json").read_text())
+    config["files"] = {"fp16": "model.fp16.onnx"}
+    (convmm_dir / "w2v2_onnx.json").write_text(json.dumps(config, indent=2))
+    target = convmm_dir / "model.fp16.onnx"
+    if not target.exists():
+        target.symlink_to(model_dir / VARIANTS["fp16-convmm"])
+    session_module.CUDA_OPTIONS = {"cudnn_conv_algo_search": "EXHAUSTIVE"}
+    print("runtime end to end (fp16-convmm, EXHAUSTIVE):", flush=True)
+    try:
+        report["transcriber"] = {"fp16-convmm EXHAUSTIVE": runtime_end_to_end(convmm_dir, "fp16", repeats)}
+    except Exception as exc:
+        report["transcriber"] = {"fp16-convmm EXHAUSTIVE": {"error": f"{type(exc).__name__}: {exc}"[:500]}}
+    save()
+    torch.cuda.empty_cache()
+    print_table(report)
+    return report
+
+
 def print_table(report: dict) -> None:
     print("\n| system | " + " | ".join(report["side_by_side"]) + " |")
     print("|---|" + "---|" * len(report["side_by_side"]))
@@ -465,7 +530,7 @@ def print_table(report: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=("prepare", "run", "all"))
+    parser.add_argument("step", choices=("prepare", "run", "all", "levers"))
     parser.add_argument("--arch", choices=sorted(ARCHS), default="base")
     parser.add_argument("--dir", type=Path, default=Path("/tmp/w2v2-cuda-bench"))
     parser.add_argument("--repeats", type=int, default=20)
@@ -479,6 +544,8 @@ def main() -> None:
         prepare(args.arch, work, args.only)
     if args.step in ("run", "all"):
         run(args.arch, work, args.out, args.repeats, args.quick)
+    if args.step == "levers":
+        levers(args.arch, work, args.out, args.repeats)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@
 #   call 2, carry .ortgpu/p1:       bash benchmarks/gpu_session.sh stage 1
 #   call 3, carry .ortgpu/p2:       bash benchmarks/gpu_session.sh stage 2
 #   call 4, carry .ortgpu/p3:       bash benchmarks/gpu_session.sh stage 3
-#   call 5, carry .ortgpu/p4:       bash benchmarks/gpu_session.sh bench
+#   call 5, carry .ortgpu/p4:       bash benchmarks/gpu_session.sh bench [run|levers]
 #
 # The machine must stay warm between calls (about 30 s). Results land in $OUT: cuda_base.json (read by
 # benchmarks/report.py), and the logs of the benchmark, the exports, the CUDA tests and the CLI.
@@ -53,8 +53,10 @@ bench)
     for _ in $(seq 120); do [ -f "$WORK/base/prepared-main" ] && [ -f "$WORK/base/prepared-convmm" ] && break; sleep 2; done
     cat /tmp/prepare-*.log | grep -v "Cannot determine\|Loading weights" > "$OUT/prepare.log"
     ls -la "$WORK/base/model"
-    python3 benchmarks/cuda_figures.py run --arch base --dir "$WORK" --repeats 20 \
-        --out "$OUT/cuda_base.json" 2>&1 | grep -v "Loading weights" | tee "$OUT/bench.log"
+    # bench: the first round (every system and setting); levers: the second (EXHAUSTIVE conv search, convmm).
+    step=${2:-run}
+    python3 benchmarks/cuda_figures.py "$step" --arch base --dir "$WORK" --repeats 20 \
+        --out "$OUT/cuda_base_$step.json" 2>&1 | grep -v "Loading weights\|Fallback mode" | tee "$OUT/bench.log"
     python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py 2>&1 | tail -15 | tee "$OUT/pytest_cuda.log"
     # The README's main job on a GPU machine: the bundled (int8-only) model with --device cuda.
     { time python3 -m w2v2_onnx transcribe w2v2_onnx/assets/sample.wav --device cuda --format json; } \
