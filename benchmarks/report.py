@@ -138,7 +138,8 @@ def _cell(row: dict | None) -> str:
 
 def cuda_section(name: str, data: dict, plots: Path | None) -> list[str]:
     gpu = data.get("gpu", {})
-    lines = [f"### {name}: CUDA, {data['arch']} architecture, systems side by side (model alone, IO binding)",
+    title = "cuDNN conv search and conv-as-matmuls levers" if data.get("round") == "levers" else "systems"
+    lines = [f"### {name}: CUDA, {data['arch']} architecture, {title} side by side (model alone, IO binding)",
              f"_{gpu.get('nvidia_smi', '')}; onnxruntime {data['machine'].get('onnxruntime')}, torch "
              f"{gpu.get('torch')}, cuDNN {gpu.get('cudnn')}; {data['machine'].get('date')}; real-time factor "
              f"(median wall time, {data['repeats']} interleaved rounds)_", ""]
@@ -167,7 +168,7 @@ def cuda_section(name: str, data: dict, plots: Path | None) -> list[str]:
         if "error" in rows:
             lines += ["", f"Transcriber {precision} on CUDA fails: {rows['error'][:200]}"]
             continue
-        lines += ["", f"`Transcriber(device='cuda', precision='{precision}').transcribe` (host copies, windows, "
+        lines += ["", f"`Transcriber(device='cuda').transcribe`, {precision} graph (host copies, windows, "
                   "greedy decoding):", "", "| input | p50 ms | real-time factor |", "|---|---|---|"]
         for key, row in rows.items():
             if isinstance(row, dict) and "rtfx" in row:

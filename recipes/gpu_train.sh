@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# Reference model (b): a larger model trained from scratch on one CUDA GPU, in one fixed-time run.
+# Same sources, held-out splits and seed as reference model (a) (recipes/small_fb_common.sh), packed by
+# recipes/gpu_pack.py into .gpudata/ (wheels of the missing packages + data.tar.gz). Trains a 12 x 512 pre-LN
+# transformer behind small-fb's filterbank front-end widened to 512 channels (about 42 M parameters), bf16,
+# batch 64, time-linear schedule over a wall budget, then scores the final checkpoint on the held-out sets with
+# python -m w2v2_onnx_finetune.evaluate (greedy WER/CER/exact: cathy test part, FSDD theo, TTS eval).
+#
+# Usage, from the repository root:   OUT=/some/dir bash recipes/gpu_train.sh
+# Writes to $OUT (8 files): train.log (everything printed), commands.txt (the exact commands, versions, phase
+# times), metrics.jsonl and data.json (written there while training runs), training.json, eval.json, curves.png,
+# summary.json. The checkpoint (about 170 MB) stays in $GPU_TRAIN_WORK/run/checkpoint.
+#
+# Environment: PY (python3), GPU_TRAIN_LIMIT_S (325: the whole command ends before this many seconds),
+# GPU_TRAIN_MINUTES (3.75: training budget, lowered when the limit needs it), GPU_TRAIN_WORK (/tmp/gpu-train),
+# GPU_TRAIN_SMOKE=1 (a tiny model, 1 minute, CPU-sized settings: the end-to-end test of this script).
+set -euo pipefail
+: "${OUT:?set OUT to the folder that receives the results}"
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd); export OUT
+if [ -z "${_GPU_TRAIN_LOGGED:-}" ]; then  # run again with everything printed also going to $OUT/train.log
+    export _GPU_TRAIN_LOGGED=1 _GPU_TRAIN_T0=$(date +%s)
+    set +e
+    bash "$0" "$@" 2>&1 | tee "$OUT/train.log"
+    status=${PIPESTATUS[0]}
+    echo "exit status $status after $(( $(date +%s) - _GPU_TRAIN_T0 )) s" | tee -a "$OUT/train.log"
+    exit "$status"
+fi
+
+T0=$_GPU_TRAIN_T0
+PY=${PY:-python3}
+SMOKE=${GPU_TRAIN_SMOKE:-0}
+LIMIT_S=${GPU_TRAIN_LIMIT_S:-325}
+WANT_MINUTES=${GPU_TRAIN_MINUTES:-3.75}
+WORK=${GPU_TRAIN_WORK:-/tmp/gpu-train}
+REPO=$PWD
+RUN=$WORK/run
+CMDS=$OUT/commands.txt
+elapsed() { echo $(( $(date +%s) - T0 )); }
+note() { echo "[gpu_train $(elapsed)s] $*" | tee -a "$CMDS"; }
+quoted() { printf '%q ' "$@"; }
+
+# Where the training and evaluation settings differ between the real run and the CPU smoke test.
+if [ "$SMOKE" = 1 ]; then
+    LIMIT_S=${GPU_TRAIN_LIMIT_S:-1500}; WANT_MINUTES=${GPU_TRAIN_MINUTES:-1}
+    MODEL='{"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 128,
+            "conv_dim": [64, 64], "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 4}'
+    LOOP=(--batch-size 8 --eval-batch-size 16 --eval-steps 40 --logging-steps 10 --threads 2 --num-workers 2
+          --learning-rate 1e-3 --warmup 20)
+    LOAD_RESERVE=${GPU_TRAIN_LOAD_RESERVE:-240}; POST_RESERVE=${GPU_TRAIN_POST_RESERVE:-150}
+    EVAL_BATCH=16; EVAL_THREADS=2; NAME=smoke-tiny
+    export EVAL_DEVICE=${EVAL_DEVICE:-cpu}   # exercises the device wrapper of step 5 on the CPU
+else
+    # "medium-fb": small-fb's two-layer front-end (400-tap filterbank conv, stride 160, then kernel 3 / stride 2)
+    # widened to 512 channels, and a 12 x 512 pre-LN transformer (8 heads, FFN 2048), positional conv 128 / 16.
+    MODEL='{"hidden_size": 512, "num_hidden_layers": 12, "num_attention_heads": 8, "intermediate_size": 2048,
+            "conv_dim": [512, 512], "num_conv_pos_embeddings": 128, "num_conv_pos_embedding_groups": 16}'
+    LOOP=(--batch-size 64 --eval-batch-size 64 --eval-steps 500 --logging-steps 25 --threads 8 --num-workers 6
+          --learning-rate 1e-3 --warmup 200)
+    # seconds kept for what is not training: imports + data loading + final evaluation and saving inside the
+    # finetune command, and the evaluation module + plot + summary after it
+    LOAD_RESERVE=${GPU_TRAIN_LOAD_RESERVE:-45}; POST_RESERVE=${GPU_TRAIN_POST_RESERVE:-35}
+    EVAL_BATCH=32; EVAL_THREADS=8; NAME=medium-fb
+fi
+
+: > "$CMDS"
+note "start $(date -u +%Y-%m-%dT%H:%M:%SZ) host $(hostname) repo $REPO smoke=$SMOKE limit=${LIMIT_S}s"
+{ git rev-parse HEAD 2>/dev/null && git status --short 2>/dev/null | head -20; } | sed 's/^/  git: /' >> "$CMDS" || true
+{ command -v nvidia-smi >/dev/null && timeout 15 nvidia-smi --query-gpu=name,memory.total,driver_version \
+    --format=csv,noheader; } 2>/dev/null | sed 's/^/  gpu: /' >> "$CMDS" || true
+echo "  cpus: $(nproc)  python: $($PY -c 'import sys; print(sys.version.split()[0])')" >> "$CMDS"
+
+# 1. Packages that the GPU machine lacks (soundfile, cffi, pycparser, soxr, jiwer, rapidfuzz), from the
+#    carried wheels, and the repository's three packages on PYTHONPATH (the repo is not pip-installed there).
+SITE=$WORK/site
+SHIM=$WORK/shim
+rm -rf "$WORK"; mkdir -p "$SITE" "$SHIM" "$RUN"
+ln -s "$REPO/export" "$SHIM/w2v2_onnx_export"
+ln -s "$REPO/finetune" "$SHIM/w2v2_onnx_finetune"
+if $PY -c "import soundfile, soxr, jiwer" 2>/dev/null; then
+    note "soundfile, soxr and jiwer import already: wheels not installed"
+else
+    cmd=($PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE"
+         "$REPO"/.gpudata/whl/*.whl)
+    note "$(quoted "${cmd[@]}")"
+    "${cmd[@]}"
+fi
+export PYTHONPATH=$SITE:$SHIM:$REPO${PYTHONPATH:+:$PYTHONPATH}
+export TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1
+$PY - <<'EOF' | tee -a "$CMDS"
+import importlib, sys
+for name in ("torch", "transformers", "accelerate", "numpy", "soundfile", "soxr", "jiwer", "rapidfuzz",
+             "w2v2_onnx", "w2v2_onnx_finetune.cli"):
+    module = importlib.import_module(name)
+    print(f"  {name} {getattr(module, '__version__', '')} {getattr(module, '__file__', '')}")
+import soundfile, torch
+print(f"  libsndfile {soundfile.__libsndfile_version__}; cuda {torch.cuda.is_available()}"
+      + (f" {torch.cuda.get_device_name(0)} bf16 {torch.cuda.is_bf16_supported()}" if torch.cuda.is_available() else ""))
+EOF
+
+# 2. The data (recipes/gpu_pack.py): the same layout as ../shared/data and the synthetic cache, so the recipe's
+#    own source specs (recipes/small_fb_common.sh) give the same training rows and held-out splits.
+tar -xf "$REPO/.gpudata/data.tar.gz" -C "$WORK"
+DATA=$WORK/gpudata/data
+SYNTH=$WORK/gpudata/synth/v1
+source "$REPO/recipes/small_fb_common.sh"
+note "data unpacked: $(du -sh "$WORK/gpudata" | cut -f1)"
+
+# 3. The initial model: scratch_config("small-fb") with the sizes above, seeded, first conv initialised as the
+#    mel-spaced Gabor filterbank (as --start scratch:* does), saved as a checkpoint for --start (the CLI has no
+#    size flags). It is not one of our checkpoints, so --freeze-feature-encoder no keeps the front-end trainable.
+note "init model: $MODEL"
+$PY - "$WORK/init" "$MODEL" <<'EOF' | tee -a "$CMDS"
+import json, sys
+import torch
+from transformers import AutoModelForCTC, Wav2Vec2ForCTC
+from w2v2_onnx_finetune.model import init_filterbank, scratch_config
+out, sizes = sys.argv[1], json.loads(sys.argv[2])
+sizes = {k: tuple(v) if isinstance(v, list) else v for k, v in sizes.items()}
+torch.manual_seed(0)
+config = scratch_config("small-fb", **sizes)
+model = Wav2Vec2ForCTC(config)
+init_filterbank(model.wav2vec2.feature_extractor.conv_layers[0].conv, sample_rate=16000)
+model.save_pretrained(out)
+again = AutoModelForCTC.from_pretrained(out)
+mine, theirs = model.state_dict(), again.state_dict()
+assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine), "reload differs"
+params = sum(p.numel() for p in model.parameters())
+print(f"  parameters {params} ({params / 1e6:.2f} M); front-end "
+      f"{sum(p.numel() for p in model.wav2vec2.feature_extractor.parameters()) / 1e6:.2f} M; reload identical")
+json.dump({"parameters": params, "config": config.to_dict()}, open(f"{out}/model_facts.json", "w"), indent=1)
+EOF
+
+# 4. Train. The budget leaves LOAD_RESERVE + POST_RESERVE seconds of LIMIT_S for the rest; a hard timeout
+#    stops the command in time to keep the logs whatever happens.
+now=$(elapsed)
+MINUTES=$($PY -c "print(round(max(0.5, min($WANT_MINUTES, ($LIMIT_S - $now - $LOAD_RESERVE - $POST_RESERVE) / 60)), 2))")
+ln -s "$OUT/metrics.jsonl" "$RUN/metrics.jsonl"   # written straight into $OUT as training goes
+ln -s "$OUT/data.json" "$RUN/data.json"
+cmd=($PY -m w2v2_onnx_finetune "${SMALL_FB_DATA[@]}" --output-dir "$RUN" --start "$WORK/init"
+     --freeze-feature-encoder no --seed 0 --split-seed 0 --scheduler time-linear --max-wall-minutes "$MINUTES"
+     --epochs 1000 --precision bf16 --max-seconds 10 --trim-silence --mask-time-prob 0.05
+     --save-total-limit 1 --best-metric none "${LOOP[@]}")
+hard=$(( LIMIT_S - $(elapsed) - 20 ))
+note "train: budget $MINUTES min, hard timeout ${hard}s"
+echo "  $(quoted "${cmd[@]}")" >> "$CMDS"
+train_started=$(elapsed)
+set +e
+timeout --kill-after=5 "$hard" "${cmd[@]}"
+train_status=$?
+set -e
+note "train: exit $train_status after $(( $(elapsed) - train_started ))s"
+[ -f "$RUN/checkpoint/training.json" ] && cp "$RUN/checkpoint/training.json" "$OUT/training.json"
+[ -f "$RUN/checkpoint/config.json" ] && cp "$RUN/checkpoint/config.json" "$WORK/final_config.json"
+
+# 5. Score the final checkpoint on the held-out sets with the evaluation module (same specs and seed as the
+#    training run). On CUDA (or EVAL_DEVICE) the model is moved to the device by a wrapper around
+#    AutoModelForCTC.from_pretrained and its inputs by a forward pre-hook; the module's code is unchanged.
+eval_status=skipped
+if [ -f "$RUN/checkpoint/model.safetensors" ]; then
+    cmd=($PY -m w2v2_onnx_finetune.evaluate --checkpoint "$RUN/checkpoint" --seed 0 --batch-size "$EVAL_BATCH"
+         --threads "$EVAL_THREADS" "${SMALL_FB_HELD_OUT[@]}" --json "$OUT/eval.json")
+    hard=$(( LIMIT_S - $(elapsed) - 8 ))
+    note "evaluate (on CUDA when there is one), hard timeout ${hard}s"
+    echo "  $(quoted "${cmd[@]}")" >> "$CMDS"
+    set +e
+    timeout --kill-after=5 "$hard" "$PY" - "${cmd[@]:3}" <<'EOF' > "$WORK/eval_stdout.json"
+import os, sys
+import torch
+from transformers import AutoModelForCTC
+device = os.environ.get("EVAL_DEVICE") or ("cuda" if torch.cuda.is_available() else "")
+if device:
+    load = AutoModelForCTC.from_pretrained
+    def to_device(value):
+        return value.to(device) if torch.is_tensor(value) else value
+    def on_device(*args, **kwargs):
+        model = load(*args, **kwargs).to(device)
+        model.register_forward_pre_hook(lambda module, a, k: (tuple(map(to_device, a)),
+                                                              {n: to_device(v) for n, v in k.items()}),
+                                        with_kwargs=True)
+        print(f"evaluating on {next(model.parameters()).device}", file=sys.stderr)
+        return model
+    AutoModelForCTC.from_pretrained = on_device
+from w2v2_onnx_finetune.evaluate import main
+sys.argv[0] = "python -m w2v2_onnx_finetune.evaluate"
+raise SystemExit(main(sys.argv[1:]))
+EOF
+    eval_status=$?
+    set -e
+    note "evaluate: exit $eval_status"
+fi
+
+# 6. Training curves, then one summary file.
+if [ -s "$OUT/metrics.jsonl" ] && [ $(( LIMIT_S - $(elapsed) )) -gt 12 ]; then
+    cmd=($PY -m w2v2_onnx_finetune.plot "$OUT/metrics.jsonl" -o "$OUT/curves.png"
+         --title "reference model (b): $NAME from scratch, one GPU, ${MINUTES} min")
+    echo "  $(quoted "${cmd[@]}")" >> "$CMDS"
+    timeout 20 "${cmd[@]}" || note "plot failed"
+fi
+note "end: train exit $train_status, evaluate exit $eval_status"
+$PY - "$OUT" "$WORK" "$MINUTES" "$train_status" "$eval_status" "$T0" <<'EOF' || true
+import json, sys, time
+from pathlib import Path
+out, work = Path(sys.argv[1]), Path(sys.argv[2])
+def load(path):
+    try:
+        return json.loads(Path(path).read_text())
+    except Exception as exc:
+        return {"missing": f"{path}: {exc}"}
+training = load(out / "training.json")
+evaluation = load(out / "eval.json")
+summary = {
+    "train_minutes_budget": float(sys.argv[3]), "train_exit": sys.argv[4], "evaluate_exit": sys.argv[5],
+    "command_wall_s": round(time.time() - int(sys.argv[6])),
+    "model": load(work / "init" / "model_facts.json"),
+    "steps": training.get("global_step"), "train_runtime_s": training.get("train_runtime_s"),
+    "train_examples": training.get("train_examples"), "train_audio_s": training.get("train_audio_s"),
+    "final_eval_in_training": training.get("final_eval"),
+    "evaluate": {name: {k: v for k, v in result.items() if k != "examples"} if isinstance(result, dict) else result
+                 for name, result in evaluation.items()},
+}
+(out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+print(json.dumps({k: summary[k] for k in ("steps", "train_runtime_s", "evaluate")}, indent=1))
+EOF
+exit "$train_status"
