@@ -454,12 +454,26 @@ def run(arch: str, work: Path, out: Path | None, repeats: int, quick: bool) -> d
     return report
 
 
+def convmm_model_dir(work: Path) -> Path:
+    """A model directory whose fp16 file is the conv-as-matmuls lever, so ``Transcriber`` can load it."""
+    import shutil
+
+    model_dir, convmm_dir = work / "model", work / "model-convmm"
+    convmm_dir.mkdir(exist_ok=True)
+    shutil.copyfile(model_dir / "vocab.json", convmm_dir / "vocab.json")
+    config = json.loads((model_dir / "w2v2_onnx.json").read_text())
+    config["files"] = {"fp16": "model.fp16.onnx"}
+    (convmm_dir / "w2v2_onnx.json").write_text(json.dumps(config, indent=2))
+    target = convmm_dir / "model.fp16.onnx"
+    if not target.exists():
+        target.symlink_to(model_dir / VARIANTS["fp16-convmm"])
+    return convmm_dir
+
+
 def levers(arch: str, work: Path, out: Path | None, repeats: int) -> dict:
     """The second CUDA round: cuDNN's EXHAUSTIVE conv search (DEFAULT fell back to slow kernels on every conv
     in the first round) on the default fp16 graph and on the conv-as-matmuls fp16 graph, against PyTorch fp16,
     one shape at a time so each session's arena holds one shape; then the runtime end to end with it."""
-    import shutil
-
     import torch
 
     import w2v2_onnx.session as session_module
@@ -494,15 +508,7 @@ def levers(arch: str, work: Path, out: Path | None, repeats: int) -> dict:
         del group
         save()
     # The runtime as users call it, with the conv-as-matmuls graph and EXHAUSTIVE search.
-    convmm_dir = work / "model-convmm"
-    convmm_dir.mkdir(exist_ok=True)
-    shutil.copyfile(model_dir / "vocab.json", convmm_dir / "vocab.json")
-    config = json.loads((model_dir / "w2v2_onnx.json").read_text())
-    config["files"] = {"fp16": "model.fp16.onnx"}
-    (convmm_dir / "w2v2_onnx.json").write_text(json.dumps(config, indent=2))
-    target = convmm_dir / "model.fp16.onnx"
-    if not target.exists():
-        target.symlink_to(model_dir / VARIANTS["fp16-convmm"])
+    convmm_dir = convmm_model_dir(work)
     session_module.CUDA_OPTIONS = {"cudnn_conv_algo_search": "EXHAUSTIVE"}
     print("runtime end to end (fp16-convmm, EXHAUSTIVE):", flush=True)
     try:
@@ -511,6 +517,100 @@ def levers(arch: str, work: Path, out: Path | None, repeats: int) -> dict:
         report["transcriber"] = {"fp16-convmm EXHAUSTIVE": {"error": f"{type(exc).__name__}: {exc}"[:500]}}
     save()
     torch.cuda.empty_cache()
+    print_table(report)
+    return report
+
+
+class FreshInputRunner(OrtRunner):
+    """Like :class:`OrtRunner`, but copies the input to the GPU on every call, as the runtime does; outputs
+    stay on the GPU or, with ``outputs_to_cpu``, come back to the host."""
+
+    def __init__(self, path: Path, options: dict | None = None, outputs_to_cpu: bool = False) -> None:
+        super().__init__(path, options)
+        self.outputs_to_cpu = outputs_to_cpu
+        self.batch: np.ndarray | None = None
+
+    def bind(self, batch: np.ndarray) -> None:
+        self.batch = np.ascontiguousarray(batch)
+
+    def __call__(self) -> None:
+        ort = self.ort
+        lengths = np.full(self.batch.shape[0], self.batch.shape[1], dtype=np.int64)
+        binding = self.session.io_binding()
+        binding.bind_ortvalue_input("input_values", ort.OrtValue.ortvalue_from_numpy(self.batch, DEVICE, 0))
+        binding.bind_ortvalue_input("input_lengths", ort.OrtValue.ortvalue_from_numpy(lengths, DEVICE, 0))
+        for name in ("log_probs", "output_lengths"):
+            binding.bind_output(name, "cpu" if self.outputs_to_cpu else DEVICE)
+        self.session.run_with_iobinding(binding)
+        if self.outputs_to_cpu:
+            binding.copy_outputs_to_cpu()
+
+
+class RuntimeModelRunner:
+    """The runtime's own :class:`w2v2_onnx.session.OnnxModel` (its session options, its IO binding)."""
+
+    def __init__(self, path: Path) -> None:
+        from w2v2_onnx.session import OnnxModel
+
+        self.model = OnnxModel(path, device=DEVICE)
+        self.batch: np.ndarray | None = None
+
+    def bind(self, batch: np.ndarray) -> None:
+        self.batch = batch
+
+    def __call__(self) -> None:
+        self.model.run(self.batch, np.full(self.batch.shape[0], self.batch.shape[1], dtype=np.int64))
+
+
+class TranscriberRunner:
+    """``Transcriber.transcribe`` on the rows of the bound batch, each file in one window."""
+
+    def __init__(self, transcriber: object, chunk_length: float) -> None:
+        self.transcriber, self.chunk_length = transcriber, chunk_length
+        self.clips: list[np.ndarray] = []
+
+    def bind(self, batch: np.ndarray) -> None:
+        self.clips = list(batch)
+
+    def __call__(self) -> None:
+        clips = self.clips if len(self.clips) > 1 else self.clips[0]
+        self.transcriber.transcribe(clips, chunk_length=self.chunk_length)
+
+
+def runtime_path(arch: str, work: Path, out: Path | None, repeats: int) -> dict:
+    """Where the runtime's time goes on CUDA, step by step from the model alone to ``Transcriber``, one graph
+    (fp16 conv-as-matmuls) and one conv search (EXHAUSTIVE), interleaved: the levers round measured 4.6 ms
+    for the model alone against 24.5 ms through ``Transcriber`` on 1 x 10 s."""
+    import torch  # noqa: F401  (first: its cuDNN is the one loaded, as in the other rounds)
+
+    import w2v2_onnx.session as session_module
+    from w2v2_onnx import Transcriber
+
+    report: dict = {"kind": "cuda", "machine": machine_info(), "gpu": gpu_info(), "arch": arch,
+                    "repeats": repeats, "round": "runtime-path"}
+    print(json.dumps(report), flush=True)
+    path = work / "model" / VARIANTS["fp16-convmm"]
+    exhaustive = {"cudnn_conv_algo_search": "EXHAUSTIVE"}
+    session_module.CUDA_OPTIONS = dict(exhaustive)
+    steps: dict[str, object] = {
+        "1 model alone (input bound once, outputs on GPU)": OrtRunner(path, exhaustive),
+        "2 + input copied to the GPU per call": FreshInputRunner(path, exhaustive),
+        "3 + outputs copied to the host": FreshInputRunner(path, exhaustive, outputs_to_cpu=True),
+        "4 OnnxModel.run (the runtime's session options)": RuntimeModelRunner(path),
+    }
+    report["side_by_side"] = {}
+    for count, seconds in SETTINGS_SHAPES:
+        key = f"{count} x {seconds:g} s"
+        print(f"{key}:", flush=True)
+        batch = batch_of(count, seconds)
+        group = dict(steps)
+        model_dir = convmm_model_dir(work)
+        if model_dir.exists():
+            group["5 Transcriber.transcribe (single pass)"] = TranscriberRunner(
+                Transcriber(model_dir, device=DEVICE, precision="fp16"), max(seconds + 1, 10.0))
+        report["side_by_side"][key] = side_by_side(group, batch, repeats)
+        if out:
+            write_json(report, out)
     print_table(report)
     return report
 
@@ -530,7 +630,7 @@ def print_table(report: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=("prepare", "run", "all", "levers"))
+    parser.add_argument("step", choices=("prepare", "run", "all", "levers", "runtime-path"))
     parser.add_argument("--arch", choices=sorted(ARCHS), default="base")
     parser.add_argument("--dir", type=Path, default=Path("/tmp/w2v2-cuda-bench"))
     parser.add_argument("--repeats", type=int, default=20)
@@ -546,6 +646,8 @@ def main() -> None:
         run(args.arch, work, args.out, args.repeats, args.quick)
     if args.step == "levers":
         levers(args.arch, work, args.out, args.repeats)
+    if args.step == "runtime-path":
+        runtime_path(args.arch, work, args.out, args.repeats)
 
 
 if __name__ == "__main__":

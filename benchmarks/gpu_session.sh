@@ -9,7 +9,7 @@
 #   call 2, carry .ortgpu/p1:       bash benchmarks/gpu_session.sh stage 1
 #   call 3, carry .ortgpu/p2:       bash benchmarks/gpu_session.sh stage 2
 #   call 4, carry .ortgpu/p3:       bash benchmarks/gpu_session.sh stage 3
-#   call 5, carry .ortgpu/p4:       bash benchmarks/gpu_session.sh bench [run|levers]
+#   call 5, carry .ortgpu/p4:       bash benchmarks/gpu_session.sh bench [run|levers|runtime-path]
 #
 # The machine must stay warm between calls (about 30 s). Results land in $OUT: cuda_base.json (read by
 # benchmarks/report.py), and the logs of the benchmark, the exports, the CUDA tests and the CLI.
@@ -53,7 +53,8 @@ bench)
     for _ in $(seq 120); do [ -f "$WORK/base/prepared-main" ] && [ -f "$WORK/base/prepared-convmm" ] && break; sleep 2; done
     cat /tmp/prepare-*.log | grep -v "Cannot determine\|Loading weights" > "$OUT/prepare.log"
     ls -la "$WORK/base/model"
-    # bench: the first round (every system and setting); levers: the second (EXHAUSTIVE conv search, convmm).
+    # run: every system and setting; levers: EXHAUSTIVE conv search and convmm; runtime-path: where the
+    # runtime's time goes between the model alone and Transcriber (the next device session's first job).
     step=${2:-run}
     python3 benchmarks/cuda_figures.py "$step" --arch base --dir "$WORK" --repeats 20 \
         --out "$OUT/cuda_base_$step.json" 2>&1 | grep -v "Loading weights\|Fallback mode" | tee "$OUT/bench.log"
