@@ -183,9 +183,12 @@ def _conv_group_norm(
     A conv bias cancels out of the centred values, so it is not needed.
     """
     mask = frame_mask(lengths, columns.shape[1], columns.dtype)  # [B, 1, T]
-    count = mask.sum(dim=2, keepdim=True)
-    mu = torch.matmul(mask, columns) / count  # [B, 1, k]
-    gram = torch.matmul((columns * mask.transpose(1, 2)).transpose(1, 2), columns) / count  # [B, k, k]
+    # Each valid frame weighs 1 / sqrt(count) on both sides of the products, so no sum over the frames exceeds
+    # the moments themselves: a raw sum of squares over 30 s (96,000 frames) overflows fp16's 65,504.
+    root = torch.rsqrt(mask.sum(dim=2, keepdim=True))  # [B, 1, 1]
+    weighted = columns * (mask * root).transpose(1, 2)  # [B, T, k]; zero on padding
+    mu = torch.matmul(mask * root, weighted)  # [B, 1, k]
+    gram = torch.matmul(weighted.transpose(1, 2), weighted)  # [B, k, k]
     mean = torch.matmul(mu, weight)  # [B, 1, C]
     second = (torch.matmul(gram, weight) * weight).sum(dim=1, keepdim=True)
     var = torch.clamp(second - mean * mean, min=0.0)
