@@ -101,3 +101,25 @@ def test_every_supported_family_gets_the_same_features(family: str, tmp_path: Pa
     audio = torch.randn(2, 16157, generator=torch.Generator().manual_seed(4))
     with torch.no_grad():
         torch.testing.assert_close(encoder(audio), original(audio), atol=2e-5, rtol=1e-4)
+
+
+def test_fp16_copy_matches_on_long_inputs_without_graph_fusions(tmp_path: Path) -> None:
+    """The rewritten front-end converted to fp16 (as a GPU export would) stays close to PyTorch on 40 s, that
+    is 128,000 first-layer frames, with ONNX Runtime's fusions off so that none of them rescues the numbers."""
+    from w2v2_onnx_export.fp16 import convert_fp16
+
+    reference, rewritten = wrappers(tiny_model("group"))
+    fp32_path, fp16_path = tmp_path / "rewritten.onnx", tmp_path / "rewritten.fp16.onnx"
+    export_onnx(rewritten, fp32_path, opset=17, receptive_field=400, frame_step=320)
+    convert_fp16(fp32_path, fp16_path)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(str(fp16_path), options, providers=["CPUExecutionProvider"])
+    samples = 40 * 16000
+    audio = np.random.default_rng(4).standard_normal((1, samples)).astype(np.float32)
+    lengths = np.array([samples], dtype=np.int64)
+    log_probs, _ = session.run(None, {"input_values": audio, "input_lengths": lengths})
+    with torch.no_grad():
+        expected, _ = reference(torch.from_numpy(audio), torch.from_numpy(lengths))
+    assert np.isfinite(log_probs).all()
+    assert np.abs(log_probs - expected.numpy()).max() < 5e-3
