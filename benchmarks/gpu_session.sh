@@ -4,6 +4,12 @@
 # wheels the runtime needs (soundfile, soxr, cffi, pycparser for Python 3.12) travel in .whl/.
 #
 # The exports use onnxruntime 1.32 (CPU wheel in .ortcpu/): the machine's own 1.30 fuses no Attention.
+# Prepare once, here, in the repository root (both folders git-ignored through .git/info/exclude):
+#   echo /.whl/ >> .git/info/exclude; echo /.ortcpu/ >> .git/info/exclude
+#   get() { python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#       --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
+#       --platform manylinux2014_x86_64 -d "$@"; }
+#   get .whl soundfile==0.14.0 soxr==1.1.0 cffi==2.1.1 pycparser==3.12; get .ortcpu onnxruntime==1.32.0
 #
 #   call 1, carry .whl .ortcpu:     bash benchmarks/gpu_session.sh setup     (starts the CPU exports)
 #   call 2, carry .ortgpu/p1:       bash benchmarks/gpu_session.sh stage 1
