@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Pack what reference model (b)'s one GPU run needs into ``.gpudata/`` (git-ignored), small enough to carry.
 
-    python recipes/gpu_pack.py [--data /work/shared/data] [--synth /work/cache/synth/v1] [--level 0.97]
+    python recipes/gpu_pack.py [--data ../shared/data] [--synth /work/cache/synth/v1] [--level 0.97]
 
 Writes, in the repository root:
 
@@ -226,7 +226,7 @@ def sha256(path: Path) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="/work/shared/data")
+    parser.add_argument("--data", default="../shared/data")
     parser.add_argument("--synth", default="/work/cache/synth/v1")
     parser.add_argument("--out", type=Path, default=REPO / ".gpudata")
     parser.add_argument("--stage", type=Path, default=Path("/tmp/gpupack-stage"))
