@@ -106,21 +106,17 @@ def _conv_matmul_fp16(checkpoint: Path, out: Path, fp32_ops: tuple[str, ...]) ->
 
     from w2v2_onnx_export import contract
     from w2v2_onnx_export.checkpoint import load_checkpoint
-    from w2v2_onnx_export.conv_matmul import rewrite_conv_front_end
     from w2v2_onnx_export.fp16 import convert_fp16
-    from w2v2_onnx_export.onnx_export import export_onnx
     from w2v2_onnx_export.optimize import optimize_fp32
-    from w2v2_onnx_export.wrapper import CTCExportWrapper
+    from w2v2_onnx_export.pipeline import _export_conv_as_matmuls
+    from w2v2_onnx_export.report import ExportReport
 
     loaded = load_checkpoint(checkpoint)
     config = contract.build_config(loaded, {})
-    wrapper = CTCExportWrapper(loaded.model, do_normalize=loaded.do_normalize).eval()
-    rewrite_conv_front_end(loaded.model)
+    report = ExportReport(out_dir=out.parent, config=config)
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "convmm.onnx"
-        export_onnx(wrapper, path, opset=17, receptive_field=config["receptive_field"],
-                    frame_step=config["frame_step"])
-        print("  ", optimize_fp32(path, loaded.model.config), flush=True)
+        path, _ = _export_conv_as_matmuls(loaded.model, loaded, "dynamic-conv", Path(tmp), 17, config, report)
+        print("  ", report.notes + optimize_fp32(path, loaded.model.config), flush=True)
         convert_fp16(path, out, fp32_ops=fp32_ops)
 
 
@@ -168,7 +164,7 @@ class OrtRunner:
     def bind(self, batch: np.ndarray) -> None:
         """Put ``batch`` (all rows full length) on the GPU and bind it."""
         ort = self.ort
-        lengths = np.full(batch.shape[0], batch.shape[1], dtype=np.int64)
+        lengths = full_lengths(batch)
         x = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(batch), DEVICE, 0)
         n = ort.OrtValue.ortvalue_from_numpy(lengths, DEVICE, 0)
         binding = self.session.io_binding()
@@ -188,9 +184,12 @@ class OrtRunner:
     def __call__(self) -> None:
         self.session.run_with_iobinding(self.bound[0])
 
+    def unbind(self) -> None:
+        """Free the bound batch's GPU buffers before the next shape."""
+        self.bound = None
+
     def log_probs(self, batch: np.ndarray) -> np.ndarray:
-        lengths = np.full(batch.shape[0], batch.shape[1], dtype=np.int64)
-        return self.session.run(["log_probs"], {"input_values": batch, "input_lengths": lengths})[0]
+        return self.session.run(["log_probs"], {"input_values": batch, "input_lengths": full_lengths(batch)})[0]
 
 
 class TorchRunner:
@@ -213,6 +212,9 @@ class TorchRunner:
         x = (x - x.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, keepdim=True, unbiased=False) + 1e-7)
         self.x = x.to(self.dtype)
 
+    def unbind(self) -> None:
+        self.x = None
+
     def __call__(self) -> None:
         with self.torch.inference_mode():
             self.model(self.x)
@@ -224,6 +226,11 @@ class TorchRunner:
         with self.torch.inference_mode():
             logits = self.model(self.x).logits.float()
         return self.torch.log_softmax(logits, -1).cpu().numpy()
+
+
+def full_lengths(batch: np.ndarray) -> np.ndarray:
+    """``input_lengths`` of a batch whose rows are all full length."""
+    return np.full(batch.shape[0], batch.shape[1], dtype=np.int64)
 
 
 def batch_of(count: int, seconds: float, seed: int = 0) -> np.ndarray:
@@ -260,11 +267,8 @@ def side_by_side(runners: dict[str, object], batch: np.ndarray, repeats: int) ->
         results[name]["first_call_ms"] = first_ms[name]
         print(f"  {name:44s} p50 {results[name]['p50_ms']:8.2f} ms  {results[name]['rtfx']:9.0f}x real time",
               flush=True)
-    for runner in live.values():  # free the batch's GPU buffers before the next shape
-        if isinstance(runner, OrtRunner):
-            runner.bound = None
-        else:
-            runner.x = None
+    for runner in live.values():  # free the batch's buffers before the next shape
+        runner.unbind()
     return results
 
 
@@ -348,20 +352,34 @@ def runtime_end_to_end(model_dir: Path, precision: str, repeats: int) -> dict:
     return results
 
 
-def run(arch: str, work: Path, out: Path | None, repeats: int, quick: bool) -> dict:
-    # torch first: its cuDNN is then the one loaded, and ONNX Runtime uses it. ort.preload_dlls() first would
-    # load the nvidia-cudnn package's (9.14 on the lent H100 against torch's 9.19), and torch refuses that.
-    import torch
+def start_report(arch: str, repeats: int, round_name: str | None = None) -> dict:
+    """A round's report: machine, GPU and versions first (printed too). Import torch before this: its cuDNN
+    is then the one loaded, and ONNX Runtime uses it. ``ort.preload_dlls()`` first would load the nvidia-cudnn
+    package's (9.14 on the lent H100 against torch's 9.19), and torch refuses that."""
     report: dict = {"kind": "cuda", "machine": machine_info(), "gpu": gpu_info(), "arch": arch,
                     "repeats": repeats}
+    if round_name:
+        report["round"] = round_name
     print(json.dumps(report), flush=True)
+    return report
+
+
+def save_report(report: dict, out: Path | None) -> None:
+    """Write what a round has so far, so a round cut short still leaves its figures."""
+    if out:
+        write_json(report, out)
+
+
+def run(arch: str, work: Path, out: Path | None, repeats: int, quick: bool) -> dict:
+    import torch  # noqa: F401  (first: see start_report)
+
+    report = start_report(arch, repeats)
     model_dir, checkpoint = work / "model", work / "checkpoint"
     variants = {k: model_dir / v for k, v in VARIANTS.items() if (model_dir / v).exists()}
     report["variants"] = {k: str(v.name) for k, v in variants.items()}
 
     def save() -> None:
-        if out:
-            write_json(report, out)
+        save_report(report, out)
 
     runners: dict[str, object] = {}
     for name, path in variants.items():
@@ -388,7 +406,6 @@ def run(arch: str, work: Path, out: Path | None, repeats: int, quick: bool) -> d
     for count, seconds in shapes:
         key = f"{count} x {seconds:g} s"
         print(f"{key} (model alone, IO binding):", flush=True)
-        torch.backends.cudnn.benchmark = False
         group = dict(runners)
         group.update({k: v for k, v in torch_runners.items() if "sdpa" not in k})
         report["side_by_side"][key] = time_group(group, torch_runners, count, seconds, repeats)
@@ -413,7 +430,7 @@ def run(arch: str, work: Path, out: Path | None, repeats: int, quick: bool) -> d
         del group
         save()
 
-    for label, name in (("fp16", "fp16"), ("fp32", "fp32")):
+    for name in ("fp16", "fp32"):
         if f"ORT {name}" not in runners:
             continue
         print(f"lengths and batches, ORT {name}:", flush=True)
@@ -426,7 +443,7 @@ def run(arch: str, work: Path, out: Path | None, repeats: int, quick: bool) -> d
         for count in SWEEP_BATCHES:
             batches[str(count)] = side_by_side({f"{count} x 10 s": runner}, batch_of(count, 10.0),
                                                repeats)[f"{count} x 10 s"]
-        report.setdefault("sweeps", {})[label] = {"lengths_batch1": lengths, "batches_10s": batches}
+        report.setdefault("sweeps", {})[name] = {"lengths_batch1": lengths, "batches_10s": batches}
         save()
 
     for precision in ("fp16", "fp32"):
@@ -474,13 +491,11 @@ def levers(arch: str, work: Path, out: Path | None, repeats: int) -> dict:
     """The second CUDA round: cuDNN's EXHAUSTIVE conv search (DEFAULT fell back to slow kernels on every conv
     in the first round) on the default fp16 graph and on the conv-as-matmuls fp16 graph, against PyTorch fp16,
     one shape at a time so each session's arena holds one shape; then the runtime end to end with it."""
-    import torch
+    import torch  # first: see start_report
 
     import w2v2_onnx.session as session_module
 
-    report: dict = {"kind": "cuda", "machine": machine_info(), "gpu": gpu_info(), "arch": arch,
-                    "repeats": repeats, "round": "levers"}
-    print(json.dumps(report), flush=True)
+    report = start_report(arch, repeats, "levers")
     model_dir, checkpoint = work / "model", work / "checkpoint"
     variants = {"fp16 DEFAULT": ("fp16", {}),
                 "fp16 EXHAUSTIVE": ("fp16", {"cudnn_conv_algo_search": "EXHAUSTIVE"}),
@@ -489,8 +504,7 @@ def levers(arch: str, work: Path, out: Path | None, repeats: int) -> dict:
     torch_runners = {f"PyTorch fp16 {a}": TorchRunner(checkpoint, "fp16", a) for a in ("eager", "sdpa")}
 
     def save() -> None:
-        if out:
-            write_json(report, out)
+        save_report(report, out)
 
     report["side_by_side"] = {}
     for count, seconds in SIDE_BY_SIDE_SHAPES:
@@ -533,12 +547,15 @@ class FreshInputRunner(OrtRunner):
     def bind(self, batch: np.ndarray) -> None:
         self.batch = np.ascontiguousarray(batch)
 
+    def unbind(self) -> None:
+        self.batch = None
+
     def __call__(self) -> None:
         ort = self.ort
-        lengths = np.full(self.batch.shape[0], self.batch.shape[1], dtype=np.int64)
         binding = self.session.io_binding()
         binding.bind_ortvalue_input("input_values", ort.OrtValue.ortvalue_from_numpy(self.batch, DEVICE, 0))
-        binding.bind_ortvalue_input("input_lengths", ort.OrtValue.ortvalue_from_numpy(lengths, DEVICE, 0))
+        binding.bind_ortvalue_input("input_lengths",
+                                    ort.OrtValue.ortvalue_from_numpy(full_lengths(self.batch), DEVICE, 0))
         for name in ("log_probs", "output_lengths"):
             binding.bind_output(name, "cpu" if self.outputs_to_cpu else DEVICE)
         self.session.run_with_iobinding(binding)
@@ -558,8 +575,11 @@ class RuntimeModelRunner:
     def bind(self, batch: np.ndarray) -> None:
         self.batch = batch
 
+    def unbind(self) -> None:
+        self.batch = None
+
     def __call__(self) -> None:
-        self.model.run(self.batch, np.full(self.batch.shape[0], self.batch.shape[1], dtype=np.int64))
+        self.model.run(self.batch, full_lengths(self.batch))
 
 
 class TranscriberRunner:
@@ -572,6 +592,9 @@ class TranscriberRunner:
     def bind(self, batch: np.ndarray) -> None:
         self.clips = list(batch)
 
+    def unbind(self) -> None:
+        self.clips = []
+
     def __call__(self) -> None:
         clips = self.clips if len(self.clips) > 1 else self.clips[0]
         self.transcriber.transcribe(clips, chunk_length=self.chunk_length)
@@ -581,14 +604,12 @@ def runtime_path(arch: str, work: Path, out: Path | None, repeats: int) -> dict:
     """Where the runtime's time goes on CUDA, step by step from the model alone to ``Transcriber``, one graph
     (fp16 conv-as-matmuls) and one conv search (EXHAUSTIVE), interleaved: the levers round measured 4.6 ms
     for the model alone against 24.5 ms through ``Transcriber`` on 1 x 10 s."""
-    import torch  # noqa: F401  (first: its cuDNN is the one loaded, as in the other rounds)
+    import torch  # noqa: F401  (first: see start_report)
 
     import w2v2_onnx.session as session_module
     from w2v2_onnx import Transcriber
 
-    report: dict = {"kind": "cuda", "machine": machine_info(), "gpu": gpu_info(), "arch": arch,
-                    "repeats": repeats, "round": "runtime-path"}
-    print(json.dumps(report), flush=True)
+    report = start_report(arch, repeats, "runtime-path")
     path = work / "model" / VARIANTS["fp16-convmm"]
     exhaustive = {"cudnn_conv_algo_search": "EXHAUSTIVE"}
     session_module.CUDA_OPTIONS = dict(exhaustive)
@@ -598,19 +619,14 @@ def runtime_path(arch: str, work: Path, out: Path | None, repeats: int) -> dict:
         "3 + outputs copied to the host": FreshInputRunner(path, exhaustive, outputs_to_cpu=True),
         "4 OnnxModel.run (the runtime's session options)": RuntimeModelRunner(path),
     }
+    transcriber = Transcriber(convmm_model_dir(work), device=DEVICE, precision="fp16")
     report["side_by_side"] = {}
     for count, seconds in SETTINGS_SHAPES:
         key = f"{count} x {seconds:g} s"
         print(f"{key}:", flush=True)
-        batch = batch_of(count, seconds)
-        group = dict(steps)
-        model_dir = convmm_model_dir(work)
-        if model_dir.exists():
-            group["5 Transcriber.transcribe (single pass)"] = TranscriberRunner(
-                Transcriber(model_dir, device=DEVICE, precision="fp16"), max(seconds + 1, 10.0))
-        report["side_by_side"][key] = side_by_side(group, batch, repeats)
-        if out:
-            write_json(report, out)
+        steps["5 Transcriber.transcribe (single pass)"] = TranscriberRunner(transcriber, max(seconds + 1, 10.0))
+        report["side_by_side"][key] = side_by_side(steps, batch_of(count, seconds), repeats)
+        save_report(report, out)
     print_table(report)
     return report
 

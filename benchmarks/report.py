@@ -136,26 +136,26 @@ def _cell(row: dict | None) -> str:
     return f"{row['rtfx']:,.0f}x ({row['p50_ms']:.2f} ms)"
 
 
+def _grid(label: str, groups: dict[str, dict]) -> list[str]:
+    """A markdown table: one row per ``label`` (system or setting), one column per group (input shape)."""
+    rows = sorted({key for group in groups.values() for key in group})
+    lines = [f"| {label} | " + " | ".join(groups) + " |", "|---|" + "---|" * len(groups)]
+    return lines + [f"| {row} | " + " | ".join(_cell(g.get(row)) for g in groups.values()) + " |" for row in rows]
+
+
 def cuda_section(name: str, data: dict, plots: Path | None) -> list[str]:
     gpu = data.get("gpu", {})
-    title = "cuDNN conv search and conv-as-matmuls levers" if data.get("round") == "levers" else "systems"
+    title = {"levers": "cuDNN conv search and conv-as-matmuls levers",
+             "runtime-path": "runtime steps"}.get(data.get("round"), "systems")
     lines = [f"### {name}: CUDA, {data['arch']} architecture, {title} side by side (model alone, IO binding)",
              f"_{gpu.get('nvidia_smi', '')}; onnxruntime {data['machine'].get('onnxruntime')}, torch "
              f"{gpu.get('torch')}, cuDNN {gpu.get('cudnn')}; {data['machine'].get('date')}; real-time factor "
              f"(median wall time, {data['repeats']} interleaved rounds)_", ""]
-    groups = data.get("side_by_side", {})
-    systems = sorted({s for group in groups.values() for s in group})
-    lines += ["| system | " + " | ".join(groups) + " |", "|---|" + "---|" * len(groups)]
-    for system in systems:
-        lines.append(f"| {system} | " + " | ".join(_cell(g.get(system)) for g in groups.values()) + " |")
+    lines += _grid("system", data.get("side_by_side", {}))
     settings = {k: v for k, v in data.get("provider_settings", {}).items() if isinstance(v, dict) and
                 all(isinstance(r, dict) for r in v.values())}
     if settings:
-        names = sorted({s for group in settings.values() for s in group})
-        lines += ["", "Provider settings (fixed shapes):", "", "| setting | " + " | ".join(settings) + " |",
-                  "|---|" + "---|" * len(settings)]
-        for setting in names:
-            lines.append(f"| {setting} | " + " | ".join(_cell(g.get(setting)) for g in settings.values()) + " |")
+        lines += ["", "Provider settings (fixed shapes):", "", *_grid("setting", settings)]
     if data.get("accuracy_vs_pytorch_fp32"):
         lines += ["", "| system | max abs log-prob difference from PyTorch fp32 | greedy frame agreement |",
                   "|---|---|---|"]

@@ -13,12 +13,16 @@ from pathlib import Path
 
 from w2v2_onnx.errors import ExportError
 
-#: Op types left in fp32 (added to ONNX Runtime's default block list).
-FP32_OPS: tuple[str, ...] = (
+#: The layer norms: ONNX Runtime's CUDA kernels for these accumulate in fp32 even on fp16 tensors.
+LAYER_NORM_OPS: tuple[str, ...] = (
     "LayerNormalization",
     "SkipLayerNormalization",
     "SimplifiedLayerNormalization",
     "SkipSimplifiedLayerNormalization",
+)
+
+#: Op types left in fp32 (added to ONNX Runtime's default block list).
+FP32_OPS: tuple[str, ...] = LAYER_NORM_OPS + (
     "InstanceNormalization",
     "GroupNormalization",
     "GroupNorm",
@@ -95,10 +99,6 @@ def remove_fp16_round_trips(model: object, fp32_producers: set[str]) -> int:
         for n in dead:
             graph.node.remove(n)
     return len(replace)
-
-
-#: The layer norms: ONNX Runtime's CUDA kernels for these accumulate in fp32 even on fp16 tensors.
-LAYER_NORM_OPS: tuple[str, ...] = FP32_OPS[:4]
 
 
 def convert_fp16(fp32_path: Path, fp16_path: Path, *, fp32_ops: Sequence[str] = FP32_OPS) -> None:
