@@ -61,6 +61,7 @@ def export_onnx(
                 dynamic_axes=dynamic_axes,
                 opset_version=opset,
                 do_constant_folding=True,
+                custom_opsets={"com.microsoft": 1},  # ONNX Runtime's contrib ops (see attention.py)
                 dynamo=False,
             )
     except Exception as exc:  # torch.onnx raises many unrelated types; name the stage in one error

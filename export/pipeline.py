@@ -208,6 +208,7 @@ def _export_conv_as_matmuls(
 ) -> tuple[Path, tuple[int, int]] | None:
     """Export ``model`` with its conv front-end as channels-last matmuls; return the graph and the shape of
     the weight that stays fp32, or None when ``auto`` finds a front-end it cannot rewrite."""
+    from w2v2_onnx_export.attention import fused_attention
     from w2v2_onnx_export.conv_matmul import rewrite_conv_front_end
     from w2v2_onnx_export.onnx_export import export_onnx
     from w2v2_onnx_export.wrapper import CTCExportWrapper
@@ -224,8 +225,11 @@ def _export_conv_as_matmuls(
         report.notes.append(f"int8: conv front-end left in fp32 ({exc})")
         return None
     path = tmp / "exported_conv_matmul.onnx"
-    export_onnx(wrapper, path, opset=opset, receptive_field=base_config["receptive_field"],
-                frame_step=base_config["frame_step"])
+    with fused_attention(model) as fused:
+        export_onnx(wrapper, path, opset=opset, receptive_field=base_config["receptive_field"],
+                    frame_step=base_config["frame_step"])
+    if fused:
+        report.notes.append("int8: attention exported as ONNX Runtime's MultiHeadAttention (2-D key-padding mask)")
     report.notes.append(
         f"int8: {len(encoder.kernels)} conv layers rewritten as channels-last matmuls before quantization "
         f"(the first, weight {list(encoder.first_weight_shape)}, stays fp32)")

@@ -72,4 +72,5 @@ def test_family_int8_default_rewrites_the_conv_front_end(
                           thresholds=Thresholds(int8_max_cer=1.0))  # random weights: near-tied logits
     assert report.node_counts["int8"].get("Conv", 0) == positional_convs
     assert any("rewritten as channels-last matmuls" in note for note in report.notes)
+    assert report.node_counts["int8"].get("MultiHeadAttention", 0) > 0
     assert report.parity["int8"]["argmax_agreement"] > 0.3  # far above chance (1/30)
