@@ -6,9 +6,9 @@ front-end dominates. :class:`ChannelsLastFeatureEncoder` computes the same front
 ``[batch, time, channels]`` tensors and no im2col copies:
 
 * A convolution with kernel ``k <= 2 s`` and stride ``s`` reads two consecutive rows of its input reshaped to
-  ``[batch, time / s, s * channels]`` (a free reshape): ``out[t] = R[t] @ W_this + R[t + 1] @ W_next``, two
-  matmuls of the same input whose time shifts are contiguous slices. Dynamic quantization turns them into int8
-  ``MatMulInteger`` sharing one quantized input.
+  ``[batch, time / s, s * channels]`` (a free reshape): ``out[t] = [R[t], R[t + 1][:(k - s) * channels]] @ W``,
+  one matmul over the row and the taps it needs from the next one. The int8 export quantizes ``R`` once and
+  gathers those columns from the uint8 copy (``quantize.quantize_before_gather``), a quarter of the bytes.
 * The first layer (one input channel) stacks its two row views (a tiny copy) and stays fp32: raw audio needs
   the precision and an inner dimension of ``k`` is too thin for int8 kernels to pay.
 * The audio is zero-padded inside the graph to the next length at which every reshape is exact; the padded
@@ -97,24 +97,20 @@ class ChannelsLastFeatureEncoder(nn.Module):
         for stride, rows in zip(reversed(self.strides), reversed(self.rows), strict=True):
             self.scale, self.offset = stride * self.scale, stride * (self.offset + rows - 1)
 
-    def _single_matmul(self, index: int) -> bool:
-        return _single_matmul(self.in_channels[index], self.rows[index])
-
     def _matmul_weight(self, weight: torch.Tensor, stride: int, rows: int) -> torch.Tensor:
         """``[out, in, k]`` -> the matmul weight; rows of the input hold ``stride`` frames ``(tap, channel)``."""
         out_channels, in_channels, kernel = weight.shape
         padded = torch.zeros(out_channels, in_channels, rows * stride, dtype=weight.dtype)
         padded[:, :, :kernel] = weight
-        # [out, in, rows * stride] -> [rows, stride * in, out]: row r, entry (tap j, channel c) = W[o, c, r*s + j]
-        stacked = padded.permute(2, 1, 0).reshape(rows, stride * in_channels, out_channels)
-        if _single_matmul(in_channels, rows):
-            return stacked.reshape(rows * stride * in_channels, out_channels).contiguous()
-        return stacked.contiguous()  # [2, stride * in, out]: the taps on this row, the taps on the next
+        # [out, in, rows * stride] -> [rows * stride * in, out]: entry ((r * s + j) * in + c) = W[o, c, r*s + j]
+        stacked = padded.permute(2, 1, 0).reshape(rows * stride * in_channels, out_channels)
+        # The taps that exist: with k <= 2 s the next row contributes only its first (k - s) frames.
+        return stacked[:kernel * in_channels].contiguous()
 
     @property
     def first_weight_shape(self) -> tuple[int, int]:
         """Shape of the first layer's matmul weight; the int8 export keeps its matmuls fp32."""
-        return self.rows[0] * self.strides[0] * self.in_channels[0], self.out_channels[0]
+        return self.kernels[0] * self.in_channels[0], self.out_channels[0]
 
     def forward(self, input_values: torch.Tensor) -> torch.Tensor:
         batch, samples = input_values.shape[0], input_values.shape[1]
@@ -139,36 +135,22 @@ class ChannelsLastFeatureEncoder(nn.Module):
             if lengths is None:  # without the wrapper's lengths the whole (unpadded) input is valid
                 lengths = conv_output_lengths(samples, self.kernels[:1], self.strides[:1]).expand(batch)
             return _conv_group_norm(self._columns(hidden, index), self.weights[index], norm, lengths)
-        if self._single_matmul(index):
-            hidden = torch.matmul(self._columns(hidden, index), self.weights[index])
-        else:
-            hidden = self._pair_conv(hidden, index)
+        hidden = torch.matmul(self._columns(hidden, index), self.weights[index])
         if self.biases[index].numel():
             hidden = hidden + self.biases[index]
         return norm(hidden) if kind == "layer" else hidden
 
     def _columns(self, hidden: torch.Tensor, index: int) -> torch.Tensor:
-        """The layer's ``rows`` row views side by side, ``[B, frames, rows * stride * in]`` (a view if one row)."""
-        stride, rows = self.strides[index], self.rows[index]
-        reshaped = hidden.reshape(hidden.shape[0], -1, stride * self.in_channels[index])
+        """The layer's input columns, ``[B, frames, kernel * in]``: its row view (a free reshape) and, when the
+        kernel spans more rows, the next rows' views beside it, the last one cut to the taps the kernel uses."""
+        stride, rows, in_channels = self.strides[index], self.rows[index], self.in_channels[index]
+        reshaped = hidden.reshape(hidden.shape[0], -1, stride * in_channels)
         if rows == 1:
             return reshaped
-        count = reshaped.shape[1] - (rows - 1)
-        return torch.cat([reshaped[:, row:row + count] for row in range(rows)], dim=-1)
-
-    def _pair_conv(self, hidden: torch.Tensor, index: int) -> torch.Tensor:
-        """A layer whose kernel spans two input rows: two matmuls of one input, shifted by a row."""
-        stride, weight = self.strides[index], self.weights[index]
-        reshaped = hidden.reshape(hidden.shape[0], -1, stride * self.in_channels[index])
-        # Both read one (shared, once-quantized) input; their time shifts are contiguous slices.
-        this_row = torch.matmul(reshaped, weight[0])  # [B, frames + 1, out]
-        next_row = torch.matmul(reshaped, weight[1])
-        return this_row[:, :-1] + next_row[:, 1:]
-
-
-def _single_matmul(in_channels: int, rows: int) -> bool:
-    """One matmul over the row views side by side: one input channel (cheap to stack), or one row."""
-    return in_channels == 1 or rows == 1
+        spill = (self.kernels[index] - (rows - 1) * stride) * in_channels  # taps used from the last row
+        # Row r of output frame t is input row t + r; negative ends keep the slice lengths symbolic-friendly.
+        views = [reshaped[:, row:row - (rows - 1)] for row in range(rows - 1)]
+        return torch.cat([*views, reshaped[:, rows - 1:, :spill]], dim=-1)
 
 
 def _conv_group_norm(

@@ -1,0 +1,68 @@
+"""The int8 pass that quantizes a conv layer's input before its columns are gathered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+
+from w2v2_onnx_export.quantize import quantize_int8
+
+ROWS, WIDTH, SPILL, OUT = 50, 8, 4, 6
+
+
+def gather_then_matmul(path: Path, *, foreign_input: bool = False) -> np.ndarray:
+    """``[x[:-1], x[1:, :SPILL]] @ W`` (the channels-last conv of conv_matmul.py) as an fp32 ONNX file."""
+    rng = np.random.default_rng(0)
+    weight = rng.standard_normal((WIDTH + SPILL, OUT)).astype(np.float32)
+
+    def ints(name: str, values: list[int]) -> onnx.TensorProto:
+        return numpy_helper.from_array(np.array(values, dtype=np.int64), name)
+
+    initializers = [numpy_helper.from_array(weight, "W"), ints("zero", [0]), ints("one", [1]), ints("last", [-1]),
+                    ints("big", [1 << 30]), ints("spill", [SPILL]), ints("axis1", [1])]
+    nodes = [
+        helper.make_node("Slice", ["x", "zero", "last", "zero"], ["head"]),  # x[:-1]
+        helper.make_node("Slice", ["x", "one", "big", "zero"], ["tail_rows"]),  # x[1:]
+        helper.make_node("Slice", ["tail_rows", "zero", "spill", "axis1"], ["tail"]),  # x[1:, :SPILL]
+        helper.make_node("Concat", ["head", "other" if foreign_input else "tail"], ["columns"], axis=1),
+        helper.make_node("MatMul", ["columns", "W"], ["y"]),
+    ]
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [ROWS, WIDTH])]
+    if foreign_input:
+        inputs.append(helper.make_tensor_value_info("other", TensorProto.FLOAT, [ROWS - 1, SPILL]))
+    graph = helper.make_graph(nodes, "gather", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              initializer=initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, str(path))
+    return weight
+
+
+def test_input_is_quantized_once_and_columns_gathered_in_uint8(tmp_path: Path) -> None:
+    weight = gather_then_matmul(tmp_path / "fp32.onnx")
+    notes = quantize_int8(tmp_path / "fp32.onnx", tmp_path / "int8.onnx", [])
+    assert any("1 conv layer(s) gather their columns" in note for note in notes)
+    model = onnx.load(str(tmp_path / "int8.onnx"))
+    quantizers = [node for node in model.graph.node if node.op_type == "DynamicQuantizeLinear"]
+    assert [node.input[0] for node in quantizers] == ["x"]  # the input itself, not the columns
+    x = np.random.default_rng(1).standard_normal((ROWS, WIDTH)).astype(np.float32)
+    (got,) = ort.InferenceSession(str(tmp_path / "int8.onnx"), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x})
+    expected = np.concatenate([x[:-1], x[1:, :SPILL]], axis=1) @ weight
+    assert got.shape == expected.shape
+    # int8 error: a few percent of the output's scale, far below the gap to a wrong gather
+    assert np.abs(got - expected).max() < 0.05 * np.abs(expected).max()
+    wrong = np.concatenate([x[1:], x[:-1, :SPILL]], axis=1) @ weight
+    assert np.abs(wrong - expected).max() > 0.3 * np.abs(expected).max()
+
+
+def test_columns_not_all_cut_from_one_tensor_are_left_alone(tmp_path: Path) -> None:
+    gather_then_matmul(tmp_path / "fp32.onnx", foreign_input=True)
+    notes = quantize_int8(tmp_path / "fp32.onnx", tmp_path / "int8.onnx", [])
+    assert not any("gather their columns" in note for note in notes)
+    model = onnx.load(str(tmp_path / "int8.onnx"))
+    quantizers = [node for node in model.graph.node if node.op_type == "DynamicQuantizeLinear"]
+    assert [node.input[0] for node in quantizers] == ["columns"]
