@@ -141,12 +141,19 @@ class ChannelsLastFeatureEncoder(nn.Module):
         return norm(hidden) if kind == "layer" else hidden
 
     def _columns(self, hidden: torch.Tensor, index: int) -> torch.Tensor:
-        """The layer's input columns, ``[B, frames, kernel * in]``: its row view (a free reshape) and, when the
-        kernel spans more rows, the next rows' views beside it, the last one cut to the taps the kernel uses."""
+        """The layer's input columns, ``[B, frames, kernel * in]``: its row view (a free reshape) where the kernel
+        fits one row; otherwise one Gather of the ``kernel`` input frames of each output frame, or, for the
+        one-channel first layer, the row views side by side (the last one cut to the taps the kernel uses)."""
         stride, rows, in_channels = self.strides[index], self.rows[index], self.in_channels[index]
         reshaped = hidden.reshape(hidden.shape[0], -1, stride * in_channels)
         if rows == 1:
             return reshaped
+        if in_channels > 1:  # one Gather of whole frames: output t reads frames t * s .. t * s + k - 1
+            kernel = self.kernels[index]
+            count = reshaped.shape[1] - (rows - 1)
+            taps = torch.arange(count, device=hidden.device)[:, None] * stride + torch.arange(kernel)[None, :]
+            gathered = torch.index_select(hidden, 1, taps.reshape(-1))  # [B, count * kernel, C]
+            return gathered.reshape(hidden.shape[0], -1, kernel * in_channels)
         spill = (self.kernels[index] - (rows - 1) * stride) * in_channels  # taps used from the last row
         # Row r of output frame t is input row t + r; negative ends keep the slice lengths symbolic-friendly.
         views = [reshaped[:, row:row - (rows - 1)] for row in range(rows - 1)]

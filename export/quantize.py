@@ -72,14 +72,19 @@ def matmuls_with_weight(path: Path, shape: Sequence[int]) -> list[str]:
     ]
 
 
+# Ops that only move elements, and which of their inputs carry the data (the rest are indices or shapes).
+_MOVES = {"Gather": (0,), "Slice": (0,), "Reshape": (0,), "Concat": None}
+
+
 def quantize_before_gather(path: Path) -> int:
     """Quantize a conv layer's input before its columns are gathered, not after; return how many moved.
 
-    The channels-last front-end (``conv_matmul``) builds a layer's columns by slicing its input and
-    concatenating the slices; dynamic quantization then quantizes those columns. Quantizing the input itself and
-    gathering from the uint8 copy computes the same product (the scale now covers the whole input, a superset of
-    the columns) while the gather moves a quarter of the bytes. Rewritten where a ``DynamicQuantizeLinear``
-    reads a ``Concat`` of ``Slice`` s of one tensor, each used only there.
+    The channels-last front-end (``conv_matmul``) gathers a layer's columns from its input (a ``Gather`` of
+    frames, or slices and a concat); dynamic quantization then quantizes those columns. Quantizing the input
+    itself and gathering from the uint8 copy computes the same product (the scale now covers the whole input, a
+    superset of the columns) while the gather moves a quarter of the bytes. Rewritten where a
+    ``DynamicQuantizeLinear`` reads, through ops that only move elements (``Gather``, ``Slice``, ``Concat``,
+    ``Reshape``), each output used only there, one tensor, and at least one of them gathers (not a lone reshape).
     """
     import onnx
 
@@ -98,25 +103,26 @@ def quantize_before_gather(path: Path) -> int:
     retyped: set[str] = set()
     moved = 0
     for quantize in [node for node in graph.node if node.op_type == "DynamicQuantizeLinear"]:
-        concat = producer.get(quantize.input[0])
-        if concat is None or concat.op_type != "Concat" or uses.get(concat.output[0]) != 1:
+        tree: list = []
+        leaves: set[str] = set()
+        _movement_tree(quantize.input[0], producer, uses, tree, leaves)
+        if len(leaves) != 1 or not any(node.op_type != "Reshape" for node in tree):
             continue
-        chains = [_slice_chain(name, producer, uses) for name in concat.input]
-        sources = {chain[-1].input[0] for chain in chains if chain}
-        if not all(chains) or len(sources) != 1:
-            continue
-        source = sources.pop()
+        source = leaves.pop()
         whole = f"{source}_quantized_whole"
         early = onnx.helper.make_node("DynamicQuantizeLinear", [source], [whole, *quantize.output[1:]],
                                       name=f"{quantize.name}_before_gather")
-        for chain in chains:
-            chain[-1].input[0] = whole
-            retyped.update(node.output[0] for node in chain)
-        retyped.add(concat.output[0])
-        concat.output[0] = quantize.output[0]
+        readers = []
+        for node in tree:
+            for slot in _data_slots(node):
+                if node.input[slot] == source:
+                    node.input[slot] = whole
+                    readers.append(node)
+            retyped.add(node.output[0])
+        top = producer[quantize.input[0]]
+        top.output[0] = quantize.output[0]
         removed.add(id(quantize))
-        first = min((chain[-1] for chain in chains), key=lambda node: position[id(node)])
-        inserted[id(first)] = early
+        inserted[id(min(readers, key=lambda node: position[id(node)]))] = early
         moved += 1
     if moved:
         nodes = []
@@ -134,15 +140,21 @@ def quantize_before_gather(path: Path) -> int:
     return moved
 
 
-def _slice_chain(name: str, producer: dict, uses: dict[str, int]) -> list:
-    """The ``Slice`` nodes (each output used once) from ``name`` back to the tensor they cut, nearest first;
-    empty if ``name`` is not such a chain."""
-    chain = []
+def _data_slots(node) -> range | tuple[int, ...]:  # noqa: ANN001
+    slots = _MOVES[node.op_type]
+    return range(len(node.input)) if slots is None else slots
+
+
+def _movement_tree(name: str, producer: dict, uses: dict[str, int], tree: list, leaves: set[str]) -> None:
+    """Walk back from ``name`` through element-moving nodes used only once; collect them and the tensors
+    they read (``leaves``)."""
     node = producer.get(name)
-    while node is not None and node.op_type == "Slice" and uses.get(node.output[0]) == 1:
-        chain.append(node)
-        node = producer.get(node.input[0])
-    return chain
+    if node is None or node.op_type not in _MOVES or uses.get(name) != 1 or len(node.output) != 1:
+        leaves.add(name)
+        return
+    tree.append(node)
+    for slot in _data_slots(node):
+        _movement_tree(node.input[slot], producer, uses, tree, leaves)
 
 
 def quantize_int8(

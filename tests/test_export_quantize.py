@@ -59,6 +59,33 @@ def test_input_is_quantized_once_and_columns_gathered_in_uint8(tmp_path: Path) -
     assert np.abs(wrong - expected).max() > 0.3 * np.abs(expected).max()
 
 
+def test_frames_gathered_by_index_are_gathered_from_the_uint8_copy(tmp_path: Path) -> None:
+    """The front-end's form: ``Gather`` of frames ``2t, 2t+1, 2t+2`` then a reshape to ``[frames, 3 * C]``."""
+    rng = np.random.default_rng(2)
+    channels, frames = 4, 21
+    count = (frames - 1) // 2
+    taps = (np.arange(count)[:, None] * 2 + np.arange(3)[None, :]).reshape(-1).astype(np.int64)
+    weight = rng.standard_normal((3 * channels, OUT)).astype(np.float32)
+    nodes = [helper.make_node("Gather", ["x", "taps"], ["frames"], axis=0),
+             helper.make_node("Reshape", ["frames", "shape"], ["columns"]),
+             helper.make_node("MatMul", ["columns", "W"], ["y"])]
+    initializers = [numpy_helper.from_array(taps, "taps"), numpy_helper.from_array(weight, "W"),
+                    numpy_helper.from_array(np.array([count, 3 * channels], dtype=np.int64), "shape")]
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [frames, channels])]
+    graph = helper.make_graph(nodes, "frames", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              initializer=initializers)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "fp32.onnx"))
+    notes = quantize_int8(tmp_path / "fp32.onnx", tmp_path / "int8.onnx", [])
+    assert any("1 conv layer(s) gather their columns" in note for note in notes)
+    quantizers = [n for n in onnx.load(str(tmp_path / "int8.onnx")).graph.node if n.op_type == "DynamicQuantizeLinear"]
+    assert [node.input[0] for node in quantizers] == ["x"]
+    x = rng.standard_normal((frames, channels)).astype(np.float32)
+    (got,) = ort.InferenceSession(str(tmp_path / "int8.onnx"), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x})
+    expected = x[taps].reshape(count, 3 * channels) @ weight
+    assert np.abs(got - expected).max() < 0.05 * np.abs(expected).max()
+
+
 def test_columns_not_all_cut_from_one_tensor_are_left_alone(tmp_path: Path) -> None:
     gather_then_matmul(tmp_path / "fp32.onnx", foreign_input=True)
     notes = quantize_int8(tmp_path / "fp32.onnx", tmp_path / "int8.onnx", [])
