@@ -28,6 +28,11 @@ from torch import nn
 
 from w2v2_onnx_export.wrapper import MaskedGroupNorm, conv_output_lengths, frame_mask
 
+# Spans in which the leading conv layers run, and how many layers (see _leading_layers_in_blocks).
+DEFAULT_BLOCKS = 16
+BLOCKED_LAYERS = 3
+MIN_VALUES_PER_SAMPLE = 8  # layer-0 output values per input sample below which nothing runs in spans
+
 
 class ChannelsLastFeatureEncoder(nn.Module):
     """Drop-in for a Hugging Face feature encoder: ``[B, S]`` audio in, ``[B, C, T]`` features out.
@@ -36,6 +41,9 @@ class ChannelsLastFeatureEncoder(nn.Module):
         encoder: the model's ``feature_extractor`` (``conv_layers`` of conv, optional norm, activation).
             The first layer's norm may be the export wrapper's :class:`MaskedGroupNorm`, whose frame lengths
             it then uses.
+        blocks: spans over which the first ``BLOCKED_LAYERS`` layers run one after the other, so their large
+            outputs are read back while cached; 1 computes each layer whole.
+        min_values_per_sample: run in spans only if layer 0 writes at least this many values per input sample.
 
     Raises:
         ValueError: a conv layer is grouped, dilated, padded, or has a kernel longer than twice its stride
@@ -43,8 +51,12 @@ class ChannelsLastFeatureEncoder(nn.Module):
             first (one input channel): the only places Hugging Face models put one.
     """
 
-    def __init__(self, encoder: nn.Module) -> None:
+    def __init__(
+        self, encoder: nn.Module, blocks: int = DEFAULT_BLOCKS, min_values_per_sample: int = MIN_VALUES_PER_SAMPLE
+    ) -> None:
         super().__init__()
+        self.blocks = blocks
+        self.min_values_per_sample = min_values_per_sample
         self.kernels: list[int] = []
         self.strides: list[int] = []
         self.rows: list[int] = []
@@ -123,22 +135,84 @@ class ChannelsLastFeatureEncoder(nn.Module):
         zeros = torch.zeros(batch, self.scale + self.offset, dtype=input_values.dtype, device=input_values.device)
         hidden = torch.cat([input_values, zeros], dim=1)[:, :padded_samples]
         hidden = hidden.unsqueeze(-1)  # [B, S', 1]
-        for index in range(len(self.kernels)):
-            hidden = self.activations[index](self._conv_and_norm(hidden, index, samples_t, batch))
+        first = self._blockable_layers()
+        if first:
+            hidden = self._leading_layers_in_blocks(hidden, samples_t, batch, first)
+        for index in range(first, len(self.kernels)):
+            columns = self._columns(hidden, index)
+            hidden = self.activations[index](self._layer(index, columns, self._fold(index, columns, samples_t, batch)))
         return hidden[:, :valid_frames].transpose(1, 2)
 
-    def _conv_and_norm(self, hidden: torch.Tensor, index: int, samples: torch.Tensor, batch: int) -> torch.Tensor:
-        """One layer's convolution (and bias) and norm on ``[B, T, C]``."""
-        kind, norm = self.norm_kinds[index], self.norms[index]
-        if kind == "group":  # the first layer of group-norm models: the norm folds into the matmul
-            lengths = getattr(norm, "frame_lengths", None)
-            if lengths is None:  # without the wrapper's lengths the whole (unpadded) input is valid
-                lengths = conv_output_lengths(samples, self.kernels[:1], self.strides[:1]).expand(batch)
-            return _conv_group_norm(self._columns(hidden, index), self.weights[index], norm, lengths)
-        hidden = torch.matmul(self._columns(hidden, index), self.weights[index])
+    def _fold(self, index: int, columns: torch.Tensor, samples: torch.Tensor, batch: int) -> torch.Tensor | None:
+        """The GroupNorm-folded weight of the first layer of group-norm models (statistics over all of
+        ``columns``), or None for a layer without GroupNorm."""
+        norm = self.norms[index]
+        if self.norm_kinds[index] != "group":
+            return None
+        lengths = getattr(norm, "frame_lengths", None)
+        if lengths is None:  # without the wrapper's lengths the whole (unpadded) input is valid
+            lengths = conv_output_lengths(samples, self.kernels[:1], self.strides[:1]).expand(batch)
+        return _group_norm_fold(columns, self.weights[index], norm, lengths)
+
+    def _layer(self, index: int, columns: torch.Tensor, fold: torch.Tensor | None) -> torch.Tensor:
+        """One layer's convolution (and bias) and norm, before its activation, from its ``columns``."""
+        if fold is not None:  # the norm is folded into the matmul, with a column of ones for its shift
+            return torch.matmul(torch.cat([columns, torch.ones_like(columns[:, :, :1])], dim=-1), fold)
+        hidden = torch.matmul(columns, self.weights[index])
         if self.biases[index].numel():
             hidden = hidden + self.biases[index]
-        return norm(hidden) if kind == "layer" else hidden
+        return self.norms[index](hidden) if self.norm_kinds[index] == "layer" else hidden
+
+    def _blockable_layers(self) -> int:
+        """How many leading layers run in spans: up to ``BLOCKED_LAYERS``, while each layer after the first
+        reads whole frames of a multi-channel input (kernel at most two rows)."""
+        # Only where layer 0's output is large against the audio (wav2vec2-base: 102 values per input sample,
+        # 131 MB per 20 s window); small front-ends (the bundled model's: 1.6 per sample) fit the caches whole.
+        if self.blocks <= 1 or self.out_channels[0] < self.min_values_per_sample * self.strides[0]:
+            return 0
+        count = 1
+        while (count < min(BLOCKED_LAYERS, len(self.kernels)) and self.in_channels[count] > 1
+               and self.rows[count] <= 2):
+            count += 1
+        return count if count > 1 else 0
+
+    def _leading_layers_in_blocks(self, hidden: torch.Tensor, samples: torch.Tensor, batch: int,
+                                  layers: int) -> torch.Tensor:
+        """Layers ``0 .. layers - 1`` computed over ``self.blocks`` spans of the last one's output frames, one
+        span after the other; returns that layer's activations.
+
+        Layer 0's output is the largest activation of the model (512 channels x 3,200 frames per second of
+        audio for wav2vec2-base), and the next layers' are half, a quarter...; computed whole, each leaves the
+        caches before the next layer reads it. Each span here computes only the frames its output frames read
+        (a frame or two of overlap with the next span, recomputed), so they are read back while cached. Every
+        frame is the same function as computed whole (GroupNorm statistics still come from the whole input);
+        the int8 export quantizes each span's activations on their own range.
+        """
+        columns = self._columns(hidden, 0)
+        fold = self._fold(0, columns, samples, batch)
+        length = columns.shape[1]  # a tensor when traced, an int when run eagerly
+        counts = [length if isinstance(length, torch.Tensor) else torch.tensor(length)]
+        for index in range(1, layers):  # output frames of each layer
+            counts.append(counts[-1] // self.strides[index] - (self.rows[index] - 1))
+        size = (counts[-1] + self.blocks - 1) // self.blocks
+        outputs = []
+        for block in range(self.blocks):
+            # this span's output frames [start, stop) of the last layer, and what each layer below must give
+            spans = [(torch.clamp(size * block, max=counts[-1]), torch.clamp(size * (block + 1), max=counts[-1]))]
+            for index in range(layers - 1, 0, -1):
+                start, stop = spans[0]
+                spill = max(self.kernels[index] - self.strides[index], 0)
+                spans.insert(0, (self.strides[index] * start, self.strides[index] * stop + spill))
+            start, stop = spans[0]
+            frames = self.activations[0](self._layer(0, columns[:, start:stop], fold))
+            for index in range(1, layers):
+                stride, kernel, channels = self.strides[index], self.kernels[index], self.in_channels[index]
+                start, stop = spans[index]
+                taps = torch.arange(stop - start)[:, None] * stride + torch.arange(kernel)[None, :]
+                gathered = torch.index_select(frames, 1, taps.reshape(-1)).reshape(batch, -1, kernel * channels)
+                frames = self.activations[index](self._layer(index, gathered, None))
+            outputs.append(frames)
+        return torch.cat(outputs, dim=1)
 
     def _columns(self, hidden: torch.Tensor, index: int) -> torch.Tensor:
         """The layer's input columns, ``[B, frames, kernel * in]``: its row view (a free reshape) where the kernel
@@ -160,10 +234,11 @@ class ChannelsLastFeatureEncoder(nn.Module):
         return torch.cat([*views, reshaped[:, rows - 1:, :spill]], dim=-1)
 
 
-def _conv_group_norm(
+def _group_norm_fold(
     columns: torch.Tensor, weight: torch.Tensor, norm: nn.Module, lengths: torch.Tensor
 ) -> torch.Tensor:
-    """``GroupNorm(columns @ weight [+ bias])`` per channel over the valid frames, in one matmul pass.
+    """The weight ``[B, k + 1, C]`` that makes ``[columns, 1] @ it`` equal ``GroupNorm(columns @ weight [+ bias])``
+    per channel over the valid frames, so the norm costs no pass over the output.
 
     The channel statistics come from the columns' own small moments: ``mean = mu @ W`` and
     ``E[(x W)^2] = diag(W^T G W)``, with ``mu`` and ``G`` the masked mean and Gram matrix of the ``[T, k]``
@@ -185,17 +260,16 @@ def _conv_group_norm(
     if norm.weight is not None:
         scale = scale * norm.weight
     shift = -mean * scale if norm.bias is None else norm.bias - mean * scale
-    folded = torch.cat([weight * scale, shift], dim=1)  # [B, k + 1, C]
-    ones = torch.ones_like(columns[:, :, :1])
-    return torch.matmul(torch.cat([columns, ones], dim=-1), folded)
+    return torch.cat([weight * scale, shift], dim=1)  # [B, k + 1, C]
 
 
-def rewrite_conv_front_end(model: nn.Module) -> ChannelsLastFeatureEncoder:
-    """Replace the model's feature encoder by a :class:`ChannelsLastFeatureEncoder` and return it.
+def rewrite_conv_front_end(model: nn.Module, **options: int) -> ChannelsLastFeatureEncoder:
+    """Replace the model's feature encoder by a :class:`ChannelsLastFeatureEncoder` (``options`` are its
+    keyword arguments) and return it.
 
     Call it after the export wrapper is built, so the first layer's masked GroupNorm is carried over.
     """
     base = getattr(model, model.base_model_prefix)
-    encoder = ChannelsLastFeatureEncoder(base.feature_extractor)
+    encoder = ChannelsLastFeatureEncoder(base.feature_extractor, **options)
     base.feature_extractor = encoder
     return encoder

@@ -29,12 +29,50 @@ def tiny_model(norm: str, **overrides: object) -> Wav2Vec2ForCTC:
     return Wav2Vec2ForCTC(config).eval()
 
 
-def wrappers(model: Wav2Vec2ForCTC) -> tuple[CTCExportWrapper, CTCExportWrapper]:
+def wrappers(model: Wav2Vec2ForCTC, **options: int) -> tuple[CTCExportWrapper, CTCExportWrapper]:
     reference = CTCExportWrapper(copy.deepcopy(model), do_normalize=True).eval()
     rewritten_model = copy.deepcopy(model)
     rewritten = CTCExportWrapper(rewritten_model, do_normalize=True).eval()
-    rewrite_conv_front_end(rewritten_model)
+    rewrite_conv_front_end(rewritten_model, **options)
     return reference, rewritten
+
+
+SPANS = {"blocks": 4, "min_values_per_sample": 0}  # force the leading layers into spans on tiny models
+
+
+def test_only_front_ends_with_a_large_first_output_run_in_spans() -> None:
+    assert ChannelsLastFeatureEncoder(tiny_model("group").wav2vec2.feature_extractor)._blockable_layers() == 0
+    wide = tiny_model("group", conv_dim=(64,) * 7)  # 64 channels at stride 5: 12.8 values per input sample
+    assert ChannelsLastFeatureEncoder(wide.wav2vec2.feature_extractor)._blockable_layers() == 3
+    assert ChannelsLastFeatureEncoder(wide.wav2vec2.feature_extractor, blocks=1)._blockable_layers() == 0
+
+
+@pytest.mark.parametrize("norm", ["group", "layer"])
+def test_spans_give_the_same_features_at_every_length(norm: str) -> None:
+    """Including lengths so short that most spans are empty."""
+    original = tiny_model(norm).wav2vec2.feature_extractor
+    encoder = ChannelsLastFeatureEncoder(original, **SPANS)
+    assert encoder._blockable_layers() == 3
+    generator = torch.Generator().manual_seed(5)
+    for samples in LENGTHS:
+        audio = torch.randn(2, samples, generator=generator)
+        with torch.no_grad():
+            torch.testing.assert_close(encoder(audio), original(audio), atol=2e-5, rtol=1e-4)
+
+
+def test_exported_spans_graph_is_exact_on_padded_batches_it_was_not_traced_at(tmp_path: Path) -> None:
+    reference, rewritten = wrappers(tiny_model("group"), **SPANS)
+    path = tmp_path / "spans.onnx"
+    export_onnx(rewritten, path, opset=17, receptive_field=400, frame_step=320)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    lengths = np.array([16474, 1000, 401], dtype=np.int64)
+    audio = np.random.default_rng(6).standard_normal((3, 16474)).astype(np.float32)
+    log_probs, out_lengths = session.run(None, {"input_values": audio, "input_lengths": lengths})
+    with torch.no_grad():
+        expected, expected_lengths = reference(torch.from_numpy(audio), torch.from_numpy(lengths))
+    assert out_lengths.tolist() == expected_lengths.tolist()
+    for row, frames in enumerate(out_lengths.tolist()):
+        np.testing.assert_allclose(log_probs[row, :frames], expected[row, :frames].numpy(), atol=5e-5)
 
 
 @pytest.mark.parametrize("norm", ["group", "layer"])

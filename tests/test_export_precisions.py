@@ -168,9 +168,9 @@ def test_default_int8_runs_the_conv_front_end_as_int8_matmuls(
     counts, plain = report.node_counts["int8"], all_precisions.node_counts["int8"]
     assert counts.get("Conv", 0) == 1  # only the positional conv stays a Conv
     assert plain.get("Conv", 0) == 8  # the 7 front-end layers and the positional conv
-    # conv layers 1-6: one matmul each, over the layer's row and (kernel 3, stride 2) one tap of the next row
+    # conv layers 1-6: one matmul each over the layer's kernel frames (16 channels: too few for spans)
     assert counts.get("MatMulInteger", 0) == plain.get("MatMulInteger", 0) + 6
-    # layers 1-4 quantize their input once and gather the columns from the uint8 copy
+    # layers 1-4 (kernel 3) quantize their input once and gather the columns from the uint8 copy
     assert any("4 conv layer(s) gather their columns" in note for note in report.notes)
     model = onnx.load(str(report.files["int8"]))
     weights = {init.name: list(init.dims) for init in model.graph.initializer}
