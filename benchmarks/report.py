@@ -233,6 +233,17 @@ def window_section(name: str, data: dict) -> list[str]:
     return lines + [""]
 
 
+def ab_window_section(name: str, data: dict) -> list[str]:
+    median = data["median_ms"]
+    return [f"### {name}: two graphs side by side, one {data['seconds']:g} s window, {data['threads']} threads, "
+            f"{data['rounds']} interleaved rounds", f"_{machine_line(data)}_", "",
+            "| graph | file | median |", "|---|---|---|",
+            f"| before | `{data['before']}` | {median['before']:.0f} ms |",
+            f"| after | `{data['after']}` | {median['after']:.0f} ms |", "",
+            f"after / before: {data['ratio']:.3f}; on a padded batch of two, max |d log p| "
+            f"{data['max_abs_diff']:.3g} and argmax agreement {data['argmax_agreement']:.3f} (random weights).", ""]
+
+
 def window_accuracy_section(name: str, data: dict) -> list[str]:
     lines = [f"### {name}: accuracy at window joins ({data['model']}), {data['files']} files, {data['audio_s']:.0f} s "
              f"of held-out speech", f"_{machine_line(data)}_", "",
@@ -353,6 +364,7 @@ def render(files: list[Path], plots: Path | None) -> list[str]:
                 "conv_matmul": conv_section, "serve": serve_section,
                 "accuracy": lambda n, d: accuracy_section(n, d, plots), "denormals": denormals_section,
                 "window_settings": window_section, "window_accuracy": window_accuracy_section,
+                "ab_window": ab_window_section,
                 "decoder_speed": decoder_section, "cuda": lambda n, d: cuda_section(n, d, plots)}
     lines: list[str] = []
     for path in files:
