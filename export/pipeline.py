@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import shutil
@@ -205,9 +206,15 @@ def _export_conv_as_matmuls(
     opset: int,
     base_config: dict,
     report: ExportReport,
+    *,
+    for_cpu: bool = True,
 ) -> tuple[Path, tuple[int, int]] | None:
     """Export ``model`` with its conv front-end as channels-last matmuls; return the graph and the shape of
-    the weight that stays fp32, or None when ``auto`` finds a front-end it cannot rewrite."""
+    the weight that stays fp32, or None when ``auto`` finds a front-end it cannot rewrite.
+
+    ``for_cpu`` adds the CPU levers of the int8 graph: the leading conv layers in cache-sized spans and
+    attention as ONNX Runtime's ``MultiHeadAttention``. Without them the graph is the plain rewrite, which
+    fp16 conversion handles (the GPU benchmark's conv-as-matmuls lever)."""
     from w2v2_onnx_export.attention import fused_attention
     from w2v2_onnx_export.conv_matmul import rewrite_conv_front_end
     from w2v2_onnx_export.onnx_export import export_onnx
@@ -217,7 +224,7 @@ def _export_conv_as_matmuls(
     # The wrapper first: it installs the masked GroupNorm that the rewrite carries over.
     wrapper = CTCExportWrapper(model, do_normalize=loaded.do_normalize).eval()
     try:
-        encoder = rewrite_conv_front_end(model)
+        encoder = rewrite_conv_front_end(model, **({} if for_cpu else {"blocks": 1}))
     except ValueError as exc:
         if int8_method == "dynamic-conv":
             raise ExportError(f"int8_method='dynamic-conv' cannot rewrite this front-end: {exc}; "
@@ -225,7 +232,7 @@ def _export_conv_as_matmuls(
         report.notes.append(f"int8: conv front-end left in fp32 ({exc})")
         return None
     path = tmp / "exported_conv_matmul.onnx"
-    with fused_attention(model) as fused:
+    with fused_attention(model) if for_cpu else contextlib.nullcontext(False) as fused:
         export_onnx(wrapper, path, opset=opset, receptive_field=base_config["receptive_field"],
                     frame_step=base_config["frame_step"])
     if fused:

@@ -6,6 +6,7 @@ import copy
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 import torch
@@ -161,3 +162,35 @@ def test_fp16_copy_matches_on_long_inputs_without_graph_fusions(tmp_path: Path) 
         expected, _ = reference(torch.from_numpy(audio), torch.from_numpy(lengths))
     assert np.isfinite(log_probs).all()
     assert np.abs(log_probs - expected.numpy()).max() < 5e-3
+
+
+def test_gpu_lever_graph_has_no_cpu_levers_and_converts_to_fp16(tmp_path: Path) -> None:
+    """cuda_figures' conv-as-matmuls fp16 lever: the plain rewrite (no spans, Hugging Face attention), which the
+    fp16 converter handles; the CPU levers' dynamic span slicing defeats its shape inference."""
+    from conftest_export import small_standard_checkpoint
+
+    from w2v2_onnx_export import contract
+    from w2v2_onnx_export.checkpoint import load_checkpoint
+    from w2v2_onnx_export.fp16 import convert_fp16
+    from w2v2_onnx_export.pipeline import _export_conv_as_matmuls
+    from w2v2_onnx_export.report import ExportReport
+
+    checkpoint = small_standard_checkpoint(tmp_path / "ckpt", conv_dim=(64,) * 7)  # wide enough for spans
+    loaded = load_checkpoint(checkpoint)
+    config = contract.build_config(loaded, {})
+    report = ExportReport(out_dir=tmp_path, config=config)
+    graphs = {}
+    for for_cpu in (True, False):
+        (tmp_path / str(for_cpu)).mkdir()
+        path, _ = _export_conv_as_matmuls(copy.deepcopy(loaded.model), loaded, "dynamic-conv", tmp_path / str(for_cpu),
+                                          17, config, report, for_cpu=for_cpu)
+        nodes = onnx.load(str(path)).graph.node
+        graphs[for_cpu] = path, [n.op_type for n in nodes if "feature_extractor" in n.name or "attention" in n.name]
+    assert graphs[True][1].count("MultiHeadAttention") == 2 and "MultiHeadAttention" not in graphs[False][1]
+    assert graphs[True][1].count("MatMul") > graphs[False][1].count("MatMul") + 16  # the spans' matmuls
+    path = graphs[False][0]
+    convert_fp16(path, tmp_path / "lever.fp16.onnx")
+    session = ort.InferenceSession(str(tmp_path / "lever.fp16.onnx"), providers=["CPUExecutionProvider"])
+    audio = np.random.default_rng(7).standard_normal((1, 16000)).astype(np.float32)
+    log_probs, _ = session.run(None, {"input_values": audio, "input_lengths": np.array([16000], dtype=np.int64)})
+    assert np.isfinite(log_probs).all()
