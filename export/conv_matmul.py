@@ -5,10 +5,13 @@ Conv in fp32 (its ConvInteger is slower than fp32 here), so once the transformer
 front-end dominates. :class:`ChannelsLastFeatureEncoder` computes the same front-end with time-major
 ``[batch, time, channels]`` tensors and no im2col copies:
 
-* A convolution with kernel ``k <= 2 s`` and stride ``s`` reads two consecutive rows of its input reshaped to
-  ``[batch, time / s, s * channels]`` (a free reshape): ``out[t] = [R[t], R[t + 1][:(k - s) * channels]] @ W``,
-  one matmul over the row and the taps it needs from the next one. The int8 export quantizes ``R`` once and
-  gathers those columns from the uint8 copy (``quantize.quantize_before_gather``), a quarter of the bytes.
+* A convolution with kernel ``k`` and stride ``s`` is one matmul of its columns, ``[batch, frames, k * channels]``:
+  a free reshape of its input to ``[batch, time / s, s * channels]`` when ``k <= s``, else (``k <= 2 s``) one
+  ``Gather`` of input frames ``t s .. t s + k - 1`` for each output frame ``t``. The int8 export quantizes the
+  input once and gathers from the uint8 copy (``quantize.quantize_before_gather``), a quarter of the bytes.
+* Where layer 0's output is large (wav2vec2-base: 131 MB per 20 s window), the first ``BLOCKED_LAYERS`` layers
+  run in ``blocks`` spans of time, one after the other, each computing just the frames its output needs, so
+  every span's activations are read back from cache (:meth:`ChannelsLastFeatureEncoder._leading_layers_in_blocks`).
 * The first layer (one input channel) stacks its two row views (a tiny copy) and stays fp32: raw audio needs
   the precision and an inner dimension of ``k`` is too thin for int8 kernels to pay.
 * The audio is zero-padded inside the graph to the next length at which every reshape is exact; the padded
