@@ -101,14 +101,16 @@ def quantize_before_gather(path: Path) -> int:
     removed: set[int] = set()
     inserted: dict[int, object] = {}  # id of the node to insert before -> the new node
     retyped: set[str] = set()
+    sources: set[str] = set()
     moved = 0
     for quantize in [node for node in graph.node if node.op_type == "DynamicQuantizeLinear"]:
         tree: list = []
         leaves: set[str] = set()
         _movement_tree(quantize.input[0], producer, uses, tree, leaves)
-        if len(leaves) != 1 or not any(node.op_type != "Reshape" for node in tree):
-            continue
+        if len(leaves) != 1 or not any(node.op_type != "Reshape" for node in tree) or leaves & sources:
+            continue  # (a source already quantized for another tree keeps that one; this tree stays as it is)
         source = leaves.pop()
+        sources.add(source)
         whole = f"{source}_quantized_whole"
         early = onnx.helper.make_node("DynamicQuantizeLinear", [source], [whole, *quantize.output[1:]],
                                       name=f"{quantize.name}_before_gather")

@@ -93,3 +93,28 @@ def test_columns_not_all_cut_from_one_tensor_are_left_alone(tmp_path: Path) -> N
     model = onnx.load(str(tmp_path / "int8.onnx"))
     quantizers = [node for node in model.graph.node if node.op_type == "DynamicQuantizeLinear"]
     assert [node.input[0] for node in quantizers] == ["columns"]
+
+
+def test_a_tensor_gathered_twice_is_quantized_before_one_gather_only(tmp_path: Path) -> None:
+    """Two gathers of one tensor, each feeding its own MatMul: only the first moves (one new quantizer per
+    tensor), and the graph stays valid and close to fp32."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((ROWS, WIDTH)).astype(np.float32)
+    weights = [rng.standard_normal((WIDTH, OUT)).astype(np.float32) for _ in range(2)]
+    nodes = [helper.make_node("Slice", ["x", "zero", "last", "zero"], ["a"]),
+             helper.make_node("Slice", ["x", "one", "big", "zero"], ["b"]),
+             helper.make_node("MatMul", ["a", "W0"], ["ya"]), helper.make_node("MatMul", ["b", "W1"], ["yb"]),
+             helper.make_node("Add", ["ya", "yb"], ["y"])]
+    initializers = [numpy_helper.from_array(w, f"W{i}") for i, w in enumerate(weights)] + [
+        numpy_helper.from_array(np.array([v], dtype=np.int64), n)
+        for n, v in (("zero", 0), ("one", 1), ("last", -1), ("big", 1 << 30))]
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [ROWS, WIDTH])]
+    graph = helper.make_graph(nodes, "twice", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              initializer=initializers)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "fp32.onnx"))
+    notes = quantize_int8(tmp_path / "fp32.onnx", tmp_path / "int8.onnx", [])
+    assert any("1 conv layer(s) gather their columns" in note for note in notes)
+    (got,) = ort.InferenceSession(str(tmp_path / "int8.onnx"), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x})
+    expected = x[:-1] @ weights[0] + x[1:] @ weights[1]
+    assert np.abs(got - expected).max() < 0.05 * np.abs(expected).max()
