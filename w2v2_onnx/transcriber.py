@@ -141,7 +141,9 @@ class Transcriber:
             sample_rate: the rate of array inputs (default: the model's rate); files carry their own.
             decoder: ``greedy`` (default) or ``beam``.
             word_timestamps: whether to return the words with times and probabilities.
-            batch_size: windows per model call (default 1 on CPU, 16 on CUDA); results do not depend on it.
+            batch_size: windows per model call (default 1 on CPU, 16 on CUDA). fp32 and fp16 results do not
+                depend on it (padding is exact); int8 ones do slightly, since dynamic int8 quantizes each call's
+                activations on one range for the whole batch (docs/runtime.md, "Batching and int8").
             chunk_length: longest window in seconds; longer audio is cut in overlapping windows.
             chunk_context: seconds of overlap each window gives its neighbours.
             lm, beam_width, alpha, beta, hotwords, hotword_weight: beam-search options (``decoder="beam"``).
