@@ -14,6 +14,19 @@ from w2v2_onnx_export.quantize import quantize_int8
 ROWS, WIDTH, SPILL, OUT = 50, 8, 4, 6
 
 
+def quantize_graph(tmp_path: Path, nodes: list, shape: list[int], initializers: list) -> tuple[list[str], Path]:
+    """Save a one-input (``x``) one-output (``y``) fp32 graph, quantize it; return the notes and the int8 file."""
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)]
+    graph = helper.make_graph(nodes, "g", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              initializer=initializers)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "fp32.onnx"))
+    return quantize_int8(tmp_path / "fp32.onnx", tmp_path / "int8.onnx", []), tmp_path / "int8.onnx"
+
+
+def run_int8(path: Path, x: np.ndarray) -> np.ndarray:
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+
+
 def gather_then_matmul(path: Path, *, foreign_input: bool = False) -> np.ndarray:
     """``[x[:-1], x[1:, :SPILL]] @ W`` (the channels-last conv of conv_matmul.py) as an fp32 ONNX file."""
     rng = np.random.default_rng(0)
@@ -71,17 +84,12 @@ def test_frames_gathered_by_index_are_gathered_from_the_uint8_copy(tmp_path: Pat
              helper.make_node("MatMul", ["columns", "W"], ["y"])]
     initializers = [numpy_helper.from_array(taps, "taps"), numpy_helper.from_array(weight, "W"),
                     numpy_helper.from_array(np.array([count, 3 * channels], dtype=np.int64), "shape")]
-    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [frames, channels])]
-    graph = helper.make_graph(nodes, "frames", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-                              initializer=initializers)
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "fp32.onnx"))
-    notes = quantize_int8(tmp_path / "fp32.onnx", tmp_path / "int8.onnx", [])
+    notes, int8 = quantize_graph(tmp_path, nodes, [frames, channels], initializers)
     assert any("1 conv layer(s) gather their columns" in note for note in notes)
-    quantizers = [n for n in onnx.load(str(tmp_path / "int8.onnx")).graph.node if n.op_type == "DynamicQuantizeLinear"]
+    quantizers = [n for n in onnx.load(str(int8)).graph.node if n.op_type == "DynamicQuantizeLinear"]
     assert [node.input[0] for node in quantizers] == ["x"]
     x = rng.standard_normal((frames, channels)).astype(np.float32)
-    (got,) = ort.InferenceSession(str(tmp_path / "int8.onnx"), providers=["CPUExecutionProvider"]).run(
-        None, {"x": x})
+    got = run_int8(int8, x)
     expected = x[taps].reshape(count, 3 * channels) @ weight
     assert np.abs(got - expected).max() < 0.05 * np.abs(expected).max()
 
@@ -108,13 +116,8 @@ def test_a_tensor_gathered_twice_is_quantized_before_one_gather_only(tmp_path: P
     initializers = [numpy_helper.from_array(w, f"W{i}") for i, w in enumerate(weights)] + [
         numpy_helper.from_array(np.array([v], dtype=np.int64), n)
         for n, v in (("zero", 0), ("one", 1), ("last", -1), ("big", 1 << 30))]
-    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [ROWS, WIDTH])]
-    graph = helper.make_graph(nodes, "twice", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-                              initializer=initializers)
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "fp32.onnx"))
-    notes = quantize_int8(tmp_path / "fp32.onnx", tmp_path / "int8.onnx", [])
+    notes, int8 = quantize_graph(tmp_path, nodes, [ROWS, WIDTH], initializers)
     assert any("1 conv layer(s) gather their columns" in note for note in notes)
-    (got,) = ort.InferenceSession(str(tmp_path / "int8.onnx"), providers=["CPUExecutionProvider"]).run(
-        None, {"x": x})
+    got = run_int8(int8, x)
     expected = x[:-1] @ weights[0] + x[1:] @ weights[1]
     assert np.abs(got - expected).max() < 0.05 * np.abs(expected).max()
