@@ -10,42 +10,28 @@ padded batch of two (max |d log p| and argmax agreement), since a lever must not
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from runtime_figures import machine_info, speech_like  # noqa: E402
-
-
-def session(path: str, threads: int):
-    import onnxruntime as ort
-
-    from w2v2_onnx.session import DENORMAL_AS_ZERO
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    options.add_session_config_entry(DENORMAL_AS_ZERO, "1")
-    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+from denormals import session  # noqa: E402
+from runtime_figures import announce_machine, interleaved_times, speech_like, write_json  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("before")
-    parser.add_argument("after")
+    parser.add_argument("before", type=Path)
+    parser.add_argument("after", type=Path)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    print(json.dumps(machine_info(), indent=2))
-    sessions = [session(args.before, args.threads), session(args.after, args.threads)]
+    machine = announce_machine()
+    sessions = [session(path, args.threads, flush=True) for path in (args.before, args.after)]
     samples = int(args.seconds * 16000)
     audio = speech_like(args.seconds)[None, :samples].astype(np.float32)
     feeds = {"input_values": audio, "input_lengths": np.array([samples], dtype=np.int64)}
@@ -59,24 +45,17 @@ def main() -> None:
     agreement = float((outputs[0].argmax(-1) == outputs[1].argmax(-1)).mean())
     print(f"padded batch: max |d log p| {difference:.3g}, argmax agreement {agreement:.3f}")
 
-    for s in sessions:
-        for _ in range(2):
-            s.run(None, feeds)
-    times: list[list[float]] = [[], []]
-    for _ in range(args.rounds):
-        for index, s in enumerate(sessions):
-            start = time.perf_counter()
-            s.run(None, feeds)
-            times[index].append(time.perf_counter() - start)
-    before, after = (statistics.median(t) for t in times)
+    times = interleaved_times({index: (lambda s=s: s.run(None, feeds)) for index, s in enumerate(sessions)},
+                              args.rounds)
+    before, after = (statistics.median(times[index]) for index in range(2))
     print(f"{args.seconds:g} s window: before {before * 1000:.0f} ms, after {after * 1000:.0f} ms, "
           f"after/before {after / before:.3f}")
     if args.out:
-        result = {"machine": machine_info(), "kind": "ab_window", "before": args.before, "after": args.after,
+        result = {"machine": machine, "kind": "ab_window", "before": str(args.before), "after": str(args.after),
                   "seconds": args.seconds, "threads": args.threads, "rounds": args.rounds,
                   "median_ms": {"before": before * 1000, "after": after * 1000}, "ratio": after / before,
                   "max_abs_diff": difference, "argmax_agreement": agreement}
-        args.out.write_text(json.dumps(result, indent=2))
+        write_json(result, args.out)
 
 
 if __name__ == "__main__":

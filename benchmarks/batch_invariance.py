@@ -11,14 +11,13 @@ many transcripts are equal, frame argmax agreement and max |d log p|.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from runtime_figures import machine_info  # noqa: E402
+from runtime_figures import announce_machine, write_json  # noqa: E402
 
 
 def main() -> None:
@@ -34,7 +33,7 @@ def main() -> None:
     args = parser.parse_args()
     files = sorted(args.audio)[:args.files]
     probe = Transcriber(args.model, threads=args.threads)
-    results = {"machine": machine_info(), "kind": "batch_invariance", "model": str(probe.model.path.parent),
+    results = {"machine": announce_machine(), "kind": "batch_invariance", "model": str(probe.model.path.parent),
                "files": len(files), "batch_size": args.batch_size, "precisions": {}}
     for precision in probe.config.files:
         transcriber = Transcriber(args.model, precision=precision, threads=args.threads)
@@ -52,7 +51,7 @@ def main() -> None:
         print(f"{precision}: batch {args.batch_size} vs 1: {row['transcripts_equal']}/{len(files)} transcripts "
               f"equal, argmax agreement {row['argmax_agreement']:.4f}, max |d log p| {row['max_abs_diff']:.3g}")
     if args.out:
-        args.out.write_text(json.dumps(results, indent=2))
+        write_json(results, args.out)
 
 
 if __name__ == "__main__":
