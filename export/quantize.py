@@ -213,7 +213,7 @@ def quantize_int8(
                 notes = [note + (f"; {len(kept)} MatMul(s) of the first conv layer kept fp32" if kept else "")]
                 moved = quantize_before_gather(int8_path)
                 if moved:
-                    notes.append(f"int8: {moved} conv layer(s) gather their columns from the quantized (uint8) input")
+                    notes.append(f"int8: {moved} column gather(s) read a quantized (uint8) input, quantized once")
                 return notes
             if not calibration:
                 raise InvalidOptionError("static int8 quantization needs calibration audio")

@@ -171,7 +171,7 @@ def test_default_int8_runs_the_conv_front_end_as_int8_matmuls(
     # conv layers 1-6: one matmul each over the layer's kernel frames (16 channels: too few for spans)
     assert counts.get("MatMulInteger", 0) == plain.get("MatMulInteger", 0) + 6
     # layers 1-4 (kernel 3) quantize their input once and gather the columns from the uint8 copy
-    assert any("4 conv layer(s) gather their columns" in note for note in report.notes)
+    assert any("4 column gather(s) read a quantized (uint8) input" in note for note in report.notes)
     model = onnx.load(str(report.files["int8"]))
     weights = {init.name: list(init.dims) for init in model.graph.initializer}
     fp32_weights = [weights.get(n.input[1]) for n in model.graph.node if n.op_type == "MatMul"]

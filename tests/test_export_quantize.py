@@ -57,7 +57,7 @@ def gather_then_matmul(path: Path, *, foreign_input: bool = False) -> np.ndarray
 def test_input_is_quantized_once_and_columns_gathered_in_uint8(tmp_path: Path) -> None:
     weight = gather_then_matmul(tmp_path / "fp32.onnx")
     notes = quantize_int8(tmp_path / "fp32.onnx", tmp_path / "int8.onnx", [])
-    assert any("1 conv layer(s) gather their columns" in note for note in notes)
+    assert any("1 column gather(s) read a quantized (uint8) input" in note for note in notes)
     model = onnx.load(str(tmp_path / "int8.onnx"))
     quantizers = [node for node in model.graph.node if node.op_type == "DynamicQuantizeLinear"]
     assert [node.input[0] for node in quantizers] == ["x"]  # the input itself, not the columns
@@ -85,7 +85,7 @@ def test_frames_gathered_by_index_are_gathered_from_the_uint8_copy(tmp_path: Pat
     initializers = [numpy_helper.from_array(taps, "taps"), numpy_helper.from_array(weight, "W"),
                     numpy_helper.from_array(np.array([count, 3 * channels], dtype=np.int64), "shape")]
     notes, int8 = quantize_graph(tmp_path, nodes, [frames, channels], initializers)
-    assert any("1 conv layer(s) gather their columns" in note for note in notes)
+    assert any("1 column gather(s) read a quantized (uint8) input" in note for note in notes)
     quantizers = [n for n in onnx.load(str(int8)).graph.node if n.op_type == "DynamicQuantizeLinear"]
     assert [node.input[0] for node in quantizers] == ["x"]
     x = rng.standard_normal((frames, channels)).astype(np.float32)
@@ -97,7 +97,7 @@ def test_frames_gathered_by_index_are_gathered_from_the_uint8_copy(tmp_path: Pat
 def test_columns_not_all_cut_from_one_tensor_are_left_alone(tmp_path: Path) -> None:
     gather_then_matmul(tmp_path / "fp32.onnx", foreign_input=True)
     notes = quantize_int8(tmp_path / "fp32.onnx", tmp_path / "int8.onnx", [])
-    assert not any("gather their columns" in note for note in notes)
+    assert not any("column gather(s) read a quantized" in note for note in notes)
     model = onnx.load(str(tmp_path / "int8.onnx"))
     quantizers = [node for node in model.graph.node if node.op_type == "DynamicQuantizeLinear"]
     assert [node.input[0] for node in quantizers] == ["columns"]
@@ -117,7 +117,7 @@ def test_a_tensor_gathered_twice_is_quantized_before_one_gather_only(tmp_path: P
         numpy_helper.from_array(np.array([v], dtype=np.int64), n)
         for n, v in (("zero", 0), ("one", 1), ("last", -1), ("big", 1 << 30))]
     notes, int8 = quantize_graph(tmp_path, nodes, [ROWS, WIDTH], initializers)
-    assert any("1 conv layer(s) gather their columns" in note for note in notes)
+    assert any("1 column gather(s) read a quantized (uint8) input" in note for note in notes)
     got = run_int8(int8, x)
     expected = x[:-1] @ weights[0] + x[1:] @ weights[1]
     assert np.abs(got - expected).max() < 0.05 * np.abs(expected).max()
