@@ -209,10 +209,8 @@ class ChannelsLastFeatureEncoder(nn.Module):
             start, stop = spans[0]
             frames = self.activations[0](self._layer(0, columns[:, start:stop], fold))
             for index in range(1, layers):
-                stride, kernel, channels = self.strides[index], self.kernels[index], self.in_channels[index]
                 start, stop = spans[index]
-                taps = torch.arange(stop - start)[:, None] * stride + torch.arange(kernel)[None, :]
-                gathered = torch.index_select(frames, 1, taps.reshape(-1)).reshape(batch, -1, kernel * channels)
+                gathered = self._gathered_columns(frames, index, stop - start, batch)
                 frames = self.activations[index](self._layer(index, gathered, None))
             outputs.append(frames)
         return torch.cat(outputs, dim=1)
@@ -225,16 +223,22 @@ class ChannelsLastFeatureEncoder(nn.Module):
         reshaped = hidden.reshape(hidden.shape[0], -1, stride * in_channels)
         if rows == 1:
             return reshaped
-        if in_channels > 1:  # one Gather of whole frames: output t reads frames t * s .. t * s + k - 1
-            kernel = self.kernels[index]
-            count = reshaped.shape[1] - (rows - 1)
-            taps = torch.arange(count, device=hidden.device)[:, None] * stride + torch.arange(kernel)[None, :]
-            gathered = torch.index_select(hidden, 1, taps.reshape(-1))  # [B, count * kernel, C]
-            return gathered.reshape(hidden.shape[0], -1, kernel * in_channels)
+        if in_channels > 1:
+            return self._gathered_columns(hidden, index, reshaped.shape[1] - (rows - 1), hidden.shape[0])
         spill = (self.kernels[index] - (rows - 1) * stride) * in_channels  # taps used from the last row
         # Row r of output frame t is input row t + r; negative ends keep the slice lengths symbolic-friendly.
         views = [reshaped[:, row:row - (rows - 1)] for row in range(rows - 1)]
         return torch.cat([*views, reshaped[:, rows - 1:, :spill]], dim=-1)
+
+
+    def _gathered_columns(self, hidden: torch.Tensor, index: int, count: torch.Tensor | int,
+                          batch: torch.Tensor | int) -> torch.Tensor:
+        """Columns of ``count`` output frames by one Gather of whole input frames: output ``t`` reads frames
+        ``t * s .. t * s + k - 1`` of ``hidden`` (``[B, frames, C]``), giving ``[B, count, k * C]``."""
+        stride, kernel = self.strides[index], self.kernels[index]
+        taps = torch.arange(count, device=hidden.device)[:, None] * stride + torch.arange(kernel)[None, :]
+        gathered = torch.index_select(hidden, 1, taps.reshape(-1))  # [B, count * kernel, C]
+        return gathered.reshape(batch, -1, kernel * self.in_channels[index])
 
 
 def _group_norm_fold(
