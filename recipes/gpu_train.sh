@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Reference model (b): a larger model trained from scratch on one CUDA GPU, in one fixed-time run.
 # Same sources, held-out splits and seed as reference model (a) (recipes/small_fb_common.sh), packed by
-# recipes/gpu_pack.py into .gpudata/ (wheels of the missing packages + data.tar.gz). Trains a 12 x 512 pre-LN
-# transformer behind small-fb's filterbank front-end widened to 512 channels (about 42 M parameters), bf16,
-# batch 64, time-linear schedule over a wall budget, then scores the final checkpoint on the held-out sets with
+# recipes/gpu_pack.py into .gpudata/ (wheels of the missing packages + data.tar.gz). Trains a 12 x 384 pre-LN
+# transformer behind small-fb's filterbank front-end widened to 384 channels (about 23 M parameters), bf16,
+# batch 32, time-linear schedule over a wall budget, then scores the final checkpoint on the held-out sets with
 # python -m w2v2_onnx_finetune.evaluate (greedy WER/CER/exact: cathy test part, FSDD theo, TTS eval).
 #
 # Usage, from the repository root:   OUT=/some/dir bash recipes/gpu_train.sh
-# Writes to $OUT (8 files): train.log (everything printed), commands.txt (the exact commands, versions, phase
-# times), metrics.jsonl and data.json (written there while training runs), training.json, eval.json, curves.png,
-# summary.json. The checkpoint (about 170 MB) stays in $GPU_TRAIN_WORK/run/checkpoint.
+# Writes to $OUT: train.log (everything printed); results.tar.gz holding commands.txt (the exact commands,
+# versions, phase times), metrics.jsonl and data.json (written while training runs), training.json, eval.json,
+# curves.png and summary.json; and checkpoint.tar.part-* (the final checkpoint with fp16 weights, step 7). The
+# fp32 checkpoint stays in $GPU_TRAIN_WORK/run/checkpoint.
 #
 # Environment: PY (python3), GPU_TRAIN_LIMIT_S (325: the whole command ends before this many seconds),
 # GPU_TRAIN_MINUTES (3.75: training budget, lowered when the limit needs it), GPU_TRAIN_WORK (/tmp/gpu-train),
@@ -51,16 +52,19 @@ if [ "$SMOKE" = 1 ]; then
     EVAL_BATCH=16; EVAL_THREADS=2; NAME=smoke-tiny
     export EVAL_DEVICE=${EVAL_DEVICE:-cpu}   # exercises the device wrapper of step 5 on the CPU
 else
-    # "medium-fb": small-fb's two-layer front-end (400-tap filterbank conv, stride 160, then kernel 3 / stride 2)
-    # widened to 512 channels, and a 12 x 512 pre-LN transformer (8 heads, FFN 2048), positional conv 128 / 16.
-    MODEL='{"hidden_size": 512, "num_hidden_layers": 12, "num_attention_heads": 8, "intermediate_size": 2048,
-            "conv_dim": [512, 512], "num_conv_pos_embeddings": 128, "num_conv_pos_embedding_groups": 16}'
-    LOOP=(--batch-size 64 --eval-batch-size 64 --eval-steps 500 --logging-steps 25 --threads 8 --num-workers 6
-          --learning-rate 1e-3 --warmup 200)
+    # "medium-fb-384": small-fb's two-layer front-end (400-tap filterbank conv, stride 160, then kernel 3 /
+    # stride 2) widened to 384 channels, and a 12 x 384 pre-LN transformer (6 heads, FFN 1536), positional conv
+    # 128 / 16: about 23 M parameters, so that its fp16 checkpoint (about 46 MB) comes back from the lent machine
+    # (64 MiB of files at most). Batch 32: at this size a step costs about the same at 32 as at 64 utterances
+    # (the GPU is far from busy), so 32 gives twice the updates per epoch.
+    MODEL='{"hidden_size": 384, "num_hidden_layers": 12, "num_attention_heads": 6, "intermediate_size": 1536,
+            "conv_dim": [384, 384], "num_conv_pos_embeddings": 128, "num_conv_pos_embedding_groups": 16}'
+    LOOP=(--batch-size 32 --eval-batch-size 64 --eval-steps 2000 --logging-steps 50 --threads 8 --num-workers 8
+          --learning-rate 1e-3 --warmup 300)
     # seconds kept for what is not training: imports + data loading + final evaluation and saving inside the
     # finetune command, and the evaluation module + plot + summary after it
-    LOAD_RESERVE=${GPU_TRAIN_LOAD_RESERVE:-45}; POST_RESERVE=${GPU_TRAIN_POST_RESERVE:-35}
-    EVAL_BATCH=32; EVAL_THREADS=8; NAME=medium-fb
+    LOAD_RESERVE=${GPU_TRAIN_LOAD_RESERVE:-45}; POST_RESERVE=${GPU_TRAIN_POST_RESERVE:-50}
+    EVAL_BATCH=32; EVAL_THREADS=8; NAME=medium-fb-384
 fi
 
 : > "$CMDS"
@@ -222,4 +226,31 @@ summary = {
 (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
 print(json.dumps({k: summary[k] for k in ("steps", "train_runtime_s", "evaluate")}, indent=1))
 EOF
+# 7. What comes back from a lent machine (at most 8 files): train.log, results.tar.gz (the small files above) and
+#    the final checkpoint with fp16 weights (config, vocabulary and processor files beside them) as
+#    checkpoint.tar.part-aa, -ab, ... of at most 15 MiB each (reassemble: cat checkpoint.tar.part-* | tar x).
+#    GPU_TRAIN_RETURN_CHECKPOINT=0 keeps it on the machine only.
+if [ "${GPU_TRAIN_RETURN_CHECKPOINT:-1}" = 1 ] && [ -f "$RUN/checkpoint/model.safetensors" ]; then
+    if $PY - "$RUN/checkpoint" "$WORK/checkpoint-fp16" <<'EOF'
+import shutil, sys
+from pathlib import Path
+from safetensors.torch import load_file, save_file
+source, target = Path(sys.argv[1]), Path(sys.argv[2])
+target.mkdir(parents=True)
+for item in source.iterdir():
+    if item.is_file() and item.suffix in (".json", ".txt"):
+        shutil.copy2(item, target / item.name)
+weights = load_file(str(source / "model.safetensors"))
+save_file({k: v.half() if v.is_floating_point() else v for k, v in weights.items()},
+          str(target / "model.safetensors"), metadata={"format": "pt"})
+EOF
+    then
+        (cd "$WORK" && tar -cf - checkpoint-fp16 | split -b 15M - "$OUT/checkpoint.tar.part-")
+        note "checkpoint with fp16 weights: $(ls "$OUT" | grep -c checkpoint.tar.part-) part(s) in \$OUT"
+    else
+        note "checkpoint not packed"
+    fi
+fi
+(cd "$OUT" && small=$(ls | grep -v -e '^train.log$' -e '^checkpoint.tar.part-' -e '^results.tar.gz$') \
+    && [ -n "$small" ] && tar -czf results.tar.gz $small && rm -f $small) || note "results not packed"
 exit "$train_status"
