@@ -211,6 +211,7 @@ def run_training(config: TrainConfig) -> dict[str, Any]:
         "train_examples": len(train_set),
         "train_audio_s": round(train_set.total_seconds(), 1), "global_step": trainer.state.global_step,
         "best_checkpoint": trainer.state.best_model_checkpoint, "best_metric": best_metric,
+        "skipped_steps": trainer.skipped_steps,
         "train_runtime_s": round(result.metrics.get("train_runtime", 0.0), 1),
         "wall_s": round(time.time() - started, 1), "final_eval": final_metrics,
         "machine": {"platform": platform.platform(), "processor": platform.processor(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -10,6 +11,33 @@ from transformers import Trainer
 
 from w2v2_onnx_finetune.schedule import time_linear_factor
 
+logger = logging.getLogger(__name__)
+
+
+def skip_non_finite_steps(optimizer: torch.optim.Optimizer) -> list[int]:
+    """Make ``optimizer`` skip every step whose gradients hold a NaN or an infinity.
+
+    A step pre-hook drops all gradients of such a step (``grad = None``, which AdamW and the other torch
+    optimizers skip), so one overflow in a bf16/fp16 batch cannot turn every weight into NaN. Returns the
+    list that receives the (1-based) number of each skipped step.
+    """
+    skipped: list[int] = []
+    calls = [0]
+
+    def drop_non_finite(opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        calls[0] += 1
+        grads = [p.grad for group in opt.param_groups for p in group["params"] if p.grad is not None]
+        if grads and not all(torch.isfinite(g).all() for g in grads):
+            for group in opt.param_groups:
+                for param in group["params"]:
+                    param.grad = None
+            skipped.append(calls[0])
+            logger.warning("optimizer step %d skipped: non-finite gradients (%d skipped so far)",
+                           calls[0], len(skipped))
+
+    optimizer.register_step_pre_hook(drop_non_finite)
+    return skipped
+
 
 class CTCTrainer(Trainer):
     """``Trainer`` whose evaluation returns per-frame argmax ids instead of full logits.
@@ -17,6 +45,9 @@ class CTCTrainer(Trainer):
     Frames past each row's valid length become the blank (id 0), so padding in a batch never adds
     text to a transcript, and evaluation keeps ``frames`` ints per row instead of ``frames x vocab``
     floats.
+
+    Optimizer steps whose gradients are not finite are skipped (:func:`skip_non_finite_steps`); their
+    numbers are in ``skipped_steps``.
 
     Args:
         time_budget_s: with a budget, the learning rate follows :func:`time_linear_factor`
@@ -27,6 +58,13 @@ class CTCTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.time_budget_s = time_budget_s
         self._schedule_started: float | None = None
+        self.skipped_steps: list[int] = []
+
+    def create_optimizer(self, *args: Any, **kwargs: Any) -> torch.optim.Optimizer:
+        """The standard optimizer, made to skip steps with non-finite gradients."""
+        optimizer = super().create_optimizer(*args, **kwargs)
+        self.skipped_steps = skip_non_finite_steps(optimizer)
+        return optimizer
 
     def create_scheduler(self, num_training_steps: int,
                          optimizer: torch.optim.Optimizer | None = None) -> Any:

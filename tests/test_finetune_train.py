@@ -209,3 +209,23 @@ def test_split_seed_keeps_the_held_out_rows_whatever_the_training_seed(tiny_corp
     first_run = held_out(seed=0)
     assert held_out(seed=7, split_seed=0) == first_run
     assert any(held_out(seed=s) != first_run for s in range(1, 6))  # without it, the seed redraws the split
+
+
+def test_optimizer_skips_steps_with_non_finite_gradients():
+    import torch
+
+    from w2v2_onnx_finetune.trainer import skip_non_finite_steps
+
+    layer = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.AdamW(layer.parameters(), lr=0.1)
+    skipped = skip_non_finite_steps(optimizer)
+    before = [p.detach().clone() for p in layer.parameters()]
+    layer(torch.tensor([[1.0, float("nan"), 0.0]])).sum().backward()
+    optimizer.step()
+    assert skipped == [1]
+    assert all(torch.equal(a, b) for a, b in zip(before, layer.parameters()))
+    optimizer.zero_grad()
+    layer(torch.ones(1, 3)).sum().backward()
+    optimizer.step()
+    assert skipped == [1]
+    assert all(torch.isfinite(p).all() and not torch.equal(a, p) for a, p in zip(before, layer.parameters()))
