@@ -60,6 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="continue the newest checkpoint in --output-dir")
     parser.add_argument("--max-wall-minutes", type=float, default=None,
                         help="evaluate, save and stop after this much training time")
+    parser.add_argument("--train-until", type=float, default=None, metavar="UNIX_SECONDS",
+                        help="stop training (evaluating and saving first) at this wall-clock time, if that "
+                             "comes before --max-wall-minutes: a budget that includes loading, for runs that "
+                             "must end in time (e.g. $(( $(date +%%s) + 540 )))")
     parser.add_argument("--best-metric", default=None,
                         help="metric choosing the final checkpoint (default: eval_<first eval source>_wer); "
                              "none: the last checkpoint")
@@ -88,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
             trim_silence=args.trim_silence, precision=args.precision,
             threads=args.threads, eval_steps=args.eval_steps, logging_steps=args.logging_steps,
             save_total_limit=args.save_total_limit, resume=args.resume,
-            max_wall_minutes=args.max_wall_minutes, freeze_feature_encoder=args.freeze_feature_encoder,
+            max_wall_minutes=args.max_wall_minutes, train_until=args.train_until,
+            freeze_feature_encoder=args.freeze_feature_encoder,
             best_metric=args.best_metric, num_workers=args.num_workers, model_overrides=overrides,
         )
         facts = run_training(config)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from w2v2_onnx.errors import DataError
 def read_curves(path: str | Path) -> tuple[list[tuple[int, float, float]], dict[str, list[tuple[int, float, float]]]]:
     """``(loss, evals)``: loss as (step, minutes, loss); evals[source] as (step, wer, cer).
 
+    Loss records with a non-finite loss or gradient norm (a diverged run) are left out.
+
     Raises:
         DataError: the file is missing or holds no training log.
     """
@@ -27,7 +30,9 @@ def read_curves(path: str | Path) -> tuple[list[tuple[int, float, float]], dict[
         records = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot read training metrics from {path}: {exc}") from exc
-    loss = [(r["step"], r.get("wall_s", 0.0) / 60, r["loss"]) for r in records if "loss" in r]
+    # a log whose gradient norm is NaN or infinite comes from a diverged interval: its loss means nothing
+    loss = [(r["step"], r.get("wall_s", 0.0) / 60, r["loss"]) for r in records
+            if "loss" in r and math.isfinite(r.get("grad_norm", 0.0)) and math.isfinite(r["loss"])]
     evals: dict[str, list[tuple[int, float, float]]] = {}
     for r in records:
         for key in r:

@@ -46,6 +46,7 @@ class TrainConfig:
     save_total_limit: int = 2
     resume: bool = False
     max_wall_minutes: float | None = None
+    train_until: float | None = None  # Unix time: stop training by then (counts the time spent loading)
     freeze_feature_encoder: str = "auto"
     best_metric: str | None = None
     num_workers: int = 0
@@ -69,6 +70,30 @@ def _precision_flags(precision: str) -> dict[str, bool]:
     if not cuda:
         flags["use_cpu"] = True  # the Trainer only allows bf16 without a GPU when told it is on the CPU
     return flags
+
+
+#: The shortest training budget that ``--train-until`` leaves (a deadline already past still trains this long).
+MIN_BUDGET_S = 30.0
+
+
+def _training_budget_s(max_wall_minutes: float | None, train_until: float | None,
+                       now: float | None = None) -> float | None:
+    """Seconds of training: ``max_wall_minutes``, cut to what ``train_until`` (Unix time) leaves from ``now``.
+
+    ``None`` when neither is set. The time left before ``train_until`` is measured after the data is loaded
+    and the model built, so a deadline bounds the whole command, not only the training loop.
+    """
+    budget = max_wall_minutes * 60 if max_wall_minutes else None
+    if train_until is not None:
+        left = train_until - (time.time() if now is None else now)
+        if left < MIN_BUDGET_S:
+            logger.warning("--train-until leaves %.0f s after loading; training %.0f s anyway", left, MIN_BUDGET_S)
+            left = MIN_BUDGET_S
+        if budget is None or left < budget:
+            logger.info("training budget %.0f s (what --train-until leaves; --max-wall-minutes gave %s)",
+                        left, "none" if budget is None else f"{budget:.0f} s")
+            budget = left
+    return budget
 
 
 def _is_our_checkpoint(start: str) -> bool:
@@ -149,9 +174,9 @@ def run_training(config: TrainConfig) -> dict[str, Any]:
     logger.info("training on %d examples (%.0f s of audio); eval sets %s", len(train_set),
                 train_set.total_seconds(), {k: len(v) for k, v in eval_sets.items()})
 
-    budget_s = config.max_wall_minutes * 60 if config.max_wall_minutes else None
+    budget_s = _training_budget_s(config.max_wall_minutes, config.train_until)
     if config.scheduler == "time-linear" and budget_s is None:
-        raise InvalidOptionError("--scheduler time-linear needs --max-wall-minutes "
+        raise InvalidOptionError("--scheduler time-linear needs --max-wall-minutes or --train-until "
                                  "(the time the learning rate decays over)")
     strategy = "steps" if config.eval_steps else "epoch"
     best_metric = config.best_metric or (f"eval_{next(iter(eval_sets))}_wer" if eval_sets else None)

@@ -12,8 +12,9 @@
 # curves.png and summary.json; and checkpoint.tar.part-* (the final checkpoint with fp16 weights, step 7). The
 # fp32 checkpoint stays in $GPU_TRAIN_WORK/run/checkpoint.
 #
-# Environment: PY (python3), GPU_TRAIN_LIMIT_S (325: the whole command ends before this many seconds),
-# GPU_TRAIN_MINUTES (3.75: training budget, lowered when the limit needs it), GPU_TRAIN_WORK (/tmp/gpu-train),
+# Environment: PY (python3), GPU_TRAIN_LIMIT_S (575: the whole command ends before this many seconds),
+# GPU_TRAIN_MINUTES (30: training budget, cut to what the limit leaves), GPU_TRAIN_WORK (/tmp/gpu-train),
+# GPU_TRAIN_FINAL_RESERVE and GPU_TRAIN_POST_RESERVE (seconds kept after training, see the settings below),
 # GPU_TRAIN_EVALUATE=0 (skip step 5, e.g. to score the returned checkpoint elsewhere),
 # GPU_TRAIN_SMOKE=1 (a tiny model, 1 minute, CPU-sized settings: the end-to-end test of this script).
 set -euo pipefail
@@ -32,8 +33,8 @@ fi
 T0=$_GPU_TRAIN_T0
 PY=${PY:-python3}
 SMOKE=${GPU_TRAIN_SMOKE:-0}
-LIMIT_S=${GPU_TRAIN_LIMIT_S:-325}
-WANT_MINUTES=${GPU_TRAIN_MINUTES:-3.75}
+LIMIT_S=${GPU_TRAIN_LIMIT_S:-575}
+WANT_MINUTES=${GPU_TRAIN_MINUTES:-30}
 WORK=${GPU_TRAIN_WORK:-/tmp/gpu-train}
 REPO=$PWD
 RUN=$WORK/run
@@ -49,7 +50,7 @@ if [ "$SMOKE" = 1 ]; then
             "conv_dim": [64, 64], "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 4}'
     LOOP=(--batch-size 8 --eval-batch-size 16 --eval-steps 40 --logging-steps 10 --threads 2 --num-workers 2
           --learning-rate 1e-3 --warmup 20)
-    LOAD_RESERVE=${GPU_TRAIN_LOAD_RESERVE:-240}; POST_RESERVE=${GPU_TRAIN_POST_RESERVE:-150}
+    FINAL_RESERVE=${GPU_TRAIN_FINAL_RESERVE:-120}; POST_RESERVE=${GPU_TRAIN_POST_RESERVE:-150}
     EVAL_BATCH=16; EVAL_THREADS=2; NAME=smoke-tiny
     export EVAL_DEVICE=${EVAL_DEVICE:-cpu}   # exercises the device wrapper of step 5 on the CPU
 else
@@ -62,9 +63,9 @@ else
             "conv_dim": [384, 384], "num_conv_pos_embeddings": 128, "num_conv_pos_embedding_groups": 16}'
     LOOP=(--batch-size 32 --eval-batch-size 64 --eval-steps 2000 --logging-steps 50 --threads 8 --num-workers 8
           --learning-rate 7e-4 --warmup 300)   # at 1e-3 the first run went NaN at step ~2,000
-    # seconds kept for what is not training: imports + data loading + final evaluation and saving inside the
-    # finetune command, and the evaluation module + plot + summary after it
-    LOAD_RESERVE=${GPU_TRAIN_LOAD_RESERVE:-45}; POST_RESERVE=${GPU_TRAIN_POST_RESERVE:-50}
+    # seconds kept after training stops: the final evaluation and saving inside the finetune command (about 6 s
+    # on the H200), then the evaluation module, plot, summary and checkpoint packing after it (about 30 s)
+    FINAL_RESERVE=${GPU_TRAIN_FINAL_RESERVE:-25}; POST_RESERVE=${GPU_TRAIN_POST_RESERVE:-50}
     EVAL_BATCH=32; EVAL_THREADS=8; NAME=medium-fb-384
 fi
 
@@ -136,18 +137,22 @@ print(f"  parameters {params} ({params / 1e6:.2f} M); front-end "
 json.dump({"parameters": params, "config": config.to_dict()}, open(f"{out}/model_facts.json", "w"), indent=1)
 EOF
 
-# 4. Train. The budget leaves LOAD_RESERVE + POST_RESERVE seconds of LIMIT_S for the rest; a hard timeout
-#    stops the command in time to keep the logs whatever happens.
-now=$(elapsed)
-MINUTES=$($PY -c "print(round(max(0.5, min($WANT_MINUTES, ($LIMIT_S - $now - $LOAD_RESERVE - $POST_RESERVE) / 60)), 2))")
+# 4. Train for WANT_MINUTES, or until --train-until: LIMIT_S less FINAL_RESERVE + POST_RESERVE seconds from the
+#    start. The deadline is measured after the data is loaded (loading took 15-40 s on the lent machines), so
+#    the schedule decays over the time really left. A hard timeout stops the command in time to keep the logs
+#    whatever happens (a command killed there saves nothing: the second H200 run, whose fixed budget did not
+#    count its loading).
+MINUTES=$WANT_MINUTES
+UNTIL=$(( T0 + LIMIT_S - FINAL_RESERVE - POST_RESERVE ))
 ln -s "$OUT/metrics.jsonl" "$RUN/metrics.jsonl"   # written straight into $OUT as training goes
 ln -s "$OUT/data.json" "$RUN/data.json"
 cmd=($PY -m w2v2_onnx_finetune "${SMALL_FB_DATA[@]}" --output-dir "$RUN" --start "$WORK/init"
      --freeze-feature-encoder no --seed 0 --split-seed 0 --scheduler time-linear --max-wall-minutes "$MINUTES"
+     --train-until "$UNTIL"
      --epochs 1000 --precision bf16 --max-seconds 10 --trim-silence --mask-time-prob 0.05
      --save-total-limit 1 --best-metric none "${LOOP[@]}")
 hard=$(( LIMIT_S - $(elapsed) - 20 ))
-note "train: budget $MINUTES min, hard timeout ${hard}s"
+note "train: at most $MINUTES min, until $(date -u -d "@$UNTIL" +%H:%M:%S) UTC ($(( UNTIL - $(date +%s) ))s from now), hard timeout ${hard}s"
 echo "  $(quoted "${cmd[@]}")" >> "$CMDS"
 train_started=$(elapsed)
 set +e

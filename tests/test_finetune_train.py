@@ -194,6 +194,11 @@ def test_training_curves_plot(tmp_path) -> None:
     loss, evals, starts = read_stages([path, path])
     assert starts == [100] and loss[10] == (110, 11.0, 2.9) and evals["cathy"][-1] == (200, 0.7, 0.3)
     assert plot_main([str(path), str(path), "-o", str(tmp_path / "stages.png")]) == 0
+    # a diverged interval (NaN gradient norm; the Trainer then logs a loss of 0.0) is left out of the curve
+    diverged = records[:3] + [{"event": "log", "step": 40, "loss": 2.5, "grad_norm": float("nan")},
+                              {"event": "log", "step": 50, "loss": 0.0, "grad_norm": float("nan")}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in diverged))
+    assert [step for step, _, _ in read_curves(path)[0]] == [10, 20, 30]
 
 
 def test_split_seed_keeps_the_held_out_rows_whatever_the_training_seed(tiny_corpus, tmp_path) -> None:
@@ -223,9 +228,10 @@ def test_optimizer_skips_steps_with_non_finite_gradients():
     layer(torch.tensor([[1.0, float("nan"), 0.0]])).sum().backward()
     optimizer.step()
     assert skipped == [1]
-    assert all(torch.equal(a, b) for a, b in zip(before, layer.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(before, layer.parameters(), strict=True))
     optimizer.zero_grad()
     layer(torch.ones(1, 3)).sum().backward()
     optimizer.step()
     assert skipped == [1]
-    assert all(torch.isfinite(p).all() and not torch.equal(a, p) for a, p in zip(before, layer.parameters()))
+    after = list(layer.parameters())
+    assert all(torch.isfinite(p).all() and not torch.equal(a, p) for a, p in zip(before, after, strict=True))
