@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -235,3 +236,41 @@ def test_optimizer_skips_steps_with_non_finite_gradients():
     assert skipped == [1]
     after = list(layer.parameters())
     assert all(torch.isfinite(p).all() and not torch.equal(a, p) for a, p in zip(before, after, strict=True))
+
+
+def test_unpack_checkpoint_rebuilds_fp32_weights_from_parts(tmp_path) -> None:
+    """recipes/unpack_checkpoint.py joins gpu_train.sh's checkpoint.tar.part-* and restores fp32 weights."""
+    import importlib.util
+    import io
+    import tarfile
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    spec = importlib.util.spec_from_file_location("unpack_checkpoint",
+                                                  Path(__file__).parent.parent / "recipes" / "unpack_checkpoint.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    source = tmp_path / "checkpoint-fp16"
+    source.mkdir()
+    weights = {"w": torch.randn(64, 64).half(), "steps": torch.arange(3)}
+    save_file(weights, str(source / "model.safetensors"))
+    (source / "config.json").write_text('{"model_type": "wav2vec2"}')
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        archive.add(source, arcname="checkpoint-fp16")
+    data = buffer.getvalue()
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for index, start in enumerate(range(0, len(data), 5000)):   # split into parts like `split -b`
+        (parts / f"checkpoint.tar.part-a{chr(97 + index)}").write_bytes(data[start:start + 5000])
+    assert len(list(parts.iterdir())) > 1
+
+    target = module.unpack(parts, tmp_path / "run")
+    restored = load_file(str(target / "model.safetensors"))
+    assert restored["w"].dtype == torch.float32 and torch.equal(restored["w"], weights["w"].float())
+    assert torch.equal(restored["steps"], weights["steps"])
+    assert (target / "config.json").read_text() == '{"model_type": "wav2vec2"}'
+    with pytest.raises(SystemExit, match="exists"):
+        module.unpack(parts, tmp_path / "run")
