@@ -101,21 +101,58 @@ def ours(model_dir: Path, threads: int, precisions: list[str]):
     return systems
 
 
-def ctranslate2_status(checkpoint: Path) -> str:
+def ctranslate2_convert(checkpoint: Path) -> tuple[str, Path | None]:
+    """Convert the checkpoint with CTranslate2's own converter; returns (status, model folder or None)."""
     try:
         import ctranslate2  # noqa: F401
     except ImportError:
-        return "not installed (pip install ctranslate2 to record its support)"
-    out = CACHE / "ct2-model"
+        return "not installed (pip install ctranslate2 to record its support)", None
+    out = CACHE / f"ct2-{checkpoint.name}"
     converter = Path(sys.executable).parent / "ct2-transformers-converter"
     try:
         result = subprocess.run([str(converter), "--model", str(checkpoint), "--output_dir", str(out), "--force"],
                                 capture_output=True, text=True)
     except OSError as exc:
-        return f"converter could not run: {exc}"
+        return f"converter could not run: {exc}", None
     if result.returncode != 0:
-        return "converter failed: " + (result.stderr.strip().splitlines() or ["?"])[-1][:300]
-    return "converted (speed not measured by this script)"
+        return "converter failed: " + (result.stderr.strip().splitlines() or ["?"])[-1][:300], None
+    return "converted; timed below", out
+
+
+def ctranslate2_systems(model_dir: Path, threads: int):
+    """CTranslate2's Wav2Vec2 (whole model: front-end, encoder, CTC head) in fp32 and int8, one input per call."""
+    import ctranslate2
+
+    systems = {}
+    for compute_type in ("float32", "int8"):
+        model = ctranslate2.models.Wav2Vec2(str(model_dir), device="cpu", compute_type=compute_type,
+                                            intra_threads=threads, inter_threads=1)
+
+        def run(x, model=model):
+            features = ctranslate2.StorageView.from_array(np.ascontiguousarray(x[None, None], dtype=np.float32))
+            return np.array(model.encode(features, to_cpu=True))
+
+        systems[f"CTranslate2 {ctranslate2.__version__} {compute_type}"] = run
+    return systems
+
+
+def agreement_with_torch(checkpoint: Path, systems: dict, x: np.ndarray) -> dict[str, dict[str, float]]:
+    """Max |logit difference| and greedy frame agreement of each CTranslate2 system against PyTorch fp32."""
+    import torch
+    from transformers import AutoModelForCTC
+
+    model = AutoModelForCTC.from_pretrained(checkpoint).eval()
+    with torch.inference_mode():
+        reference = model(torch.from_numpy(x)[None]).logits[0].numpy()
+    checks = {}
+    for name, run in systems.items():
+        logits = run(x)[0]
+        frames = min(len(logits), len(reference))
+        checks[name] = {"frames": int(len(logits)), "reference_frames": int(len(reference)),
+                        "max_abs_logit_diff": float(np.max(np.abs(logits[:frames] - reference[:frames]))),
+                        "argmax_agreement": float(np.mean(logits[:frames].argmax(-1)
+                                                          == reference[:frames].argmax(-1)))}
+    return checks
 
 
 def main() -> None:
@@ -137,13 +174,19 @@ def main() -> None:
     x = speech_like(args.seconds)
     normalized = ((x - x.mean()) / np.sqrt(x.var() + 1e-7)).astype(np.float32)
     systems = {**torch_systems(checkpoint, args.threads), **ours(model_dir, args.threads, precisions)}
+    ct2_status, ct2_dir = ctranslate2_convert(checkpoint)
+    ct2_checks = {}
+    if ct2_dir is not None:  # converts only layer-norm front-ends (large-lv60), not base's group norm
+        ct2 = ctranslate2_systems(ct2_dir, args.threads)
+        ct2_checks = agreement_with_torch(checkpoint, ct2, normalized)
+        systems.update(ct2)
     times: dict[str, list[float]] = {k: [] for k in systems}
     for name, run in systems.items():
-        run(normalized if name.startswith("PyTorch") else x)  # warm-up
+        run(normalized if name.startswith(("PyTorch", "CTranslate2")) else x)  # warm-up
     for _ in range(args.repeats):
         for name, run in systems.items():
             start = time.perf_counter()
-            run(normalized if name.startswith("PyTorch") else x)
+            run(normalized if name.startswith(("PyTorch", "CTranslate2")) else x)
             times[name].append(time.perf_counter() - start)
     report = {"machine": info, "arch": args.arch, "seconds": args.seconds, "threads": args.threads}
     if args.optimum_python:
@@ -158,13 +201,18 @@ def main() -> None:
             report["optimum_note"] = "measured in its own process right after the others, same machine"
         else:
             report["optimum_error"] = result.stderr[-2000:]
-    report["ctranslate2"] = ctranslate2_status(checkpoint)
+    report["ctranslate2"] = ct2_status
+    if ct2_checks:
+        report["ctranslate2_vs_pytorch_fp32"] = ct2_checks
     report["rtfx"] = {name: args.seconds / statistics.median(v) for name, v in times.items()}
     report["median_s"] = {name: statistics.median(v) for name, v in times.items()}
     width = max(map(len, times))
     for name in times:
         print(f"{name:<{width}}  {report['rtfx'][name]:6.1f}x real time  ({report['median_s'][name]:.2f} s)")
     print(f"CTranslate2: {report['ctranslate2']}")
+    for name, check in ct2_checks.items():
+        print(f"  {name} against PyTorch fp32: max |d logit| {check['max_abs_logit_diff']:.4f}, "
+              f"argmax agreement {check['argmax_agreement']:.4f} over {check['frames']} frames")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")

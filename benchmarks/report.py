@@ -125,6 +125,9 @@ def peers_section(name: str, data: dict) -> list[str]:
         lines.append(f"| {system} | {rtfx:.1f}x |")
     if "ctranslate2" in data:
         lines += ["", f"CTranslate2: {data['ctranslate2']}"]
+    for system, check in data.get("ctranslate2_vs_pytorch_fp32", {}).items():
+        lines.append(f"- {system} against PyTorch fp32 on the same input: max |Δ logit| "
+                     f"{check['max_abs_logit_diff']:.2g}, greedy frame agreement {check['argmax_agreement']:.3f}")
     return lines + [""]
 
 

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Regenerate docs/benchmarks.md and its plots from the result files of the current revision (sections in this
+# order), with earlier revisions' files under "History". Run from the repository root with the dev venv active.
+set -euo pipefail
+R=benchmarks/results
+python benchmarks/report.py \
+    $R/peers_cpu_base_spans_run{1,2,3,4,5}.json $R/peers_cpu_large.json \
+    $R/runtime_base_spans.json $R/runtime_base_1thread_spans.json $R/runtime_base_memory_spans.json \
+    $R/ab_window_base_session5.json $R/ab_window_base_session5_1thread_10s.json $R/conv_matmul_base_spans.json \
+    $R/window_settings_base_spans.json $R/cuda_base_h100.json $R/cuda_base_h100_levers.json \
+    $R/window_accuracy_bundled.json $R/conv_matmul_large_channels_last.json $R/denormals_bundled.json \
+    $R/decoder_speed_vs_base_int8.json $R/decoder_speed_vs_base_int8_noisy.json \
+    $R/accuracy_small_fb_v2_bundled_mha.json $R/accuracy_small_fb_v2.json $R/accuracy_small_fb_v2_matmul_int8.json \
+    $R/accuracy_small_fb_v1_pyctcdecode.json $R/serve_bundled_model.json \
+    --history $R/peers_cpu_large_run0.json $R/peers_cpu_base_mha.json $R/peers_cpu_base_mha_run{2,3,4}.json $R/peers_cpu_base_gather_run_{a,b,c}.json \
+    $R/peers_cpu_base_channels_last.json $R/peers_cpu_base_channels_last_run{2,3}.json \
+    $R/runtime_base_channels_last.json $R/runtime_base_1thread_channels_last.json \
+    $R/runtime_base_memory_channels_last.json $R/window_settings_base.json $R/conv_matmul_base_channels_last.json \
+    $R/accuracy_small_fb_v2_bundled.json $R/peers_cpu_base_conv_int8.json $R/peers_cpu_base_quiet.json \
+    $R/runtime_base_quiet.json $R/runtime_base_memory.json $R/runtime_base_1thread.json \
+    $R/conv_matmul_base_quiet2.json $R/accuracy_small_fb_v1.json $R/accuracy_small_fb_v1_conv_int8.json \
+    --intro benchmarks/report_intro.md --out docs/benchmarks.md --plots $R/plots
