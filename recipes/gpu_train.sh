@@ -16,6 +16,8 @@
 # GPU_TRAIN_MINUTES (30: training budget, cut to what the limit leaves), GPU_TRAIN_WORK (/tmp/gpu-train),
 # GPU_TRAIN_FINAL_RESERVE and GPU_TRAIN_POST_RESERVE (seconds kept after training, see the settings below),
 # GPU_TRAIN_EVALUATE=0 (skip step 5, e.g. to score the returned checkpoint elsewhere),
+# GPU_TRAIN_START (a checkpoint to continue instead of a new model), GPU_TRAIN_LR and GPU_TRAIN_WARMUP (override
+# the peak learning rate and warm-up steps below),
 # GPU_TRAIN_SMOKE=1 (a tiny model, 1 minute, CPU-sized settings: the end-to-end test of this script).
 set -euo pipefail
 : "${OUT:?set OUT to the folder that receives the results}"
@@ -115,6 +117,25 @@ note "data unpacked: $(du -sh "$WORK/gpudata" | cut -f1)"
 # 3. The initial model: scratch_config("small-fb") with the sizes above, seeded, first conv initialised as the
 #    mel-spaced Gabor filterbank (as --start scratch:* does), saved as a checkpoint for --start (the CLI has no
 #    size flags). It is not one of our checkpoints, so --freeze-feature-encoder no keeps the front-end trainable.
+#    With GPU_TRAIN_START=DIR the run continues that checkpoint instead (e.g. the previous call's
+#    /tmp/gpu-train/run/checkpoint on a machine still warm, with GPU_TRAIN_WORK set to another folder).
+START=${GPU_TRAIN_START:-}
+if [ -n "$START" ]; then
+    note "continue from $START"
+    $PY - "$START" "$WORK/init" <<'EOF' | tee -a "$CMDS"
+import json, sys
+from pathlib import Path
+from safetensors.torch import load_file
+from transformers import AutoConfig
+start, out = sys.argv[1], Path(sys.argv[2])
+params = sum(tensor.numel() for tensor in load_file(f"{start}/model.safetensors").values())
+out.mkdir(parents=True, exist_ok=True)
+json.dump({"parameters": params, "continued_from": start, "config": AutoConfig.from_pretrained(start).to_dict()},
+          open(out / "model_facts.json", "w"), indent=1)
+print(f"  parameters {params} ({params / 1e6:.2f} M), continued from {start}")
+EOF
+else
+START=$WORK/init
 note "init model: $MODEL"
 $PY - "$WORK/init" "$MODEL" <<'EOF' | tee -a "$CMDS"
 import json, sys
@@ -136,6 +157,7 @@ print(f"  parameters {params} ({params / 1e6:.2f} M); front-end "
       f"{sum(p.numel() for p in model.wav2vec2.feature_extractor.parameters()) / 1e6:.2f} M; reload identical")
 json.dump({"parameters": params, "config": config.to_dict()}, open(f"{out}/model_facts.json", "w"), indent=1)
 EOF
+fi
 
 # 4. Train for WANT_MINUTES, or until --train-until: LIMIT_S less FINAL_RESERVE + POST_RESERVE seconds from the
 #    start. The deadline is measured after the data is loaded (loading took 15-40 s on the lent machines), so
@@ -146,11 +168,12 @@ MINUTES=$WANT_MINUTES
 UNTIL=$(( T0 + LIMIT_S - FINAL_RESERVE - POST_RESERVE ))
 ln -s "$OUT/metrics.jsonl" "$RUN/metrics.jsonl"   # written straight into $OUT as training goes
 ln -s "$OUT/data.json" "$RUN/data.json"
-cmd=($PY -m w2v2_onnx_finetune "${SMALL_FB_DATA[@]}" --output-dir "$RUN" --start "$WORK/init"
+cmd=($PY -m w2v2_onnx_finetune "${SMALL_FB_DATA[@]}" --output-dir "$RUN" --start "$START"
      --freeze-feature-encoder no --seed 0 --split-seed 0 --scheduler time-linear --max-wall-minutes "$MINUTES"
      --train-until "$UNTIL"
      --epochs 1000 --precision bf16 --max-seconds 10 --trim-silence --mask-time-prob 0.05
-     --save-total-limit 1 --best-metric none "${LOOP[@]}")
+     --save-total-limit 1 --best-metric none "${LOOP[@]}"
+     ${GPU_TRAIN_LR:+--learning-rate "$GPU_TRAIN_LR"} ${GPU_TRAIN_WARMUP:+--warmup "$GPU_TRAIN_WARMUP"})
 hard=$(( LIMIT_S - $(elapsed) - 20 ))
 note "train: at most $MINUTES min, until $(date -u -d "@$UNTIL" +%H:%M:%S) UTC ($(( UNTIL - $(date +%s) ))s from now), hard timeout ${hard}s"
 echo "  $(quoted "${cmd[@]}")" >> "$CMDS"
