@@ -135,9 +135,11 @@ def load_checkpoint(checkpoint: str | Path) -> LoadedCheckpoint:
             f"checkpoint {source!r} uses a conv adapter (add_adapter=True), which changes the frame rate; "
             f"not supported"
         )
+    from safetensors import SafetensorError
+
     try:
         model = transformers.AutoModelForCTC.from_pretrained(source, attn_implementation="eager")
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RuntimeError, SafetensorError) as exc:  # corrupt, truncated or mismatched weights
         raise ExportError(f"cannot load the model weights of {source!r}: {exc}") from exc
     model.eval()
     feature_extractor, tokenizer = _load_processor_parts(source)

@@ -98,12 +98,17 @@ def export_model(
         raise InvalidOptionError(f"opset {opset} is too old: LayerNorm/attention export needs opset >= 14")
     thresholds = thresholds or Thresholds()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"output {out} exists and is not a directory; give a new or existing directory")
     timings: dict[str, float] = {}
 
     start = time.perf_counter()
     loaded = load_checkpoint(checkpoint)
     timings["load"] = time.perf_counter() - start
+    try:  # only once the checkpoint loads, so a failed export leaves no empty directory behind
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"cannot create the output directory {out}: {exc.strerror or exc}") from exc
     base_config = contract.build_config(loaded, {})
     report = ExportReport(out_dir=out, config=base_config, timings_s=timings)
 

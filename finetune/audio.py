@@ -25,14 +25,25 @@ def load_audio(path: str | Path, target_rate: int = 16000) -> np.ndarray:
     """Read an audio file as mono float32 at ``target_rate``.
 
     Raises:
-        AudioDecodeError: the file cannot be decoded, is empty or holds non-finite samples.
+        AudioDecodeError: the file cannot be decoded, is truncated, is empty or holds non-finite samples.
     """
     import soundfile as sf
 
+    from w2v2_onnx.audio import check_wav_not_truncated
+
     try:
-        samples, rate = sf.read(str(path), dtype="float32", always_2d=False)
+        with open(path, "rb") as handle:
+            check_wav_not_truncated(handle, str(path))
+        with sf.SoundFile(str(path)) as f:
+            declared = f.frames
+            samples, rate = f.read(dtype="float32", always_2d=False), f.samplerate
+    except AudioDecodeError:
+        raise
     except Exception as exc:  # soundfile raises several types for corrupt files
         raise AudioDecodeError(f"cannot decode audio {path}: {exc}") from exc
+    if len(samples) < declared:
+        raise AudioDecodeError(f"audio {path} is truncated: header declares {declared} frames, "
+                               f"only {len(samples)} could be read")
     if samples.size == 0:
         raise AudioDecodeError(f"audio {path} holds no samples")
     if not np.all(np.isfinite(samples)):

@@ -19,6 +19,10 @@ from w2v2_onnx_finetune.text import normalize_transcript
 
 logger = logging.getLogger(__name__)
 
+#: Rows shorter than this are bad rows: the model would give fewer frames than a word has characters
+#: (wav2vec2 makes one frame per 20 ms after a 25 ms receptive field), and CTC's loss fails below one frame.
+MIN_SECONDS = 0.1
+
 
 @dataclass(frozen=True)
 class Example:
@@ -60,6 +64,11 @@ def _decode(utterances: list[Utterance], bad_rows: list[BadRow], max_seconds: fl
             continue
         if len(audio) > max_seconds * 16000:
             bad_rows.append(BadRow(u.source, u.row, f"longer than --max-seconds {max_seconds}"))
+            logger.warning("skipped row %s", bad_rows[-1])
+            continue
+        if len(audio) < MIN_SECONDS * 16000:
+            bad_rows.append(BadRow(u.source, u.row, f"shorter than {MIN_SECONDS} s ({len(audio)} samples): "
+                                                    f"too short for one output frame per character"))
             logger.warning("skipped row %s", bad_rows[-1])
             continue
         if trim:
@@ -165,6 +174,9 @@ def load_source(spec: SourceSpec, *, seed: int = 0, max_seconds: float = 16.0,
     is_manifest = location.suffix.lower() in (".tsv", ".csv", ".jsonl") or (
         location.is_dir() and any((location / n).is_file() for n in ("manifest.tsv", "manifest.csv",
                                                                       "manifest.jsonl")))
+    if location.is_file() and not is_manifest:
+        raise DataError(f"{location}: unknown manifest type {location.suffix!r} (allowed: .tsv, .csv, .jsonl; a "
+                        f"Hugging Face dataset is a save_to_disk folder or a hub name)")
     if is_manifest:
         data = _load_manifest_source(spec, seed, max_seconds, trim_train_silence)
     elif location.is_dir() and not (location / "dataset_info.json").is_file() and not (

@@ -74,6 +74,13 @@ def find_manifest(path: str | Path) -> Path:
 
 
 def _read_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
+    try:
+        return _parse_rows(path)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text ({exc.reason}); manifests must be UTF-8") from exc
+
+
+def _parse_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
     suffix = path.suffix.lower()
     rows: list[tuple[int, dict[str, str]]] = []
     if suffix in (".tsv", ".csv"):

@@ -170,3 +170,25 @@ def test_all_audio_errors_share_the_base_class():
 
 def test_empty_array_gives_empty_audio():
     assert load_audio(np.zeros(0, np.float32), RATE).size == 0
+
+
+def test_arrays_without_channels_are_refused():
+    for shape in [(16000, 0), (0, 0)]:
+        with pytest.raises(AudioShapeError, match="no channels"):
+            to_mono_float32(np.zeros(shape, np.float32))
+
+
+def test_samples_far_beyond_any_pcm_range_are_refused():
+    with pytest.raises(AudioValueError, match=r"samples reach 2e\+19"):
+        load_audio(tone() * 4e19, RATE, RATE)
+    # int16 values given as floats stay accepted (normalising models are scale-invariant)
+    assert load_audio(tone() * 32767, RATE, RATE).max() > 16000
+
+
+def test_closed_file_object(tmp_path):
+    path = tmp_path / "a.wav"
+    sf.write(path, tone(), RATE)
+    with open(path, "rb") as f:
+        pass
+    with pytest.raises(AudioDecodeError, match="cannot read the audio file object"):
+        load_audio(f, RATE)

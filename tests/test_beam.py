@@ -196,3 +196,45 @@ def test_lm_errors(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(__import__("sys").modules, "kenlm", None)  # simulate kenlm not installed
     with pytest.raises(MissingDependencyError, match=r"w2v2-onnx\[lm\]"):
         BeamSearchDecoder(VOCAB, lm=binary)
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(alpha=float("nan")), "alpha must be a finite number"),
+    (dict(alpha=float("inf")), "alpha must be a finite number"),
+    (dict(alpha=1e308), r"alpha must be a finite number in \[0, 1000\]"),
+    (dict(alpha="big"), "alpha must be a number"),
+    (dict(beta=float("nan")), "beta must be a finite number"),
+    (dict(hotword_weight=float("nan")), "hotword_weight must be a finite number"),
+    (dict(hotword_weight="x"), "hotword_weight must be a number"),
+    (dict(beam_width="ten"), "beam_width must be an integer from 1 to 4096"),
+    (dict(beam_width=2.7), "beam_width must be an integer"),
+    (dict(beam_width=True), "beam_width must be an integer"),
+    (dict(beam_width=0), "beam_width must be an integer"),
+    (dict(beam_width=10**6), "beam_width must be an integer from 1 to 4096"),
+    (dict(hotwords="CAT"), "hotwords must be a list of strings, got 'CAT'"),
+    (dict(hotwords=5), "hotwords must be a list of strings"),
+    (dict(hotwords=["CAT", None]), "None is a NoneType"),
+    (dict(token_min_logp=1.0), "token_min_logp must be a finite number"),
+])
+def test_bad_settings_are_refused_by_init_and_by_replace(settings: dict, message: str) -> None:
+    """Both ways of setting an option check it alike (Transcriber changes its cached decoder with replace)."""
+    with pytest.raises(DecoderError, match=message):
+        BeamSearchDecoder(VOCAB, **settings)
+    with pytest.raises(DecoderError, match=message):
+        BeamSearchDecoder(VOCAB).replace(**settings)
+
+
+def test_good_settings_of_other_numeric_types_are_taken() -> None:
+    decoder = BeamSearchDecoder(VOCAB).replace(beam_width=np.int64(8), alpha=np.float32(0.25), hotwords=("CAT",))
+    assert decoder.options["beam_width"] == 8 and decoder.options["alpha"] == 0.25
+    assert decoder.options["hotwords"] == ["CAT"]
+    with pytest.raises(DecoderError, match="lm must be a path"):
+        BeamSearchDecoder(VOCAB, lm=5)
+
+
+def test_garbage_lm_file_is_a_language_model_error(tmp_path) -> None:
+    pytest.importorskip("kenlm")
+    garbage = tmp_path / "garbage.bin"
+    garbage.write_bytes(bytes(range(256)) * 64)
+    with pytest.raises(LanguageModelError, match="could not load"):
+        BeamSearchDecoder(VOCAB, lm=garbage)

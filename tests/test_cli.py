@@ -121,3 +121,13 @@ def test_missing_optional_dependency_is_a_clear_message(monkeypatch, capsys):
     parser._subparsers._group_actions[0].choices["export"].set_defaults(_run=needs_torch)
     assert cli.main(["export", "ckpt", "out"]) == 2
     assert "pip install 'w2v2-onnx[export]'" in capsys.readouterr().err
+
+
+def test_directory_without_audio_and_unusable_output_dir(tone_model_dir, audio_dir, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["transcribe", str(tmp_path / "empty"), "--model", str(tone_model_dir)]) == 1
+    assert "directory holds no audio files (.aif" in capsys.readouterr().err
+    (tmp_path / "a_file").write_text("x")
+    assert main(["transcribe", str(audio_dir / "one.wav"), "--model", str(tone_model_dir),
+                 "--output-dir", str(tmp_path / "a_file")]) == 2
+    assert "--output-dir" in capsys.readouterr().err and not (tmp_path / "a_file").is_dir()

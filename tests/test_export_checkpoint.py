@@ -48,3 +48,19 @@ def test_unknown_family_in_helper() -> None:
 def test_frame_math(kernels: list[int], strides: list[int], step: int, field: int) -> None:
     assert frame_step(strides) == step
     assert receptive_field(kernels, strides) == field
+
+
+def test_corrupt_weights_and_an_output_that_is_a_file(tmp_path: Path) -> None:
+    from w2v2_onnx_export.pipeline import export_model
+
+    checkpoint = make_tiny_checkpoint(tmp_path / "ck", num_layers=1)
+    weights = checkpoint / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])  # truncated: the header is cut
+    with pytest.raises(ExportError, match="cannot load the model weights"):
+        load_checkpoint(checkpoint)
+    with pytest.raises(ExportError, match="cannot load the model weights"):
+        export_model(checkpoint, tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # a failed load leaves no empty directory behind
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(ExportError, match="exists and is not a directory"):
+        export_model(checkpoint, tmp_path / "a_file")

@@ -158,3 +158,27 @@ def test_training_part_transcripts_leave_out_held_out_text(tmp_path) -> None:
     out = tmp_path / "train.txt"
     assert main(["--data", spec, "-o", str(out)]) == 0
     assert out.read_text().splitlines() == train
+
+
+def test_too_short_and_truncated_audio_are_bad_rows(tmp_path) -> None:
+    _wav(tmp_path / "good.wav")
+    _wav(tmp_path / "short.wav", seconds=0.01)
+    _wav(tmp_path / "full.wav", seconds=1.0)
+    data = (tmp_path / "full.wav").read_bytes()
+    (tmp_path / "cut.wav").write_bytes(data[: len(data) // 2])  # the header still declares 1 s
+    (tmp_path / "m.tsv").write_text("path\ttranscript\ngood.wav\tyes\nshort.wav\tno\ncut.wav\tcut\n",
+                                    encoding="utf-8")
+    source = load_source(parse_source(f"{tmp_path / 'm.tsv'}:role=train"))
+    assert [e.text for e in source.train] == ["YES"]
+    reasons = {b.row: b.reason for b in source.bad_rows}
+    assert "shorter than 0.1 s" in reasons[3] and "truncated" in reasons[4]
+
+
+def test_non_utf8_manifest_and_unknown_manifest_suffix(tmp_path) -> None:
+    _wav(tmp_path / "a.wav")
+    (tmp_path / "latin1.tsv").write_bytes("path\ttranscript\na.wav\tcaf\xe9\n".encode("latin-1"))
+    with pytest.raises(DataError, match="not UTF-8 text"):
+        read_manifest(tmp_path / "latin1.tsv")
+    (tmp_path / "list.txt").write_text("path\ttranscript\na.wav\tyes\n", encoding="utf-8")
+    with pytest.raises(DataError, match="unknown manifest type '.txt'"):
+        load_source(parse_source(str(tmp_path / "list.txt")))

@@ -168,3 +168,17 @@ def test_build_lm_uses_kenlm_programs_on_path(tmp_path: Path, monkeypatch: pytes
     with pytest.raises(LanguageModelError):
         monkeypatch.setenv("PATH", "/nonexistent")
         build_lm([text], tmp_path / "x", estimator="lmplz")
+
+
+def test_build_lm_refuses_non_utf8_text_and_unigram_order(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("CAF\xc9 NOIR\n".encode("latin-1"))
+    assert cli.main(["build-lm", str(latin1), "-o", str(tmp_path / "x")]) == 2
+    assert "is not UTF-8 text" in capsys.readouterr().err
+    with pytest.raises(LanguageModelError, match="not UTF-8"):
+        list(read_sentences([latin1]))
+    good = tmp_path / "good.txt"
+    good.write_text("THE CAT SAT\n", encoding="utf-8")
+    with pytest.raises(SystemExit):  # KenLM loads no unigram-only model: the command asks for 2-6
+        cli.main(["build-lm", str(good), "-o", str(tmp_path / "y"), "--order", "1"])
+    assert "invalid choice: 1" in capsys.readouterr().err

@@ -190,6 +190,35 @@ def test_bad_config_files(tone_model_dir, tmp_path):
     (model / "w2v2_onnx.json").write_text(json.dumps({k: v for k, v in config.items() if k != "vocabulary"}))
     with pytest.raises(ModelDirectoryError, match="vocabulary"):
         Transcriber(model)
+    for field, value, match in [("special_tokens", 5, "'special_tokens' must be a list of token strings"),
+                                ("special_tokens", "[PAD]", "'special_tokens' must be a list of token strings"),
+                                ("word_delimiter", 3, "'word_delimiter' must be a token string"),
+                                ("sample_rate", 1, "sample_rate must be between 1000 and 768000 Hz")]:
+        (model / "w2v2_onnx.json").write_text(json.dumps(config | {field: value}))
+        with pytest.raises(ModelDirectoryError, match=match):
+            Transcriber(model)
+
+
+def test_bad_model_argument_threads_and_providers(tone_model_dir):
+    with pytest.raises(ModelNotFoundError, match="got int: 5"):
+        Transcriber(5)
+    for threads in (0, 10**6, 2**31, True):
+        with pytest.raises(InvalidOptionError, match="threads must be an integer from 1 to 1024"):
+            Transcriber(tone_model_dir, threads=threads)
+    with pytest.raises(InvalidOptionError, match="providers must be a non-empty list"):
+        Transcriber(tone_model_dir, providers="CPUExecutionProvider")
+    with pytest.raises(DeviceNotAvailableError, match="BogusExecutionProvider.*not available"):
+        Transcriber(tone_model_dir, providers=["BogusExecutionProvider"])
+    assert Transcriber(tone_model_dir, providers=[("CPUExecutionProvider", {})]).device == "cpu"
+
+
+def test_bad_beam_options_are_typed_errors(tone_transcriber):
+    from w2v2_onnx.errors import DecoderError
+
+    for options, match in [({"alpha": float("nan")}, "alpha"), ({"hotwords": "HI"}, "hotwords must be a list"),
+                           ({"beam_width": 10**6}, "beam_width"), ({"lm": 5}, "lm must be a path")]:
+        with pytest.raises(DecoderError, match=match):
+            tone_transcriber.transcribe(tm.synthesize("HI"), decoder="beam", **options)
 
 
 def test_corrupt_onnx_file(tone_model_dir, tmp_path):

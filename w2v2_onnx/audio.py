@@ -30,6 +30,9 @@ AudioInput = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO | np.
 """What the recognizer accepts: a path, encoded bytes, a binary file object, or a PCM array."""
 
 MAX_CHANNELS = 64
+#: The largest sample magnitude accepted. Larger values are not audio (float PCM lies within ±1, int16 values
+#: given as floats within ±32768), and from about 1e19 the model's float32 normalisation overflows.
+MAX_ABS_SAMPLE = 1e6
 MIN_SAMPLE_RATE = 1_000
 MAX_SAMPLE_RATE = 768_000
 BLOCK_SECONDS = 10.0
@@ -59,6 +62,9 @@ def to_mono_float32(samples: np.ndarray) -> np.ndarray:
     samples = np.asarray(samples)
     if samples.ndim == 0 or samples.ndim > 2:
         raise AudioShapeError(f"audio array must have shape (samples,) or (samples, channels), got {samples.shape}")
+    if samples.ndim == 2 and samples.shape[1] == 0:
+        raise AudioShapeError(f"audio array of shape {samples.shape} has no channels; allowed are (samples,) or "
+                              f"(samples, channels) with 1 to {MAX_CHANNELS} channels")
     if samples.ndim == 2 and samples.shape[1] > MAX_CHANNELS:
         raise AudioShapeError(
             f"audio array of shape {samples.shape} has {samples.shape[1]} channels; allowed are (samples,) or "
@@ -78,6 +84,10 @@ def to_mono_float32(samples: np.ndarray) -> np.ndarray:
     if not np.isfinite(out).all():
         bad = int(np.count_nonzero(~np.isfinite(out)))
         raise AudioValueError(f"audio has {bad} NaN or infinite samples; all samples must be finite")
+    peak = float(np.max(np.abs(out))) if out.size else 0.0
+    if peak > MAX_ABS_SAMPLE:
+        raise AudioValueError(f"audio samples reach {peak:.3g}; allowed are values within ±{MAX_ABS_SAMPLE:g} "
+                              f"(float audio is normally within ±1, integer PCM is scaled to it)")
     return np.ascontiguousarray(out)
 
 
@@ -88,7 +98,7 @@ def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     return soxr.resample(samples, from_rate, to_rate, quality="HQ").astype(np.float32, copy=False)
 
 
-def _check_wav_not_truncated(handle: BinaryIO, name: str) -> None:
+def check_wav_not_truncated(handle: BinaryIO, name: str) -> None:
     """Raise if a RIFF/WAVE file declares more sample data than it holds (libsndfile silently shortens it)."""
     start = handle.tell()
     try:
@@ -205,16 +215,19 @@ def open_audio(audio: AudioInput, target_rate: int, sample_rate: int | None = No
         if path.stat().st_size == 0:
             raise AudioDecodeError(f"audio file {path} is empty (0 bytes)")
         with open(path, "rb") as handle:
-            _check_wav_not_truncated(handle, str(path))
+            check_wav_not_truncated(handle, str(path))
         return _open_soundfile(str(path), lambda: sf.SoundFile(str(path)), target_rate)
     if isinstance(audio, bytes | bytearray | memoryview):
         data = bytes(audio)
         if not data:
             raise AudioDecodeError("audio bytes are empty; give encoded audio (WAV, FLAC, OGG, MP3, ...)")
-        _check_wav_not_truncated(io.BytesIO(data), "<bytes>")
+        check_wav_not_truncated(io.BytesIO(data), "<bytes>")
         return _open_soundfile("<bytes>", lambda: sf.SoundFile(io.BytesIO(data)), target_rate)
     if hasattr(audio, "read"):
-        data = audio.read()
+        try:
+            data = audio.read()
+        except (OSError, ValueError) as exc:  # a closed or unreadable file object
+            raise AudioDecodeError(f"cannot read the audio file object: {exc}") from exc
         if isinstance(data, str):
             raise AudioDecodeError("audio file object is open in text mode; open it with 'rb'")
         return open_audio(bytes(data), target_rate)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import multiprocessing
+import numbers
+import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -35,6 +37,64 @@ DEFAULT_UNK_SCORE_OFFSET = -10.0
 _MIN_LOG_PROB = float(np.log(1e-15))  # pyctcdecode clips log-probabilities here
 
 logger = logging.getLogger(__name__)
+
+
+#: The widest beam accepted: cost grows with the width, and 4,096 already takes seconds per second of audio.
+MAX_BEAM_WIDTH = 4096
+#: Bounds of the score settings (natural-log units); values beyond them only ever produce garbage.
+MAX_SCORE_MAGNITUDE = 1000.0
+
+
+def _number(name: str, value: Any, *, low: float = -MAX_SCORE_MAGNITUDE, high: float = MAX_SCORE_MAGNITUDE) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise DecoderError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+    number = float(value)
+    if not np.isfinite(number) or not low <= number <= high:
+        raise DecoderError(f"{name} must be a finite number in [{low:g}, {high:g}], got {value!r}")
+    return number
+
+
+def _beam_width(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= MAX_BEAM_WIDTH:
+        raise DecoderError(f"beam_width must be an integer from 1 to {MAX_BEAM_WIDTH}, got {value!r}")
+    return int(value)
+
+
+def _hotword_list(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence | set | frozenset):
+        raise DecoderError(f"hotwords must be a list of strings, got {value!r} ({type(value).__name__})")
+    words = tuple(value)
+    for word in words:
+        if not isinstance(word, str):
+            raise DecoderError(f"hotwords must be a list of strings; {word!r} is a {type(word).__name__}")
+    return tuple(word for word in words if word.strip())
+
+
+def checked_settings(**values: Any) -> dict[str, Any]:
+    """Validate beam-search settings by name; returns them converted (int, float, bool, tuple of str).
+
+    Raises:
+        DecoderError: a value of the wrong type or out of range, naming the setting and what is allowed.
+    """
+    checked: dict[str, Any] = {}
+    for name, value in values.items():
+        if name == "beam_width":
+            checked[name] = _beam_width(value)
+        elif name == "alpha":
+            checked[name] = _number(name, value, low=0.0)
+        elif name in ("beta", "hotword_weight", "unk_score_offset"):
+            checked[name] = _number(name, value)
+        elif name in ("beam_prune_logp", "token_min_logp"):
+            checked[name] = _number(name, value, high=0.0)
+        elif name in ("prune_history", "score_boundary"):
+            if not isinstance(value, bool | np.bool_):
+                raise DecoderError(f"{name} must be True or False, got {value!r}")
+            checked[name] = bool(value)
+        elif name == "hotwords":
+            checked[name] = _hotword_list(value)
+        else:
+            raise DecoderError(f"unknown beam-search setting {name!r}")
+    return checked
 
 
 def _warn_unspellable(hotwords: Sequence[str], chars: Sequence[str]) -> None:
@@ -94,24 +154,24 @@ class BeamSearchDecoder:
         """
         if vocab.word_delimiter is None:
             raise DecoderError("beam search needs a vocabulary with a word delimiter")
-        if int(beam_width) < 1:
-            raise DecoderError(f"beam_width must be a positive integer, got {beam_width!r}")
-        for name, value in (("alpha", alpha), ("beta", beta), ("hotword_weight", hotword_weight),
-                            ("beam_prune_logp", beam_prune_logp), ("token_min_logp", token_min_logp)):
-            if not np.isfinite(float(value)):
-                raise DecoderError(f"{name} must be a finite number, got {value!r}")
+        if lm is not None and not isinstance(lm, str | os.PathLike):
+            raise DecoderError(f"lm must be a path (str or os.PathLike) to an ARPA or KenLM binary file, "
+                               f"got {type(lm).__name__}")
+        given = checked_settings(alpha=alpha, beta=beta, beam_width=beam_width, hotwords=hotwords,
+                                 hotword_weight=hotword_weight, beam_prune_logp=beam_prune_logp,
+                                 token_min_logp=token_min_logp, prune_history=prune_history,
+                                 unk_score_offset=unk_score_offset, score_boundary=score_boundary)
         self.vocab = vocab
-        self.lm_path = None if lm is None else str(lm)
-        self.settings = SearchSettings(int(beam_width), float(beam_prune_logp), float(token_min_logp),
-                                       bool(prune_history))
-        self.hotwords = tuple(str(h) for h in hotwords if str(h).strip())
-        self.hotword_weight = float(hotword_weight)
+        self.lm_path = None if lm is None else os.fspath(lm)
+        self.settings = SearchSettings(given["beam_width"], given["beam_prune_logp"], given["token_min_logp"],
+                                       given["prune_history"])
+        self.hotwords = given["hotwords"]
+        self.hotword_weight = given["hotword_weight"]
         self._hotword_scorer = HotwordScorer(self.hotwords, self.hotword_weight)
         self._chars = [vocab.piece(i) for i in range(len(vocab))]
         _warn_unspellable(self.hotwords, self._chars)
         self.scorer: LanguageModelScorer | None = None
-        self._lm_options = dict(alpha=float(alpha), beta=float(beta),
-                                unk_score_offset=float(unk_score_offset), score_boundary=bool(score_boundary))
+        self._lm_options = {name: given[name] for name in ("alpha", "beta", "unk_score_offset", "score_boundary")}
         self.lm_backend = lm_backend
         if lm is not None:
             model = load_ngram_model(lm, backend=lm_backend)
@@ -136,20 +196,19 @@ class BeamSearchDecoder:
         new.__dict__.update(self.__dict__)
         settings = {f.name: getattr(self.settings, f.name) for f in dataclasses.fields(SearchSettings)}
         lm_options = dict(self._lm_options)
+        for key in changes:
+            if key not in settings and key not in lm_options and key not in ("hotwords", "hotword_weight"):
+                raise DecoderError(f"replace() cannot change {key!r}: load a new decoder for another LM")
+        changes = checked_settings(**changes)
         for key, value in changes.items():
             if key in settings:
                 settings[key] = value
             elif key in lm_options:
                 lm_options[key] = value
-            elif key not in ("hotwords", "hotword_weight"):
-                raise DecoderError(f"replace() cannot change {key!r}: load a new decoder for another LM")
-        if int(settings["beam_width"]) < 1:
-            raise DecoderError(f"beam_width must be a positive integer, got {settings['beam_width']!r}")
-        new.settings = SearchSettings(int(settings["beam_width"]), float(settings["beam_prune_logp"]),
-                                      float(settings["token_min_logp"]), bool(settings["prune_history"]))
+        new.settings = SearchSettings(**settings)
         new._lm_options = lm_options
-        new.hotwords = tuple(changes.get("hotwords", self.hotwords))
-        new.hotword_weight = float(changes.get("hotword_weight", self.hotword_weight))
+        new.hotwords = changes.get("hotwords", self.hotwords)
+        new.hotword_weight = changes.get("hotword_weight", self.hotword_weight)
         new._hotword_scorer = HotwordScorer(new.hotwords, new.hotword_weight)
         _warn_unspellable(new.hotwords, new._chars)
         if self.scorer is not None:

@@ -13,7 +13,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="LM_PATH",
                         help="output path; writes LM_PATH.arpa (and LM_PATH.bin when KenLM's build_binary "
                              "is on PATH); a .arpa or .bin suffix is replaced")
-    parser.add_argument("--order", type=int, default=4, help="n-gram order, 1-6 (default 4)")
+    parser.add_argument("--order", type=int, default=4, choices=range(2, 7), metavar="{2..6}",
+                        help="n-gram order, 2-6 (default 4; KenLM, the decoder's fast backend, loads no unigram-only "
+                             "model)")
     parser.add_argument("--estimator", choices=("auto", "python", "lmplz"), default="auto",
                         help="modified Kneser-Ney by KenLM's lmplz (when on PATH) or by w2v2-onnx's own "
                              "implementation (default auto: lmplz if found)")

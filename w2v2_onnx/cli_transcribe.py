@@ -40,24 +40,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def expand_paths(patterns: list[str]) -> tuple[list[Path], list[str]]:
-    """Expand files, directories and globs into audio paths; also return patterns that matched nothing."""
+    """Expand files, directories and globs into audio paths.
+
+    Returns:
+        ``(paths, problems)``: the audio files found, and one message per pattern that gave none.
+    """
     found: list[Path] = []
-    missing: list[str] = []
+    problems: list[str] = []
     for pattern in patterns:
         path = Path(pattern)
         if path.is_dir():
             matches = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+            if not matches:
+                problems.append(f"{pattern}: directory holds no audio files "
+                                f"({', '.join(sorted(AUDIO_SUFFIXES))})")
         elif path.exists():
             matches = [path]
-        elif glob.has_magic(pattern):
-            matches = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
         else:
-            matches = []
-        if not matches:
-            missing.append(pattern)
+            matches = (sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+                       if glob.has_magic(pattern) else [])
+            if not matches:
+                problems.append(f"{pattern}: no such audio file, directory or matching glob")
         found.extend(matches)
     unique = list(dict.fromkeys(found))
-    return unique, missing
+    return unique, problems
 
 
 class Progress:
@@ -105,8 +111,8 @@ def load_transcriber(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     """Transcribe every input; a failing file is reported and skipped. Returns 0, or 1 if any file failed."""
     paths, missing = expand_paths(args.paths)
-    for pattern in missing:
-        print(f"error: {pattern}: no such audio file, directory or matching glob", file=sys.stderr)
+    for problem in missing:
+        print(f"error: {problem}", file=sys.stderr)
     if not paths:
         return 1
     if len(paths) > 1 and args.format in ("srt", "vtt") and args.output_dir is None:
@@ -119,7 +125,12 @@ def run(args: argparse.Namespace) -> int:
                                      beta=args.beta, hotwords=args.hotwords, batch_size=args.batch_size,
                                      chunk_length=args.chunk_length).items() if v is not None}
     if args.output_dir is not None:
-        args.output_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            args.output_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            print(f"error: --output-dir {args.output_dir}: cannot create the folder ({exc.strerror or exc})",
+                  file=sys.stderr)
+            return 2
     progress = Progress(len(paths), enabled=not args.quiet and sys.stderr.isatty())
     failures = len(missing)
     used: set[Path] = set()

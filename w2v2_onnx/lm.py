@@ -53,7 +53,7 @@ class KenlmModel:
         self._kenlm = kenlm
         try:
             self._model = kenlm.Model(self.path)
-        except (OSError, RuntimeError) as exc:
+        except (OSError, RuntimeError, ValueError) as exc:  # UnicodeDecodeError for garbage files
             raise LanguageModelError(f"KenLM could not load {self.path}: {exc}") from exc
         self.order = int(self._model.order)
 

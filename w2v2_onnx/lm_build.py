@@ -38,17 +38,21 @@ def read_sentences(paths: Iterable[str | Path], *, uppercase: bool = True) -> It
         An iterator of word lists.
 
     Raises:
-        LanguageModelError: if a file does not exist.
+        LanguageModelError: if a file does not exist or is not UTF-8 text.
     """
     for path in paths:
         path = Path(path)
         if not path.is_file():
             raise LanguageModelError(f"text file not found: {path}")
         with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                words = (line.upper() if uppercase else line).split()
-                if words:
-                    yield words
+            try:
+                for line in handle:
+                    words = (line.upper() if uppercase else line).split()
+                    if words:
+                        yield words
+            except UnicodeDecodeError as exc:
+                raise LanguageModelError(f"{path} is not UTF-8 text ({exc.reason}); text files must be UTF-8") \
+                    from exc
 
 
 def _discounts(count_of_counts: Counter) -> tuple[float, float, float]:

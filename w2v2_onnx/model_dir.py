@@ -93,11 +93,17 @@ def parse_config(raw: dict[str, Any], where: str, files: dict[str, Path]) -> Mod
             f"{where} is not a w2v2-onnx format {FORMAT_VERSION} config (format={raw.get('format')!r}, "
             f"format_version={raw.get('format_version')!r}); re-export the model with this version")
     tokens = _require(raw, "vocabulary", list, where)
+    special = raw.get("special_tokens", [])
+    if not isinstance(special, list) or not all(isinstance(t, str) for t in special):
+        raise ModelDirectoryError(f"{where}: 'special_tokens' must be a list of token strings, got {special!r}")
+    delimiter = raw.get("word_delimiter")
+    if delimiter is not None and not isinstance(delimiter, str):
+        raise ModelDirectoryError(f"{where}: 'word_delimiter' must be a token string or null, got {delimiter!r}")
     vocab = Vocabulary.from_tokens(
         tokens,
         blank_id=_require(raw, "blank_id", int, where),
-        word_delimiter=raw.get("word_delimiter"),
-        special_tokens=raw.get("special_tokens", []),
+        word_delimiter=delimiter,
+        special_tokens=special,
     )
     kernel = tuple(_require(raw, "conv_kernel", list, where))
     stride = tuple(_require(raw, "conv_stride", list, where))
@@ -105,8 +111,9 @@ def parse_config(raw: dict[str, Any], where: str, files: dict[str, Path]) -> Mod
         raise ModelDirectoryError(f"{where}: conv_kernel {list(kernel)} and conv_stride {list(stride)} must be "
                                   f"equally long lists of positive integers")
     rate = _require(raw, "sample_rate", int, where)
-    if rate <= 0:
-        raise ModelDirectoryError(f"{where}: sample_rate must be positive, got {rate}")
+    if not 1_000 <= rate <= 768_000:
+        raise ModelDirectoryError(f"{where}: sample_rate must be between 1000 and 768000 Hz (16000 for "
+                                  f"wav2vec2), got {rate}")
     return ModelConfig(
         sample_rate=rate, vocabulary=vocab, conv_kernel=kernel, conv_stride=stride, files=files,
         model_type=str(raw.get("model_type", "wav2vec2")), do_normalize=bool(raw.get("do_normalize", True)),
@@ -185,6 +192,9 @@ def resolve_model(model: str | os.PathLike | None) -> Path:
             raise ModelNotFoundError("this installation has no bundled default model; pass a model directory "
                                      "written by 'w2v2-onnx export' (Transcriber('path/to/model'))")
         return BUNDLED_MODEL_DIR
+    if not isinstance(model, str | os.PathLike):
+        raise ModelNotFoundError(f"model must be a model directory, an .onnx file, a hub id or None (the bundled "
+                                 f"model), got {type(model).__name__}: {model!r}")
     path = Path(model)
     text = str(model)
     if path.exists() or not _looks_like_hub_id(text):

@@ -88,6 +88,34 @@ def resolve_device(device: str) -> str:
     return device
 
 
+#: The most intra-op threads accepted (ONNX Runtime would try to start every one of them).
+MAX_THREADS = 1024
+
+
+def provider_names(providers: Sequence[Any]) -> list[str]:
+    """The names in an explicit provider list (names or ``(name, options)`` pairs), checked.
+
+    Raises:
+        InvalidOptionError: not a non-empty list of names or (name, options dict) pairs.
+        DeviceNotAvailableError: a provider this ONNX Runtime build does not have.
+    """
+    if isinstance(providers, str | bytes) or not isinstance(providers, Sequence) or not providers:
+        raise InvalidOptionError(f"providers must be a non-empty list of ONNX Runtime provider names or "
+                                 f"(name, options) pairs, e.g. ['CPUExecutionProvider'], got {providers!r}")
+    names = []
+    for entry in providers:
+        name = entry[0] if isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[1], dict) else entry
+        if not isinstance(name, str):
+            raise InvalidOptionError(f"providers entries must be names or (name, options dict) pairs, got {entry!r}")
+        names.append(name)
+    available = ort.get_available_providers()
+    missing = [name for name in names if name not in available]
+    if missing:
+        raise DeviceNotAvailableError(f"ONNX Runtime provider(s) {missing} are not available here; "
+                                      f"available: {available}")
+    return names
+
+
 class OnnxModel:
     """One ONNX Runtime session over a w2v2-onnx graph, run on padded batches of raw audio."""
 
@@ -111,8 +139,11 @@ class OnnxModel:
             DeviceNotAvailableError: CUDA requested and the session did not get the CUDA provider.
             ModelDirectoryError: the file is not a valid ONNX model or not a w2v2-onnx graph.
         """
-        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-            raise InvalidOptionError(f"threads must be a positive integer or None, got {threads!r}")
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                    or not 1 <= threads <= MAX_THREADS):
+            raise InvalidOptionError(f"threads must be an integer from 1 to {MAX_THREADS} or None, got {threads!r}")
+        if providers is not None:
+            provider_names(providers)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or available_cpus()
         options.inter_op_num_threads = 1
@@ -133,6 +164,9 @@ class OnnxModel:
                 raise DeviceNotAvailableError(f"could not create a CUDA session: {exc}") from exc
             raise ModelDirectoryError(f"{path} is not a loadable ONNX model: {exc}") from exc
         self.providers = self.session.get_providers()
+        if providers is not None and self.providers[0] != provider_names(providers)[0]:
+            raise DeviceNotAvailableError(
+                f"ONNX Runtime could not start {provider_names(providers)[0]} (the session got {self.providers})")
         if device == "cuda" and self.providers[0] != CUDA:
             raise DeviceNotAvailableError(
                 f"ONNX Runtime did not give the session the CUDA provider (it got {self.providers}); "

@@ -12,11 +12,11 @@ from typing import Any
 import numpy as np
 
 from w2v2_onnx.audio import AudioInput, AudioSource, open_audio
-from w2v2_onnx.errors import DeviceNotAvailableError, InvalidOptionError, ModelDirectoryError
+from w2v2_onnx.errors import DecoderError, DeviceNotAvailableError, InvalidOptionError, ModelDirectoryError
 from w2v2_onnx.greedy import best_path, collapse, tokens_to_words
 from w2v2_onnx.model_dir import load_model_config, resolve_model
 from w2v2_onnx.results import Decoded, Transcription
-from w2v2_onnx.session import OnnxModel, resolve_device
+from w2v2_onnx.session import OnnxModel, provider_names, resolve_device
 from w2v2_onnx.windows import Window, WindowPlan, iter_windows, make_plan
 
 logger = logging.getLogger(__name__)
@@ -86,8 +86,8 @@ class Transcriber:
         path = resolve_model(model)
         self.config = load_model_config(path)
         if providers is not None:
-            names = [p[0] if isinstance(p, tuple) else p for p in providers]
-            self.device = "cuda" if names and names[0] == "CUDAExecutionProvider" else "cpu"
+            names = provider_names(providers)
+            self.device = "cuda" if names[0] == "CUDAExecutionProvider" else "cpu"
         else:
             self.device = resolve_device(device)
         self.precision, model_file = self.config.pick_precision(precision, self.device)
@@ -223,13 +223,16 @@ class Transcriber:
         from w2v2_onnx.beam import BeamSearchDecoder
 
         lm = options.get("lm")
+        if lm is not None and not isinstance(lm, str | os.PathLike):
+            raise DecoderError(f"lm must be a path (str or os.PathLike) to an ARPA or KenLM binary file, "
+                               f"got {type(lm).__name__}")
         key = None if lm is None else os.fspath(lm)
         base = self._beam_decoders.get(key)
         if base is None:
             if len(self._beam_decoders) >= 4:
                 self._beam_decoders.clear()  # a few language models at most stay in memory
             base = self._beam_decoders[key] = BeamSearchDecoder(self.config.vocabulary, lm=lm)
-        changes = {k: (list(v) if k == "hotwords" else v) for k, v in options.items() if k != "lm"}
+        changes = {k: v for k, v in options.items() if k != "lm"}
         return base.replace(**changes) if changes else base
 
     def _decode(self, collected: _Collected, beam: Any) -> Decoded:
