@@ -14,6 +14,13 @@ from w2v2_onnx_finetune.schedule import time_linear_factor
 logger = logging.getLogger(__name__)
 
 
+def _all_finite(tensors: list[torch.Tensor]) -> bool:
+    """Whether every element is finite, with one device sync: a NaN or inf makes its tensor's norm non-finite."""
+    norms = torch._foreach_norm(tensors)
+    device = norms[0].device
+    return bool(torch.isfinite(torch.stack([n.to(device) for n in norms]).sum()))
+
+
 def skip_non_finite_steps(optimizer: torch.optim.Optimizer) -> list[int]:
     """Make ``optimizer`` skip every step whose gradients hold a NaN or an infinity.
 
@@ -27,7 +34,7 @@ def skip_non_finite_steps(optimizer: torch.optim.Optimizer) -> list[int]:
     def drop_non_finite(opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         calls[0] += 1
         grads = [p.grad for group in opt.param_groups for p in group["params"] if p.grad is not None]
-        if grads and not all(torch.isfinite(g).all() for g in grads):
+        if grads and not _all_finite(grads):
             for group in opt.param_groups:
                 for param in group["params"]:
                     param.grad = None
