@@ -6,6 +6,7 @@ R=benchmarks/results
 python benchmarks/report.py \
     $R/peers_cpu_base_spans_run{1,2,3,4,5}.json $R/peers_cpu_large.json \
     $R/runtime_base_spans.json $R/runtime_base_1thread_spans.json $R/runtime_base_memory_spans.json \
+    $R/runtime_large.json $R/runtime_large_memory.json \
     $R/ab_window_base_session5.json $R/ab_window_base_session5_1thread_10s.json $R/conv_matmul_base_spans.json \
     $R/window_settings_base_spans.json $R/cuda_base_h100.json $R/cuda_base_h100_levers.json \
     $R/window_accuracy_bundled.json $R/conv_matmul_large_channels_last.json $R/denormals_bundled.json \

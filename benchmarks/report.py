@@ -40,15 +40,20 @@ def machine_line(data: dict) -> str:
 
 def runtime_section(name: str, data: dict, plots: Path | None) -> list[str]:
     lines = [f"### {name}: runtime, {data['arch']} architecture, {data['threads']} threads",
-             f"_{machine_line(data)}_", "", "| setup | real-time factor | seconds per "
-             f"{data['seconds']:g} s |", "|---|---|---|"]
-    for key, value in data["speed"].items():
-        lines.append(f"| {key} | {value['rtfx_median']:.1f}x | {value['median_s']:.2f} |")
-    lines += ["", "| precision | file MB | import s | load s | first call (1 s audio) s | cold start total s |",
-              "|---|---|---|---|---|---|"]
-    for precision, cold in data["cold_start"].items():
-        lines.append(f"| {precision} | {data['file_mb'].get(precision, '')} | {cold['import_s']:.2f} | "
-                     f"{cold['load_s']:.2f} | {cold['first_call_1s_audio_s']:.2f} | {cold['total_s']:.2f} |")
+             f"_{machine_line(data)}_", ""]
+    if data.get("note"):
+        lines += [f"Note: {data['note']}.", ""]
+    if data.get("speed"):
+        lines += [f"| setup | real-time factor | seconds per {data['seconds']:g} s |", "|---|---|---|"]
+        for key, value in data["speed"].items():
+            lines.append(f"| {key} | {value['rtfx_median']:.1f}x | {value['median_s']:.2f} |")
+        lines.append("")
+    if data.get("cold_start"):
+        lines += ["| precision | file MB | import s | load s | first call (1 s audio) s | cold start total s |",
+                  "|---|---|---|---|---|---|"]
+        for precision, cold in data["cold_start"].items():
+            lines.append(f"| {precision} | {data['file_mb'].get(precision, '')} | {cold['import_s']:.2f} | "
+                         f"{cold['load_s']:.2f} | {cold['first_call_1s_audio_s']:.2f} | {cold['total_s']:.2f} |")
     if data.get("lengths"):
         lines += ["", "| precision | input s | p50 ms | p95 ms | real-time factor |", "|---|---|---|---|---|"]
         for precision, by_length in data["lengths"].items():
@@ -65,8 +70,8 @@ def runtime_section(name: str, data: dict, plots: Path | None) -> list[str]:
     if "memory" in data:
         lines += ["", "| audio | peak RSS MB | RSS after load MB | real-time factor |", "|---|---|---|---|"]
         for duration, mem in data["memory"].items():
-            lines.append(f"| {duration} | {mem['peak_rss_mb']:.0f} | {mem['rss_after_load_mb']:.0f} | "
-                         f"{mem['rtfx']:.1f}x |")
+            rtfx = f"{mem['rtfx']:.1f}x" if "rtfx" in mem else "(not kept)"
+            lines.append(f"| {duration} | {mem['peak_rss_mb']:.0f} | {mem['rss_after_load_mb']:.0f} | {rtfx} |")
     if plots is not None:
         lines += plot_runtime(name, data, plots)
     return lines + [""]
