@@ -274,3 +274,36 @@ def test_unpack_checkpoint_rebuilds_fp32_weights_from_parts(tmp_path) -> None:
     assert (target / "config.json").read_text() == '{"model_type": "wav2vec2"}'
     with pytest.raises(SystemExit, match="exists"):
         module.unpack(parts, tmp_path / "run")
+
+
+def test_training_skips_steps_whose_loss_is_nan_and_keeps_finite_weights(tiny_corpus, tmp_path,
+                                                                           monkeypatch) -> None:
+    """Two batches give a NaN loss (as an overflow would): their steps are skipped, training goes on."""
+    import functools
+
+    import torch
+    from safetensors.torch import load_file
+    from transformers import Wav2Vec2ForCTC
+
+    original = Wav2Vec2ForCTC.forward
+    calls = [0]
+
+    @functools.wraps(original)  # the Trainer finds the label names in forward's signature
+    def forward(self, *args, **kwargs):
+        output = original(self, *args, **kwargs)
+        if self.training:
+            calls[0] += 1
+            if calls[0] in (3, 4):
+                output.loss = output.loss * float("nan")
+        return output
+
+    monkeypatch.setattr(Wav2Vec2ForCTC, "forward", forward)
+    out = tmp_path / "run"
+    assert cli.main(["--data", f"{tiny_corpus}:name=tiny,group=speaker,hold_out=spk3", "--output-dir", str(out),
+                     "--start", "scratch:tiny", "--max-steps", "8", "--batch-size", "4", "--learning-rate", "3e-3",
+                     "--warmup", "2", "--logging-steps", "2", "--eval-steps", "100", "--threads", "2",
+                     "--mask-time-prob", "0", "--log-level", "WARNING", "--best-metric", "none"]) == 0
+    facts = json.loads((out / "checkpoint" / "training.json").read_text())
+    assert facts["skipped_steps"] == [3, 4] and facts["global_step"] == 8
+    weights = load_file(str(out / "checkpoint" / "model.safetensors"))
+    assert all(torch.isfinite(w).all() for w in weights.values() if w.is_floating_point())
