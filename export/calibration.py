@@ -40,6 +40,8 @@ def synthetic_audio(
 def _read(path: Path, sample_rate: int) -> np.ndarray:
     import soundfile as sf
 
+    if not path.is_file():
+        raise ExportError(f"calibration audio {path} not found")
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (RuntimeError, sf.LibsndfileError) as exc:
@@ -54,7 +56,7 @@ def _read(path: Path, sample_rate: int) -> np.ndarray:
 
 def _manifest_paths(tsv: Path) -> list[Path]:
     with tsv.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle, delimiter="\t")
+        reader = csv.DictReader(handle, delimiter="," if tsv.suffix.lower() == ".csv" else "\t")
         if reader.fieldnames is None or "path" not in reader.fieldnames:
             raise ExportError(
                 f"calibration manifest {tsv} has no 'path' column (columns: {reader.fieldnames})"

@@ -128,6 +128,9 @@ def run(args: argparse.Namespace) -> int:
     except W2V2OnnxError as exc:
         print(f"w2v2-onnx export: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # writing the model files: a read-only or full disk
+        print(f"w2v2-onnx export: error: {exc}", file=sys.stderr)
+        return 1
     for precision, path in report.files.items():
         line = f"{precision}: {path} ({report.sizes_bytes[precision] / 1e6:.1f} MB)"
         figures = report.parity.get(precision)

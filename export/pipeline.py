@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import logging
+import math
 import shutil
 import tempfile
 import time
@@ -28,7 +30,39 @@ log = logging.getLogger(__name__)
 INT8_PIPELINE_METHODS = ("auto", "dynamic", "dynamic-conv", "static")
 
 
+#: Opsets the TorchScript exporter is used with here (17 is the default; 14 is the first with the ops needed).
+OPSETS = range(14, 21)
+#: The longest fp32 parity input (seconds): the PyTorch reference runs it whole.
+MAX_VALIDATION_SECONDS = 120.0
+
+
+def _check_options(opset: object, validation_seconds: object, calibration_items: object,
+                   thresholds: object, int8_method: str, wanted: list[str]) -> None:
+    """Refuse option values before anything slow starts (a bad one used to fail deep inside, or exhaust memory)."""
+    def number(value: object) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+    if isinstance(opset, bool) or not isinstance(opset, int) or opset not in OPSETS:
+        raise InvalidOptionError(f"opset must be an integer from {OPSETS.start} to {OPSETS.stop - 1}, got {opset!r}")
+    if isinstance(validation_seconds, str | bytes) or not isinstance(validation_seconds, Sequence) or not all(
+            number(v) and 0 < v <= MAX_VALIDATION_SECONDS for v in validation_seconds):
+        raise InvalidOptionError(f"validation_seconds must be a list of lengths above 0 and at most "
+                                 f"{MAX_VALIDATION_SECONDS:g} s, got {validation_seconds!r}")
+    if isinstance(calibration_items, bool) or not isinstance(calibration_items, int) or calibration_items < 1:
+        raise InvalidOptionError(f"calibration_items must be a positive integer, got {calibration_items!r}")
+    for field in dataclasses.fields(thresholds):
+        value = getattr(thresholds, field.name)
+        if not number(value) or value < 0:
+            raise InvalidOptionError(f"threshold {field.name} must be a finite number >= 0, got {value!r}")
+    if int8_method != "auto" and "int8" not in wanted:
+        raise InvalidOptionError(f"int8_method {int8_method!r} applies to int8 only; add int8 to the precisions "
+                                 f"(they are {wanted})")
+
+
 def _check_precisions(precisions: Sequence[str]) -> list[str]:
+    if isinstance(precisions, str) or not isinstance(precisions, Sequence) or not all(
+            isinstance(p, str) for p in precisions):
+        raise InvalidOptionError(f"precisions must be a list of names from {contract.PRECISIONS}, got {precisions!r}")
     chosen = [p.strip() for p in precisions if p.strip()]
     bad = [p for p in chosen if p not in contract.PRECISIONS]
     if bad or not chosen:
@@ -94,9 +128,11 @@ def export_model(
     wanted = _check_precisions(precisions)
     if int8_method not in INT8_PIPELINE_METHODS:
         raise InvalidOptionError(f"int8_method {int8_method!r}: choose one of {INT8_PIPELINE_METHODS}")
-    if opset < 14:
-        raise InvalidOptionError(f"opset {opset} is too old: LayerNorm/attention export needs opset >= 14")
     thresholds = thresholds or Thresholds()
+    _check_options(opset, validation_seconds, calibration_items, thresholds, int8_method, wanted)
+    if calibration is not None and not Path(calibration).exists():
+        raise ExportError(f"calibration source {calibration} does not exist (give a folder of audio or a "
+                          f".tsv/.csv manifest with a 'path' column)")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ExportError(f"output {out} exists and is not a directory; give a new or existing directory")
@@ -105,10 +141,6 @@ def export_model(
     start = time.perf_counter()
     loaded = load_checkpoint(checkpoint)
     timings["load"] = time.perf_counter() - start
-    try:  # only once the checkpoint loads, so a failed export leaves no empty directory behind
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ExportError(f"cannot create the output directory {out}: {exc.strerror or exc}") from exc
     base_config = contract.build_config(loaded, {})
     report = ExportReport(out_dir=out, config=base_config, timings_s=timings)
 
@@ -119,6 +151,10 @@ def export_model(
         if needs_audio
         else []
     )
+    try:  # only once the checkpoint and calibration load, so a failed export leaves no empty directory behind
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"cannot create the output directory {out}: {exc.strerror or exc}") from exc
 
     # The export wrapper patches the model's norms in place: the conv-as-matmul variant needs its own copy.
     rewrite = "int8" in wanted and int8_method in ("auto", "dynamic-conv")

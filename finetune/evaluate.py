@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from w2v2_onnx.errors import W2V2OnnxError
 from w2v2_onnx_finetune.data import Example
 from w2v2_onnx_finetune.metrics import error_rates
 
@@ -106,16 +108,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
+    if args.batch_size < 1:
+        parser.error(f"--batch-size must be a positive integer, got {args.batch_size}")
+    if args.threads is not None and not 1 <= args.threads <= 1024:
+        parser.error(f"--threads must be an integer from 1 to 1024, got {args.threads}")
+    if not (args.checkpoint / "config.json").is_file():
+        parser.error(f"--checkpoint {args.checkpoint}: not a checkpoint folder (no config.json); give the run's "
+                     f"checkpoint/ folder")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    results = evaluate_checkpoint(args.checkpoint, [parse_source(s) for s in args.data], seed=args.seed,
-                                  batch_size=args.batch_size)
-    text = json.dumps(results, indent=1)
-    if args.json:
-        args.json.write_text(text + "\n", encoding="utf-8")
+    try:
+        results = evaluate_checkpoint(args.checkpoint, [parse_source(s) for s in args.data], seed=args.seed,
+                                      batch_size=args.batch_size)
+        text = json.dumps(results, indent=1)
+        if args.json:
+            args.json.write_text(text + "\n", encoding="utf-8")
+    except W2V2OnnxError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:  # transformers' loaders: a checkpoint without processor files, ...
+        print(f"error: {args.checkpoint}: {exc}", file=sys.stderr)
+        return 1
     print(text)
     return 0
 

@@ -44,6 +44,8 @@ class SourceSpec:
     hf_split: str = "train"
 
 
+#: The most a source's rows may be repeated per epoch (each repeat holds the rows' audio in memory again).
+MAX_REPEAT = 100
 _KEYS = {"name", "role", "group", "eval", "dev", "part", "hold_out", "limit", "repeat", "path", "text", "split"}
 
 
@@ -80,8 +82,8 @@ def parse_source(spec: str) -> SourceSpec:
     part = values.get("part", "eval")
     if part not in ("eval", "dev"):
         raise DataError(f"data source {spec!r}: part {part!r} is not one of ('eval', 'dev')")
-    if repeat < 1 or (limit is not None and limit < 1):
-        raise DataError(f"data source {spec!r}: repeat and limit must be positive")
+    if not 1 <= repeat <= MAX_REPEAT or (limit is not None and limit < 1):
+        raise DataError(f"data source {spec!r}: repeat must be from 1 to {MAX_REPEAT} and limit positive")
     default_name = Path(location.rstrip("/")).name
     if default_name.startswith("manifest."):
         default_name = Path(location).parent.name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import platform
 import random
 import time
@@ -17,6 +18,10 @@ from w2v2_onnx_finetune.sources import SourceSpec
 logger = logging.getLogger(__name__)
 
 FINAL_DIR = "checkpoint"
+
+#: Learning-rate schedules: the Trainer's own, and ``time-linear`` (linear decay over a wall-time budget).
+SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
+              "inverse_sqrt", "reduce_lr_on_plateau", "cosine_with_min_lr", "warmup_stable_decay", "time-linear")
 
 
 @dataclass
@@ -51,6 +56,57 @@ class TrainConfig:
     best_metric: str | None = None
     num_workers: int = 0
     model_overrides: dict[str, Any] = field(default_factory=dict)
+
+    def check(self) -> None:
+        """Refuse settings that would fail later (inside the Trainer) or silently do something else.
+
+        Raises:
+            InvalidOptionError: naming the setting and what is allowed.
+        """
+        def bad(name: str, allowed: str, value: Any) -> InvalidOptionError:
+            return InvalidOptionError(f"--{name.replace('_', '-')} must be {allowed}, got {value!r}")
+
+        def finite(value: Any) -> bool:
+            return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+        for name in ("batch_size", "eval_batch_size", "grad_accum", "logging_steps", "save_total_limit"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise bad(name, "a positive integer", value)
+        if not finite(self.learning_rate) or self.learning_rate <= 0:
+            raise bad("learning_rate", "a finite number above 0", self.learning_rate)
+        if not finite(self.warmup) or self.warmup < 0:
+            raise bad("warmup", "a finite number >= 0 (steps, or a fraction of the run if below 1)", self.warmup)
+        if not finite(self.weight_decay) or self.weight_decay < 0:
+            raise bad("weight_decay", "a finite number >= 0", self.weight_decay)
+        if not finite(self.epochs) or self.epochs <= 0:
+            raise bad("epochs", "a finite number above 0", self.epochs)
+        if self.max_steps != -1 and self.max_steps < 1:
+            raise bad("max_steps", "a positive integer, or -1 for --epochs", self.max_steps)
+        if not finite(self.max_seconds) or self.max_seconds <= 0:
+            raise bad("max_seconds", "a finite number of seconds above 0", self.max_seconds)
+        if self.max_wall_minutes is not None and (not finite(self.max_wall_minutes) or self.max_wall_minutes <= 0):
+            raise bad("max_wall_minutes", "a finite number of minutes above 0", self.max_wall_minutes)
+        if self.train_until is not None and not finite(self.train_until):
+            raise bad("train_until", "a Unix time in seconds", self.train_until)
+        if self.eval_steps is not None and self.eval_steps < 1:
+            raise bad("eval_steps", "a positive integer (or left out: every epoch)", self.eval_steps)
+        if self.threads is not None and not 1 <= self.threads <= 1024:
+            raise bad("threads", "an integer from 1 to 1024", self.threads)
+        if self.num_workers < 0:
+            raise bad("num_workers", "an integer >= 0", self.num_workers)
+        for name in ("seed", "split_seed"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value < 2**32:
+                raise bad(name, "an integer from 0 to 2**32 - 1", value)
+        if self.scheduler not in SCHEDULERS:
+            raise bad("scheduler", f"one of {', '.join(SCHEDULERS)}", self.scheduler)
+        mask = self.model_overrides.get("mask_time_prob")
+        if mask is not None and (not finite(mask) or not 0 <= mask <= 1):
+            raise bad("mask_time_prob", "a probability from 0 to 1", mask)
+        if self.resume and not any(Path(self.output_dir).glob("checkpoint-*")):
+            raise InvalidOptionError(f"--resume: {self.output_dir} holds no checkpoint-<step> folder to continue; "
+                                     f"leave out --resume to start a new run there")
 
     @property
     def held_out_seed(self) -> int:
@@ -140,7 +196,9 @@ def run_training(config: TrainConfig) -> dict[str, Any]:
 
     Raises:
         DataError: no usable training data or a bad source.
+        InvalidOptionError: a setting out of range (see :meth:`TrainConfig.check`).
     """
+    config.check()
     import torch
     import transformers
     from transformers import PrinterCallback, TrainingArguments, set_seed
@@ -182,6 +240,10 @@ def run_training(config: TrainConfig) -> dict[str, Any]:
     best_metric = config.best_metric or (f"eval_{next(iter(eval_sets))}_wer" if eval_sets else None)
     if best_metric == "none":  # keep the last checkpoint: no selection on eval data
         best_metric = None
+    known = [f"eval_{name}_{metric}" for name in eval_sets for metric in ("wer", "cer", "exact", "loss")]
+    if best_metric is not None and best_metric not in known:
+        raise InvalidOptionError(f"--best-metric {best_metric!r} is not a metric of this run; choose none or one of "
+                                 f"{', '.join(known) or '(no eval sets: only none)'}")
     args = TrainingArguments(
         output_dir=str(output),
         num_train_epochs=config.epochs,

@@ -76,7 +76,7 @@ def test_calibration_folder_is_used(checkpoint: Path, tmp_path: Path) -> None:
     [
         (["--precision", "int4"], "precisions"),
         (
-            ["--max-fp32-diff", "-1", "--validation-seconds", "1.0", "--no-optimize"],
+            ["--max-fp32-diff", "0", "--validation-seconds", "1.0", "--no-optimize"],
             "fp32 graph differs from PyTorch",
         ),
         (["--calibration", "/no/such/folder", "--precision", "int8"], "calibration source"),

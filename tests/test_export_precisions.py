@@ -145,12 +145,12 @@ def test_threshold_exceeded_raises_typed_error_and_keeps_report(checkpoint: Path
             checkpoint,
             tmp_path,
             optimize=False,
-            thresholds=Thresholds(fp32_max_abs_diff=-1.0),
+            thresholds=Thresholds(fp32_max_abs_diff=0.0),
             validation_seconds=(1.0,),
         )
     report = json.loads((tmp_path / "export_report.json").read_text())
     assert report["files"] == {"fp32": str(tmp_path / "model.fp32.onnx")}
-    assert 0 <= report["parity"]["fp32"]["max_abs_diff"] < 1e-4  # the figures that failed are kept
+    assert 0 < report["parity"]["fp32"]["max_abs_diff"] < 1e-4  # the figures that failed are kept
 
 
 def test_default_int8_runs_the_conv_front_end_as_int8_matmuls(
@@ -235,3 +235,39 @@ def test_different_nodes_writing_one_tensor_are_refused():
                               [helper.make_tensor_value_info("a", TensorProto.FLOAT, [2])])
     with pytest.raises(ExportError, match="twice"):
         remove_duplicate_nodes(helper.make_model(graph))
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"opset": 30}, "opset must be an integer from 14 to 20"),
+    ({"opset": "17"}, "opset must be an integer"),
+    ({"validation_seconds": (-1.0,)}, "validation_seconds must be a list of lengths above 0"),
+    ({"validation_seconds": (float("nan"),)}, "validation_seconds"),
+    ({"validation_seconds": (100000.0,)}, "at most 120"),
+    ({"validation_seconds": 5}, "validation_seconds"),
+    ({"calibration_items": 0}, "calibration_items must be a positive integer"),
+    ({"thresholds": Thresholds(fp32_max_abs_diff=float("nan"))}, "threshold fp32_max_abs_diff must be a finite"),
+    ({"int8_method": "static"}, "applies to int8 only"),
+    ({"precisions": "fp32"}, "precisions must be a list of names"),
+    ({"precisions": None}, "precisions must be a list of names"),
+])
+def test_bad_options_are_refused_before_anything_is_written(checkpoint: Path, tmp_path: Path, options: dict,
+                                                            match: str) -> None:
+    from w2v2_onnx.errors import InvalidOptionError
+
+    with pytest.raises(InvalidOptionError, match=match):
+        export_model(checkpoint, tmp_path / "out", **options)
+    assert not (tmp_path / "out").exists()
+
+
+def test_calibration_csv_manifest_and_missing_clip(tmp_path: Path) -> None:
+    import soundfile as sf
+
+    from w2v2_onnx.errors import ExportError
+    from w2v2_onnx_export.calibration import load_calibration_audio
+
+    sf.write(tmp_path / "a.wav", np.zeros(1600, np.float32), 16000)
+    (tmp_path / "m.csv").write_text("path,transcript\na.wav,x\n", encoding="utf-8")
+    assert len(load_calibration_audio(tmp_path / "m.csv")) == 1
+    (tmp_path / "n.csv").write_text("path,transcript\ngone.wav,x\n", encoding="utf-8")
+    with pytest.raises(ExportError, match="gone.wav not found"):
+        load_calibration_audio(tmp_path / "n.csv")

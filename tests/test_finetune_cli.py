@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
+import pytest
+
 from w2v2_onnx.cli import build_parser
+from w2v2_onnx_finetune import cli
 from w2v2_onnx_finetune.schedule import time_linear_factor
 
 
@@ -37,3 +41,46 @@ def test_training_budget_takes_the_earlier_of_max_wall_minutes_and_train_until()
     assert _training_budget_s(1.0, 1_000.0, now=800.0) == 60.0       # the minutes come first
     assert _training_budget_s(None, 1_000.0, now=700.0) == 300.0
     assert _training_budget_s(5.0, 1_000.0, now=995.0) == MIN_BUDGET_S  # past or nearly: a short run anyway
+
+
+@pytest.mark.parametrize("flags, match", [
+    (["--batch-size", "0"], "--batch-size must be a positive integer"),
+    (["--eval-batch-size", "-2"], "--eval-batch-size must be a positive integer"),
+    (["--grad-accum", "0"], "--grad-accum must be a positive integer"),
+    (["--learning-rate", "nan"], "--learning-rate must be a finite number above 0"),
+    (["--learning-rate", "0"], "--learning-rate must be a finite number above 0"),
+    (["--warmup", "-1"], "--warmup must be a finite number >= 0"),
+    (["--epochs", "0"], "--epochs must be a finite number above 0"),
+    (["--max-steps", "-5"], "--max-steps must be a positive integer, or -1"),
+    (["--max-wall-minutes", "0"], "--max-wall-minutes must be a finite number of minutes above 0"),
+    (["--eval-steps", "0"], "--eval-steps must be a positive integer"),
+    (["--threads", "0"], "--threads must be an integer from 1 to 1024"),
+    (["--num-workers", "-1"], "--num-workers must be an integer >= 0"),
+    (["--seed", "-1"], "--seed must be an integer from 0 to 2\\*\\*32 - 1"),
+    (["--scheduler", "bogus"], "--scheduler must be one of linear"),
+    (["--mask-time-prob", "2"], "--mask-time-prob must be a probability from 0 to 1"),
+    (["--logging-steps", "0"], "--logging-steps must be a positive integer"),
+    (["--resume"], "holds no checkpoint-<step> folder"),
+])
+def test_bad_training_flags_are_one_line_errors_before_any_loading(tmp_path, capsys, flags, match) -> None:
+    status = cli.main(["--data", str(tmp_path / "never_read.tsv"), "--output-dir", str(tmp_path / "run"),
+                       "--start", "scratch:tiny", *flags])
+    assert status == 1
+    err = capsys.readouterr().err
+    assert re.search(match, err) and "Traceback" not in err
+
+
+def test_data_source_repeat_is_bounded() -> None:
+    from w2v2_onnx.errors import DataError
+    from w2v2_onnx_finetune.sources import parse_source
+
+    with pytest.raises(DataError, match="repeat must be from 1 to 100"):
+        parse_source("x.tsv:repeat=1000000000")
+
+
+def test_evaluate_refuses_a_folder_that_is_no_checkpoint(tmp_path, capsys) -> None:
+    from w2v2_onnx_finetune import evaluate
+
+    with pytest.raises(SystemExit) as info:
+        evaluate.main(["--checkpoint", str(tmp_path), "--data", "x.tsv"])
+    assert info.value.code == 2 and "not a checkpoint folder" in capsys.readouterr().err

@@ -166,3 +166,28 @@ def test_serve_command_with_bad_model_exits_2(tmp_path, capsys):
 
     assert main(["serve", "--model", str(tmp_path / "absent"), "--port", "0"]) == 2
     assert "model not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("settings, name", [
+    ({"max_wait_ms": float("inf")}, "max_wait_ms"), ({"max_wait_ms": -5}, "max_wait_ms"),
+    ({"max_batch": 0}, "max_batch"), ({"queue_size": 0}, "queue_size"), ({"timeout_s": float("nan")}, "timeout_s"),
+    ({"timeout_s": 0}, "timeout_s"), ({"max_body_bytes": -1}, "max_body_bytes"),
+    ({"max_audio_seconds": float("nan")}, "max_audio_seconds"), ({"max_audio_seconds": -1}, "max_audio_seconds"),
+])
+def test_settings_that_would_hang_or_refuse_everything_are_refused(settings, name):
+    from w2v2_onnx.errors import InvalidOptionError
+
+    with pytest.raises(InvalidOptionError, match=f"server setting {name} must be"):
+        ServerSettings(**settings)
+
+
+def test_unknown_query_parameters_fields_and_routes_get_json_errors(client):
+    response = client.post("/invocations?decoder=beam", json={"speech_array": [0.0] * 1600, "sampling_rate": 16000})
+    assert response.status_code == 400 and "unknown query parameters ['decoder']" in response.json()["error"]
+    response = client.post("/invocations", json={"speech_array": [0.0] * 1600, "sampling_rate": 16000,
+                                                 "decoder": "beam"})
+    assert response.status_code == 400 and "unknown fields ['decoder']" in response.json()["error"]
+    response = client.get("/nowhere")
+    assert response.status_code == 404 and "GET /ping and POST /invocations" in response.json()["error"]
+    response = client.get("/invocations")
+    assert response.status_code == 405 and response.json()["status"] == 405

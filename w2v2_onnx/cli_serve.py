@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 
@@ -40,12 +41,23 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as exc:
         print(f"error: {exc}; install the serve extra: pip install 'w2v2-onnx[serve]'", file=sys.stderr)
         return 2
+    from w2v2_onnx.errors import InvalidOptionError
+
+    if not 0 <= args.port <= 65535:
+        print(f"error: --port must be from 0 to 65535, got {args.port}", file=sys.stderr)
+        return 2
+    try:
+        body_bytes = args.max_body_mb * 2**20
+        settings = ServerSettings(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, queue_size=args.queue_size,
+                                  max_body_bytes=int(body_bytes) if math.isfinite(body_bytes) else body_bytes,
+                                  max_audio_seconds=args.max_audio_seconds, timeout_s=args.timeout,
+                                  api_key=args.api_key or None)
+    except InvalidOptionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     transcriber = load_transcriber(args)
     if transcriber is None:
         return 2
-    settings = ServerSettings(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, queue_size=args.queue_size,
-                              max_body_bytes=int(args.max_body_mb * 2**20), max_audio_seconds=args.max_audio_seconds,
-                              timeout_s=args.timeout, api_key=args.api_key or None)
     uvicorn.run(create_app(transcriber, settings), host=args.host, port=args.port, log_level=args.log_level,
                 timeout_keep_alive=5)
     return 0

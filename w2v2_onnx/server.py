@@ -20,7 +20,7 @@ import numpy as np
 
 from w2v2_onnx.audio import load_audio
 from w2v2_onnx.batcher import MicroBatcher, QueueFullError
-from w2v2_onnx.errors import InferenceError, MissingDependencyError, W2V2OnnxError
+from w2v2_onnx.errors import InferenceError, InvalidOptionError, MissingDependencyError, W2V2OnnxError
 from w2v2_onnx.transcriber import Transcriber
 
 try:
@@ -49,6 +49,33 @@ class ServerSettings:
     max_audio_seconds: float = 600.0
     timeout_s: float = 60.0
     api_key: str | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse limits that would hang or refuse every request.
+
+        Raises:
+            InvalidOptionError: naming the setting and what is allowed.
+        """
+        def number(value: Any) -> bool:
+            return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+        checks = [("max_batch", number(self.max_batch) and float(self.max_batch).is_integer()
+                   and 1 <= self.max_batch <= 1024, "an integer from 1 to 1024"),
+                  ("max_wait_ms", number(self.max_wait_ms) and 0 <= self.max_wait_ms <= 10_000,
+                   "from 0 to 10000 ms"),
+                  ("queue_size", number(self.queue_size) and float(self.queue_size).is_integer()
+                   and 1 <= self.queue_size <= 100_000, "an integer from 1 to 100000"),
+                  ("max_body_bytes", number(self.max_body_bytes) and self.max_body_bytes >= 1024,
+                   "at least 1024 bytes"),
+                  ("max_audio_seconds", number(self.max_audio_seconds) and self.max_audio_seconds > 0,
+                   "a finite number of seconds above 0"),
+                  ("timeout_s", number(self.timeout_s) and self.timeout_s > 0, "a finite number of seconds above 0")]
+        for name, ok, allowed in checks:
+            if not ok:
+                raise InvalidOptionError(f"server setting {name} must be {allowed}, got {getattr(self, name)!r}")
+
+#: The JSON body's fields; others are refused rather than ignored.
+JSON_FIELDS = frozenset({"speech_array", "sampling_rate"})
 
 
 class HTTPError(Exception):
@@ -86,6 +113,10 @@ def _parse_json(body: bytes) -> tuple[np.ndarray, int]:
         raise HTTPError(400, f"body is not valid JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise HTTPError(400, "JSON body must be an object with 'speech_array' and 'sampling_rate'")
+    unknown = sorted(set(payload) - JSON_FIELDS)
+    if unknown:
+        raise HTTPError(400, f"JSON body has unknown fields {unknown}; the fields are 'speech_array' and "
+                             f"'sampling_rate' (the server decodes greedily with its startup settings)")
     missing = [k for k in ("speech_array", "sampling_rate") if k not in payload]
     if missing:
         raise HTTPError(400, f"JSON body lacks {missing}; expected {{\"speech_array\": [numbers], "
@@ -132,6 +163,9 @@ def create_app(transcriber: Transcriber, settings: ServerSettings | None = None)
             given = request.headers.get("x-api-key", "")
             if not hmac.compare_digest(given.encode(), settings.api_key.encode()):
                 return _error(401, "missing or wrong X-API-Key header")
+        if request.query_params:
+            return _error(400, f"unknown query parameters {sorted(request.query_params.keys())}; /invocations "
+                               f"takes none (the server decodes greedily with its startup settings)")
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type not in JSON_TYPES | AUDIO_TYPES:
             return _error(415, f"unsupported content type {content_type or '(none)'!r}; use application/json or "
@@ -161,8 +195,15 @@ def create_app(transcriber: Transcriber, settings: ServerSettings | None = None)
         yield
         await batcher.stop()
 
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        status = getattr(exc, "status_code", 500)
+        detail = {404: f"no route {request.url.path}; the routes are GET /ping and POST /invocations",
+                  405: f"method {request.method} not allowed on {request.url.path}"}.get(status, str(exc))
+        return _error(status, detail)
+
     app = Starlette(routes=[Route("/ping", ping, methods=["GET"]),
-                            Route("/invocations", invocations, methods=["POST"])], lifespan=lifespan)
+                            Route("/invocations", invocations, methods=["POST"])], lifespan=lifespan,
+                    exception_handlers={404: http_error, 405: http_error})
     app.state.batcher = batcher
     app.state.settings = settings
     return app
