@@ -68,6 +68,8 @@ def parse_source(spec: str) -> SourceSpec:
         key, sep, value = item.partition("=")
         if not sep or key not in _KEYS:
             raise DataError(f"data source {spec!r}: bad option {item!r} (keys: {', '.join(sorted(_KEYS))})")
+        if key in values:
+            raise DataError(f"data source {spec!r}: {key!r} is given twice")
         values[key] = value
     role = values.get("role", "split")
     if role not in ROLES:
@@ -82,6 +84,12 @@ def parse_source(spec: str) -> SourceSpec:
     part = values.get("part", "eval")
     if part not in ("eval", "dev"):
         raise DataError(f"data source {spec!r}: part {part!r} is not one of ('eval', 'dev')")
+    splitting = {k for k in ("eval", "dev", "hold_out", "part") if k in values}
+    if role != "split" and splitting:
+        raise DataError(f"data source {spec!r}: {sorted(splitting)} split a source, but role={role} uses all "
+                        f"its rows; leave them out or use role=split")
+    if part == "dev" and "dev" not in values:
+        raise DataError(f"data source {spec!r}: part=dev needs dev=FRACTION (the share of groups held out as dev)")
     if not 1 <= repeat <= MAX_REPEAT or (limit is not None and limit < 1):
         raise DataError(f"data source {spec!r}: repeat must be from 1 to {MAX_REPEAT} and limit positive")
     default_name = Path(location.rstrip("/")).name

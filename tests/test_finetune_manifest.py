@@ -182,3 +182,14 @@ def test_non_utf8_manifest_and_unknown_manifest_suffix(tmp_path) -> None:
     (tmp_path / "list.txt").write_text("path\ttranscript\na.wav\tyes\n", encoding="utf-8")
     with pytest.raises(DataError, match="unknown manifest type '.txt'"):
         load_source(parse_source(str(tmp_path / "list.txt")))
+
+
+@pytest.mark.parametrize("spec, match", [
+    ("x.tsv:eval=0.3,eval=0.6", "'eval' is given twice"),
+    ("x.tsv:role=train,eval=0.5", r"\['eval'\] split a source, but role=train"),
+    ("x.tsv:role=eval,hold_out=a", "role=eval uses all its rows"),
+    ("x.tsv:eval=0.3,part=dev", "part=dev needs dev=FRACTION"),
+])
+def test_source_specs_that_would_silently_do_something_else(spec: str, match: str) -> None:
+    with pytest.raises(DataError, match=match):
+        parse_source(spec)
