@@ -131,3 +131,10 @@ def test_directory_without_audio_and_unusable_output_dir(tone_model_dir, audio_d
     assert main(["transcribe", str(audio_dir / "one.wav"), "--model", str(tone_model_dir),
                  "--output-dir", str(tmp_path / "a_file")]) == 2
     assert "--output-dir" in capsys.readouterr().err and not (tmp_path / "a_file").is_dir()
+
+
+def test_bad_options_are_reported_once_before_any_file(tone_model_dir, audio_dir, capsys):
+    code = main(["transcribe", str(audio_dir), "--model", str(tone_model_dir), "--decoder", "beam",
+                 "--alpha", "nan"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("alpha must be a finite number") == 1 and "inputs failed" not in err

@@ -316,3 +316,11 @@ def test_sessions_flush_denormals(tone_transcriber):
 
     options = tone_transcriber.model.session.get_session_options()
     assert options.get_session_config_entry(DENORMAL_AS_ZERO) == "1"
+
+
+def test_check_options_refuses_what_transcribe_would(tone_transcriber):
+    tone_transcriber.check_options(decoder="beam", beam_width=4, chunk_length=10.0)
+    with pytest.raises(InvalidOptionError, match="unknown transcribe options \\['beamwidth'\\]"):
+        tone_transcriber.check_options(beamwidth=4)
+    with pytest.raises(InvalidOptionError, match="chunk_length"):
+        tone_transcriber.check_options(chunk_length=-1.0)

@@ -124,6 +124,11 @@ def run(args: argparse.Namespace) -> int:
     options = {k: v for k, v in dict(decoder=args.decoder, lm=args.lm, beam_width=args.beam_width, alpha=args.alpha,
                                      beta=args.beta, hotwords=args.hotwords, batch_size=args.batch_size,
                                      chunk_length=args.chunk_length).items() if v is not None}
+    try:
+        transcriber.check_options(**options)  # once, not once per file
+    except W2V2OnnxError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.output_dir is not None:
         try:
             args.output_dir.mkdir(parents=True, exist_ok=True)

@@ -155,21 +155,11 @@ class Transcriber:
             AudioError subclasses for bad audio, InvalidOptionError for bad options, InferenceError for a
             runtime fault.
         """
-        if decoder not in DECODERS:
-            raise InvalidOptionError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
-        beam_options = {k: v for k, v in dict(lm=lm, beam_width=beam_width, alpha=alpha, beta=beta,
-                                                hotwords=hotwords, hotword_weight=hotword_weight).items()
-                        if v is not None}
-        if beam_options and decoder != "beam":
-            raise InvalidOptionError(f"options {sorted(beam_options)} apply to decoder='beam' only")
-        batch_size = DEFAULT_BATCH_SIZE[self.device] if batch_size is None else batch_size
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise InvalidOptionError(f"batch_size must be a positive integer, got {batch_size!r}")
-        plan = make_plan(self.config, chunk_length, chunk_context)
-        beam = self._beam_decoder(beam_options) if decoder == "beam" else None
-        options = dict(decoder=decoder, word_timestamps=word_timestamps, batch_size=batch_size,
-                       chunk_length=chunk_length, chunk_context=chunk_context, precision=self.precision,
-                       device=self.device, **{k: (str(v) if k == "lm" else v) for k, v in beam_options.items()})
+        plan, beam, options = self._prepare(
+            decoder=decoder, word_timestamps=word_timestamps, batch_size=batch_size, chunk_length=chunk_length,
+            chunk_context=chunk_context, lm=lm, beam_width=beam_width, alpha=alpha, beta=beta, hotwords=hotwords,
+            hotword_weight=hotword_weight)
+        batch_size = options["batch_size"]
 
         single = not isinstance(audio, list | tuple)
         items = [audio] if single else list(audio)
@@ -180,6 +170,41 @@ class Transcriber:
             words = decoded.words if word_timestamps else ()
             results.append(Transcription(decoded.text, words, round(collected.source.duration, 6), options))
         return results[0] if single else results
+
+    def check_options(self, **options: Any) -> None:
+        """Check :meth:`transcribe` options without audio, e.g. once before a long list of files.
+
+        Takes the keyword options of :meth:`transcribe` (not ``audio`` or ``sample_rate``); a beam decoder's
+        language model is loaded (and kept for the calls that follow).
+
+        Raises:
+            InvalidOptionError, DecoderError, LanguageModelError: as :meth:`transcribe` would.
+        """
+        allowed = ("decoder", "word_timestamps", "batch_size", "chunk_length", "chunk_context", "lm", "beam_width",
+                   "alpha", "beta", "hotwords", "hotword_weight")
+        unknown = sorted(set(options) - set(allowed))
+        if unknown:
+            raise InvalidOptionError(f"unknown transcribe options {unknown}; the options are {', '.join(allowed)}")
+        self._prepare(**options)
+
+    def _prepare(self, *, decoder: str = "greedy", word_timestamps: bool = True, batch_size: int | None = None,
+                 chunk_length: float = DEFAULT_CHUNK_LENGTH, chunk_context: float = DEFAULT_CHUNK_CONTEXT,
+                 **beam: Any) -> tuple[Any, Any, dict[str, Any]]:
+        """The window plan, the beam decoder (or None) and the echoed options of a transcribe call, checked."""
+        if decoder not in DECODERS:
+            raise InvalidOptionError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
+        beam_options = {k: v for k, v in beam.items() if v is not None}
+        if beam_options and decoder != "beam":
+            raise InvalidOptionError(f"options {sorted(beam_options)} apply to decoder='beam' only")
+        batch_size = DEFAULT_BATCH_SIZE[self.device] if batch_size is None else batch_size
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidOptionError(f"batch_size must be a positive integer, got {batch_size!r}")
+        plan = make_plan(self.config, chunk_length, chunk_context)
+        decoder_object = self._beam_decoder(beam_options) if decoder == "beam" else None
+        options = dict(decoder=decoder, word_timestamps=word_timestamps, batch_size=batch_size,
+                       chunk_length=chunk_length, chunk_context=chunk_context, precision=self.precision,
+                       device=self.device, **{k: (str(v) if k == "lm" else v) for k, v in beam_options.items()})
+        return plan, decoder_object, options
 
     def log_probs(
         self,
