@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import random
+import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from w2v2_onnx.errors import DataError
+from w2v2_onnx.errors import DataError, InvalidOptionError, W2V2OnnxError
 from w2v2_onnx_finetune.text import normalize_transcript
 
 logger = logging.getLogger(__name__)
@@ -76,21 +77,45 @@ def _render(item: tuple[int, str, str, Path, int, bool]) -> dict[str, str] | Non
     voice = random_voice(rng, available_voices())
     name = f"{part}_{index:06d}_{digest}.flac"
     target = folder / name
-    steps: list[str] = []
-    if not target.is_file():
+    sidecar = folder / (name + ".json")
+    cached = _cached_steps(target, sidecar)
+    if cached is not None:
+        steps = cached
+    else:
         try:
             audio = speak(text, voice)
         except RuntimeError as exc:
             logger.warning("synthesis failed, item %d skipped: %s", index, exc)
             return None
+        steps = []
         if do_augment:
             audio, steps = augment(audio, rng)
-        sf.write(str(target), audio, 16000, subtype="PCM_16")
-        (folder / (name + ".json")).write_text(json.dumps({"voice": voice.label(), "augment": steps}))
-    else:
-        meta = json.loads((folder / (name + ".json")).read_text())
-        steps = meta["augment"]
+        # the sidecar first, then the audio, each renamed into place: a FLAC present means both are whole
+        partial = folder / f".{name}.partial"
+        partial.with_suffix(".json").write_text(json.dumps({"voice": voice.label(), "augment": steps}))
+        partial.with_suffix(".json").replace(sidecar)
+        sf.write(str(partial), audio, 16000, subtype="PCM_16", format="FLAC")
+        partial.replace(target)
     return {"path": name, "transcript": text, "voice": voice.label(), "augment": "+".join(steps)}
+
+
+def _cached_steps(audio: Path, sidecar: Path) -> list[str] | None:
+    """The augmentation steps of a cached item whose audio decodes whole and has its sidecar, else None."""
+    import soundfile as sf
+
+    if not (audio.is_file() and sidecar.is_file()):
+        return None
+    try:
+        with sf.SoundFile(str(audio)) as f:
+            whole = f.frames > 0 and len(f.read(dtype="int16")) == f.frames
+        steps = json.loads(sidecar.read_text())["augment"]
+    except (sf.SoundFileError, RuntimeError, OSError, ValueError, KeyError) as exc:
+        logger.warning("cached item %s is broken (%s): synthesising it again", audio.name, exc)
+        return None
+    if not whole:
+        logger.warning("cached item %s is truncated: synthesising it again", audio.name)
+        return None
+    return list(steps)
 
 
 def build_corpus(out: str | Path, sentences_path: str | Path, *, train: int, eval_count: int, seed: int = 0,
@@ -107,7 +132,25 @@ def build_corpus(out: str | Path, sentences_path: str | Path, *, train: int, eva
         augment_eval: augment eval audio too (default: clean eval speech).
         max_words, digit_fraction: see :func:`plan_texts`.
     """
-    sentences = Path(sentences_path).read_text(encoding="utf-8").splitlines()
+    for name, value in (("train", train), ("eval", eval_count), ("max_words", max_words)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "max_words" else 0):
+            raise InvalidOptionError(f"--{name.replace('_', '-')} must be an integer >= "
+                                     f"{1 if name == 'max_words' else 0}, got {value!r}")
+    if not isinstance(digit_fraction, int | float) or not 0 <= digit_fraction <= 1:
+        raise InvalidOptionError(f"--digit-fraction must be from 0 to 1, got {digit_fraction!r}")
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        raise InvalidOptionError(f"--jobs must be a positive integer, got {jobs!r}")
+    try:
+        sentences = Path(sentences_path).read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{sentences_path}: not UTF-8 text ({exc.reason})") from exc
+    except OSError as exc:
+        raise DataError(f"cannot read the sentences file {sentences_path}: {exc.strerror or exc}") from exc
+    from w2v2_onnx_finetune.tts import available_voices
+
+    if (train or eval_count) and not available_voices():
+        raise DataError("no TTS engine on PATH: synthetic speech needs espeak-ng, flite or festival "
+                        "(Debian: apt install espeak-ng flite festival)")
     plan = plan_texts(sentences, train=train, eval_count=eval_count, seed=seed, max_words=max_words,
                       digit_fraction=digit_fraction)
     manifests = {}
@@ -123,6 +166,9 @@ def build_corpus(out: str | Path, sentences_path: str | Path, *, train: int, eva
             writer.writeheader()
             writer.writerows(rows)
         logger.info("%s: %d utterances (%d failed)", manifest, len(rows), len(texts) - len(rows))
+        if texts and not rows:
+            raise DataError(f"every synthesis of the {part} part failed ({len(texts)} items; see the warnings): "
+                            f"check the TTS engines")
         manifests[part] = manifest
     return manifests
 
@@ -142,9 +188,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--augment-eval", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    manifests = build_corpus(args.out, args.sentences, train=args.train, eval_count=args.eval, seed=args.seed,
-                             jobs=args.jobs, augment_eval=args.augment_eval, max_words=args.max_words,
-                             digit_fraction=args.digit_fraction)
+    try:
+        manifests = build_corpus(args.out, args.sentences, train=args.train, eval_count=args.eval, seed=args.seed,
+                                 jobs=args.jobs, augment_eval=args.augment_eval, max_words=args.max_words,
+                                 digit_fraction=args.digit_fraction)
+    except (W2V2OnnxError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(json.dumps({k: str(v) for k, v in manifests.items()}))
     return 0
 

@@ -95,8 +95,11 @@ def speak(text: str, voice: Voice, timeout: float = 60.0) -> np.ndarray:
     with tempfile.TemporaryDirectory(prefix="w2v2tts") as tmp:
         wav = Path(tmp) / "out.wav"
         command, stdin = _command(voice, spoken, wav)
-        done = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=timeout,
-                              check=False)
+        try:
+            done = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=timeout,
+                                  check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise RuntimeError(f"{voice.label()} did not finish {text!r} within {timeout:g} s") from exc
         if done.returncode != 0 or not wav.is_file() or wav.stat().st_size < 100:
             raise RuntimeError(f"{voice.label()} failed on {text!r}: {done.stderr.strip()[:300]}")
         return load_audio(wav)

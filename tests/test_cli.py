@@ -138,3 +138,18 @@ def test_bad_options_are_reported_once_before_any_file(tone_model_dir, audio_dir
                  "--alpha", "nan"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("alpha must be a finite number") == 1 and "inputs failed" not in err
+
+
+def test_subtitle_text_cannot_break_cues_and_unknown_format_is_typed():
+    from w2v2_onnx.errors import InvalidOptionError
+    from w2v2_onnx.formats import render, to_srt, to_vtt
+    from w2v2_onnx.results import Transcription, Word
+
+    result = Transcription("A-->B X\n\nY <b>&", (Word(0.0, 0.5, "A-->B", 0.9), Word(0.6, 0.9, "X\n\nY", 0.9),
+                                                 Word(1.0, 1.2, "<b>&", 0.9)), 1.5)
+    srt = to_srt(result)
+    assert srt.count("-->") == 1 and "X Y" in srt and "\n\n" not in srt.strip()
+    vtt = to_vtt(result)
+    assert vtt.count("-->") == 1 and "&lt;b&gt;&amp;" in vtt and "A--&gt;B" in vtt
+    with pytest.raises(InvalidOptionError, match="format must be one of"):
+        render(result, "xml")

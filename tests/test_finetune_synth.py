@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -73,6 +74,40 @@ def test_build_corpus_writes_manifests_and_is_cached(tmp_path, monkeypatch) -> N
     build_corpus(tmp_path / "c", text_file, train=6, eval_count=2, seed=0, jobs=2)
     assert len(calls) == 8  # every file reused from the cache
     assert np.array_equal(sf.read(str(train.utterances[0].audio_path))[0], first)
+    # a truncated file, and one whose sidecar is gone (a build killed between the two), are made again
+    broken = train.utterances[1].audio_path
+    broken.write_bytes(broken.read_bytes()[:300])
+    Path(str(train.utterances[2].audio_path) + ".json").unlink()
+    build_corpus(tmp_path / "c", text_file, train=6, eval_count=2, seed=0, jobs=2)
+    assert len(calls) == 10
+    assert len(sf.read(str(broken))[0]) > 1000
+
+
+def test_build_corpus_refuses_bad_settings_and_reports_total_failure(tmp_path, monkeypatch) -> None:
+    from w2v2_onnx.errors import DataError, InvalidOptionError
+
+    text_file = tmp_path / "sentences.txt"
+    text_file.write_text("\n".join(SENTENCES) + "\n")
+    monkeypatch.setattr(tts, "available_voices", lambda: [("flite", "kal16", 1.0)])
+    for settings, match in [({"train": -3}, "--train must be an integer >= 0"),
+                            ({"eval_count": -2}, "--eval must be an integer >= 0"),
+                            ({"digit_fraction": 3.0}, "--digit-fraction must be from 0 to 1"),
+                            ({"digit_fraction": float("nan")}, "--digit-fraction"),
+                            ({"jobs": 0}, "--jobs must be a positive integer")]:
+        with pytest.raises(InvalidOptionError, match=match):
+            build_corpus(tmp_path / "c", text_file, **{"train": 2, "eval_count": 1, **settings})
+    with pytest.raises(DataError, match="cannot read the sentences file"):
+        build_corpus(tmp_path / "c", tmp_path / "missing.txt", train=2, eval_count=1)
+
+    def failing_speak(text: str, voice: tts.Voice, timeout: float = 60.0) -> np.ndarray:
+        raise RuntimeError("engine broke")
+
+    monkeypatch.setattr(tts, "speak", failing_speak)
+    with pytest.raises(DataError, match="every synthesis of the train part failed"):
+        build_corpus(tmp_path / "c", text_file, train=2, eval_count=1)
+    monkeypatch.setattr(tts, "available_voices", lambda: [])
+    with pytest.raises(DataError, match="no TTS engine on PATH"):
+        build_corpus(tmp_path / "c", text_file, train=2, eval_count=1)
 
 
 @pytest.mark.skipif(shutil.which("flite") is None, reason="flite not installed (apt-get install flite)")

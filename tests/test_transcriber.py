@@ -324,3 +324,15 @@ def test_check_options_refuses_what_transcribe_would(tone_transcriber):
         tone_transcriber.check_options(beamwidth=4)
     with pytest.raises(InvalidOptionError, match="chunk_length"):
         tone_transcriber.check_options(chunk_length=-1.0)
+
+
+def test_module_level_cache_keys_local_models_by_absolute_path_and_survives_a_failed_load(
+        tone_model_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tone_model_dir.parent)
+    assert w2v2_onnx.transcribe(tm.synthesize("HI"), tone_model_dir.name, device="cpu").text == "HI"
+    cached = w2v2_onnx.transcriber._CACHE[(str(tone_model_dir), "cpu", None, None)]
+    with pytest.raises(ModelNotFoundError):
+        w2v2_onnx.transcribe(tm.synthesize("HI"), tmp_path / "absent", device="cpu")
+    assert w2v2_onnx.transcriber._CACHE[(str(tone_model_dir), "cpu", None, None)] is cached
+    with pytest.raises(InvalidOptionError, match="threads"):
+        w2v2_onnx.transcribe(tm.synthesize("HI"), tone_model_dir, device="cpu", threads=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from w2v2_onnx.errors import InvalidOptionError
 from w2v2_onnx.results import Transcription, Word
 
 FORMATS = ("txt", "json", "srt", "vtt")
@@ -39,16 +40,27 @@ def _subtitle_cues(result: Transcription) -> list[tuple[float, float, str]]:
     return [(0.0, result.duration, result.text)] if result.text else []
 
 
+def _one_line(text: str) -> str:
+    """Cue text on one line: a line break (or a blank line) inside a word would end the cue."""
+    return " ".join(text.split())
+
+
+def _vtt_text(text: str) -> str:
+    """WebVTT cue text escapes ``&``, ``<`` and ``>`` (so ``-->`` cannot appear either)."""
+    return _one_line(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def to_srt(result: Transcription) -> str:
-    """SubRip subtitles, one cue per group of words."""
-    blocks = [f"{i}\n{_timestamp(s, ',')} --> {_timestamp(e, ',')}\n{text}\n"
+    """SubRip subtitles, one cue per group of words (SubRip has no escapes: ``-->`` becomes ``->``)."""
+    blocks = [f"{i}\n{_timestamp(s, ',')} --> {_timestamp(e, ',')}\n{_one_line(text).replace('-->', '->')}\n"
               for i, (s, e, text) in enumerate(_subtitle_cues(result), start=1)]
     return "\n".join(blocks)
 
 
 def to_vtt(result: Transcription) -> str:
     """WebVTT subtitles, one cue per group of words."""
-    blocks = [f"{_timestamp(s, '.')} --> {_timestamp(e, '.')}\n{text}\n" for s, e, text in _subtitle_cues(result)]
+    blocks = [f"{_timestamp(s, '.')} --> {_timestamp(e, '.')}\n{_vtt_text(text)}\n"
+              for s, e, text in _subtitle_cues(result)]
     return "WEBVTT\n\n" + "\n".join(blocks)
 
 
@@ -70,4 +82,4 @@ def render(result: Transcription, fmt: str, source: str | None = None) -> str:
         return to_srt(result)
     if fmt == "vtt":
         return to_vtt(result)
-    raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    raise InvalidOptionError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")

@@ -216,5 +216,6 @@ def _download_from_hub(repo_id: str) -> Path:
     try:
         return Path(snapshot_download(repo_id, allow_patterns=[CONFIG_NAME, "*.onnx", "*.json"]))
     except Exception as exc:  # network errors, missing repos, auth: all mean "not found" to the caller
+        reason = " ".join(str(exc).split())  # huggingface_hub's messages span lines; ours is one
         raise ModelNotFoundError(f"model {repo_id!r} is neither a local path nor downloadable from the "
-                                 f"Hugging Face hub: {exc}") from exc
+                                 f"Hugging Face hub: {reason}") from exc

@@ -342,10 +342,19 @@ def transcribe(audio: AudioInput | Sequence[AudioInput], model: str | os.PathLik
         device, precision, threads: as for :class:`Transcriber`.
         **options: passed to :meth:`Transcriber.transcribe` (sample_rate, decoder, word_timestamps, ...).
     """
-    key = (None if model is None else os.fspath(model), device, precision, threads)
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)):
+        raise InvalidOptionError(f"threads must be an integer from 1 to 1024 or None, got {threads!r}")
+    if model is not None and not isinstance(model, str | os.PathLike):
+        raise InvalidOptionError(f"model must be a path, a hub id or None, got {type(model).__name__}")
+    # A local path is keyed by its absolute form: the same relative name elsewhere is another model.
+    name = None if model is None else os.fspath(model)
+    if name is not None and os.path.exists(name):
+        name = os.path.abspath(name)
+    key = (name, device, precision, threads)
     with _CACHE_LOCK:
         transcriber = _CACHE.get(key)
         if transcriber is None:
-            _CACHE.clear()  # keep one model in memory: switching models is rare, memory is not free
-            transcriber = _CACHE[key] = Transcriber(model, device=device, precision=precision, threads=threads)
+            transcriber = Transcriber(model, device=device, precision=precision, threads=threads)
+            _CACHE.clear()  # keep one model in memory (only once the new one loaded): switching models is rare
+            _CACHE[key] = transcriber
     return transcriber.transcribe(audio, **options)
