@@ -336,3 +336,20 @@ def test_module_level_cache_keys_local_models_by_absolute_path_and_survives_a_fa
     assert w2v2_onnx.transcriber._CACHE[(str(tone_model_dir), "cpu", None, None)] is cached
     with pytest.raises(InvalidOptionError, match="threads"):
         w2v2_onnx.transcribe(tm.synthesize("HI"), tone_model_dir, device="cpu", threads=True)
+
+
+def test_nan_log_probabilities_are_an_inference_error(tone_model_dir, monkeypatch):
+    """A model that overflows (say in fp16) must not turn NaN into text or into invalid JSON."""
+    from w2v2_onnx.errors import InferenceError
+
+    model = Transcriber(tone_model_dir, device="cpu")
+    real_run = model.model.session.run
+
+    def nan_run(names, feeds):
+        log_probs, lengths = real_run(names, feeds)
+        log_probs[0, 0, 0] = np.nan
+        return log_probs, lengths
+
+    monkeypatch.setattr(model.model, "session", type("S", (), {"run": staticmethod(nan_run)})())
+    with pytest.raises(InferenceError, match="NaN or \\+inf log-probabilities"):
+        model.transcribe(tm.synthesize("HI"))

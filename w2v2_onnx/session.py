@@ -188,10 +188,17 @@ class OnnxModel:
                  "input_lengths": np.ascontiguousarray(lengths, dtype=np.int64)}
         try:
             if self.device == "cuda":
-                return self._run_io_binding(feeds)
-            log_probs, out_lengths = self.session.run(list(OUTPUT_NAMES), feeds)
+                log_probs, out_lengths = self._run_io_binding(feeds)
+            else:
+                log_probs, out_lengths = self.session.run(list(OUTPUT_NAMES), feeds)
         except Exception as exc:
             raise InferenceError(f"ONNX Runtime failed on a batch of shape {batch.shape}: {exc}") from exc
+        for row, frames in enumerate(np.asarray(out_lengths).reshape(-1)):
+            valid = log_probs[row, :int(frames)]
+            if np.isnan(valid).any() or np.isposinf(valid).any():
+                raise InferenceError(
+                    f"the model gave NaN or +inf log-probabilities for a batch of shape {batch.shape} "
+                    f"({Path(self.path).name}); with fp16 this is usually an overflow: try precision='fp32'")
         return log_probs, out_lengths
 
     def _run_io_binding(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
