@@ -6,7 +6,6 @@ import contextlib
 import copy
 import dataclasses
 import logging
-import math
 import shutil
 import tempfile
 import time
@@ -14,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from w2v2_onnx.checks import is_finite_number
 from w2v2_onnx.errors import ExportError, InvalidOptionError
 from w2v2_onnx_export import contract
 from w2v2_onnx_export.report import ExportReport, op_histogram
@@ -39,20 +39,17 @@ MAX_VALIDATION_SECONDS = 120.0
 def _check_options(opset: object, validation_seconds: object, calibration_items: object,
                    thresholds: object, int8_method: str, wanted: list[str]) -> None:
     """Refuse option values before anything slow starts (a bad one used to fail deep inside, or exhaust memory)."""
-    def number(value: object) -> bool:
-        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
     if isinstance(opset, bool) or not isinstance(opset, int) or opset not in OPSETS:
         raise InvalidOptionError(f"opset must be an integer from {OPSETS.start} to {OPSETS.stop - 1}, got {opset!r}")
     if isinstance(validation_seconds, str | bytes) or not isinstance(validation_seconds, Sequence) or not all(
-            number(v) and 0 < v <= MAX_VALIDATION_SECONDS for v in validation_seconds):
+            is_finite_number(v) and 0 < v <= MAX_VALIDATION_SECONDS for v in validation_seconds):
         raise InvalidOptionError(f"validation_seconds must be a list of lengths above 0 and at most "
                                  f"{MAX_VALIDATION_SECONDS:g} s, got {validation_seconds!r}")
     if isinstance(calibration_items, bool) or not isinstance(calibration_items, int) or calibration_items < 1:
         raise InvalidOptionError(f"calibration_items must be a positive integer, got {calibration_items!r}")
     for field in dataclasses.fields(thresholds):
         value = getattr(thresholds, field.name)
-        if not number(value) or value < 0:
+        if not is_finite_number(value) or value < 0:
             raise InvalidOptionError(f"threshold {field.name} must be a finite number >= 0, got {value!r}")
     if int8_method != "auto" and "int8" not in wanted:
         raise InvalidOptionError(f"int8_method {int8_method!r} applies to int8 only; add int8 to the precisions "

@@ -132,10 +132,9 @@ def build_corpus(out: str | Path, sentences_path: str | Path, *, train: int, eva
         augment_eval: augment eval audio too (default: clean eval speech).
         max_words, digit_fraction: see :func:`plan_texts`.
     """
-    for name, value in (("train", train), ("eval", eval_count), ("max_words", max_words)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "max_words" else 0):
-            raise InvalidOptionError(f"--{name.replace('_', '-')} must be an integer >= "
-                                     f"{1 if name == 'max_words' else 0}, got {value!r}")
+    for name, value, least in (("train", train, 0), ("eval", eval_count, 0), ("max-words", max_words, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise InvalidOptionError(f"--{name} must be an integer >= {least}, got {value!r}")
     if not isinstance(digit_fraction, int | float) or not 0 <= digit_fraction <= 1:
         raise InvalidOptionError(f"--digit-fraction must be from 0 to 1, got {digit_fraction!r}")
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:

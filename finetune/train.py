@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import platform
 import random
 import time
@@ -12,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from w2v2_onnx.checks import is_finite_number
 from w2v2_onnx.errors import DataError, InvalidOptionError
 from w2v2_onnx_finetune.sources import SourceSpec
 
@@ -66,28 +66,26 @@ class TrainConfig:
         def bad(name: str, allowed: str, value: Any) -> InvalidOptionError:
             return InvalidOptionError(f"--{name.replace('_', '-')} must be {allowed}, got {value!r}")
 
-        def finite(value: Any) -> bool:
-            return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
         for name in ("batch_size", "eval_batch_size", "grad_accum", "logging_steps", "save_total_limit"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise bad(name, "a positive integer", value)
-        if not finite(self.learning_rate) or self.learning_rate <= 0:
+        if not is_finite_number(self.learning_rate) or self.learning_rate <= 0:
             raise bad("learning_rate", "a finite number above 0", self.learning_rate)
-        if not finite(self.warmup) or self.warmup < 0:
+        if not is_finite_number(self.warmup) or self.warmup < 0:
             raise bad("warmup", "a finite number >= 0 (steps, or a fraction of the run if below 1)", self.warmup)
-        if not finite(self.weight_decay) or self.weight_decay < 0:
+        if not is_finite_number(self.weight_decay) or self.weight_decay < 0:
             raise bad("weight_decay", "a finite number >= 0", self.weight_decay)
-        if not finite(self.epochs) or self.epochs <= 0:
+        if not is_finite_number(self.epochs) or self.epochs <= 0:
             raise bad("epochs", "a finite number above 0", self.epochs)
         if self.max_steps != -1 and self.max_steps < 1:
             raise bad("max_steps", "a positive integer, or -1 for --epochs", self.max_steps)
-        if not finite(self.max_seconds) or self.max_seconds <= 0:
+        if not is_finite_number(self.max_seconds) or self.max_seconds <= 0:
             raise bad("max_seconds", "a finite number of seconds above 0", self.max_seconds)
-        if self.max_wall_minutes is not None and (not finite(self.max_wall_minutes) or self.max_wall_minutes <= 0):
+        wall = self.max_wall_minutes
+        if wall is not None and (not is_finite_number(wall) or wall <= 0):
             raise bad("max_wall_minutes", "a finite number of minutes above 0", self.max_wall_minutes)
-        if self.train_until is not None and not finite(self.train_until):
+        if self.train_until is not None and not is_finite_number(self.train_until):
             raise bad("train_until", "a Unix time in seconds", self.train_until)
         if self.eval_steps is not None and self.eval_steps < 1:
             raise bad("eval_steps", "a positive integer (or left out: every epoch)", self.eval_steps)
@@ -102,7 +100,7 @@ class TrainConfig:
         if self.scheduler not in SCHEDULERS:
             raise bad("scheduler", f"one of {', '.join(SCHEDULERS)}", self.scheduler)
         mask = self.model_overrides.get("mask_time_prob")
-        if mask is not None and (not finite(mask) or not 0 <= mask <= 1):
+        if mask is not None and (not is_finite_number(mask) or not 0 <= mask <= 1):
             raise bad("mask_time_prob", "a probability from 0 to 1", mask)
         if self.resume and not any(Path(self.output_dir).glob("checkpoint-*")):
             raise InvalidOptionError(f"--resume: {self.output_dir} holds no checkpoint-<step> folder to continue; "

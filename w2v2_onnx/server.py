@@ -20,6 +20,7 @@ import numpy as np
 
 from w2v2_onnx.audio import load_audio
 from w2v2_onnx.batcher import MicroBatcher, QueueFullError
+from w2v2_onnx.checks import is_finite_number
 from w2v2_onnx.errors import InferenceError, InvalidOptionError, MissingDependencyError, W2V2OnnxError
 from w2v2_onnx.transcriber import Transcriber
 
@@ -56,20 +57,18 @@ class ServerSettings:
         Raises:
             InvalidOptionError: naming the setting and what is allowed.
         """
-        def number(value: Any) -> bool:
-            return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-        checks = [("max_batch", number(self.max_batch) and float(self.max_batch).is_integer()
+        checks = [("max_batch", is_finite_number(self.max_batch) and float(self.max_batch).is_integer()
                    and 1 <= self.max_batch <= 1024, "an integer from 1 to 1024"),
-                  ("max_wait_ms", number(self.max_wait_ms) and 0 <= self.max_wait_ms <= 10_000,
+                  ("max_wait_ms", is_finite_number(self.max_wait_ms) and 0 <= self.max_wait_ms <= 10_000,
                    "from 0 to 10000 ms"),
-                  ("queue_size", number(self.queue_size) and float(self.queue_size).is_integer()
+                  ("queue_size", is_finite_number(self.queue_size) and float(self.queue_size).is_integer()
                    and 1 <= self.queue_size <= 100_000, "an integer from 1 to 100000"),
-                  ("max_body_bytes", number(self.max_body_bytes) and self.max_body_bytes >= 1024,
+                  ("max_body_bytes", is_finite_number(self.max_body_bytes) and self.max_body_bytes >= 1024,
                    "at least 1024 bytes"),
-                  ("max_audio_seconds", number(self.max_audio_seconds) and self.max_audio_seconds > 0,
+                  ("max_audio_seconds", is_finite_number(self.max_audio_seconds) and self.max_audio_seconds > 0,
                    "a finite number of seconds above 0"),
-                  ("timeout_s", number(self.timeout_s) and self.timeout_s > 0, "a finite number of seconds above 0")]
+                  ("timeout_s", is_finite_number(self.timeout_s) and self.timeout_s > 0,
+                   "a finite number of seconds above 0")]
         for name, ok, allowed in checks:
             if not ok:
                 raise InvalidOptionError(f"server setting {name} must be {allowed}, got {getattr(self, name)!r}")

@@ -142,8 +142,7 @@ class OnnxModel:
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
                                     or not 1 <= threads <= MAX_THREADS):
             raise InvalidOptionError(f"threads must be an integer from 1 to {MAX_THREADS} or None, got {threads!r}")
-        if providers is not None:
-            provider_names(providers)
+        requested = None if providers is None else provider_names(providers)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or available_cpus()
         options.inter_op_num_threads = 1
@@ -164,9 +163,9 @@ class OnnxModel:
                 raise DeviceNotAvailableError(f"could not create a CUDA session: {exc}") from exc
             raise ModelDirectoryError(f"{path} is not a loadable ONNX model: {exc}") from exc
         self.providers = self.session.get_providers()
-        if providers is not None and self.providers[0] != provider_names(providers)[0]:
+        if requested is not None and self.providers[0] != requested[0]:
             raise DeviceNotAvailableError(
-                f"ONNX Runtime could not start {provider_names(providers)[0]} (the session got {self.providers})")
+                f"ONNX Runtime could not start {requested[0]} (the session got {self.providers})")
         if device == "cuda" and self.providers[0] != CUDA:
             raise DeviceNotAvailableError(
                 f"ONNX Runtime did not give the session the CUDA provider (it got {self.providers}); "

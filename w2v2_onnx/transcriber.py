@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import threading
@@ -180,8 +181,8 @@ class Transcriber:
         Raises:
             InvalidOptionError, DecoderError, LanguageModelError: as :meth:`transcribe` would.
         """
-        allowed = ("decoder", "word_timestamps", "batch_size", "chunk_length", "chunk_context", "lm", "beam_width",
-                   "alpha", "beta", "hotwords", "hotword_weight")
+        allowed = [name for name, parameter in inspect.signature(Transcriber.transcribe).parameters.items()
+                   if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name != "sample_rate"]
         unknown = sorted(set(options) - set(allowed))
         if unknown:
             raise InvalidOptionError(f"unknown transcribe options {unknown}; the options are {', '.join(allowed)}")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from w2v2_onnx.checks import is_finite_number
 from w2v2_onnx.errors import InvalidOptionError
 from w2v2_onnx.model_dir import ModelConfig
 
@@ -47,7 +48,7 @@ def make_plan(config: ModelConfig, chunk_length: float, chunk_context: float) ->
         InvalidOptionError: if the lengths leave no stride or too little context for the model's receptive field.
     """
     for name, value in (("chunk_length", chunk_length), ("chunk_context", chunk_context)):
-        if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value) or value <= 0:
+        if not is_finite_number(value) or value <= 0:
             raise InvalidOptionError(f"{name} must be a positive number of seconds, got {value!r}")
     step = config.frame_step
     chunk = int(round(chunk_length * config.sample_rate / step)) * step
