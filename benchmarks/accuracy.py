@@ -110,6 +110,20 @@ def compare_pyctcdecode(args, vocab, log_probs, references, ours, beam_lm) -> di
     return out
 
 
+def parallel_decode(decoder: BeamSearchDecoder, log_probs: list[np.ndarray], texts: list[str],
+                    frame_duration: float, workers: int, model_s: float) -> dict:
+    """Wall time of decoding the set in ``workers`` processes (pool start included), against the model's."""
+    start = time.perf_counter()
+    parallel = [d.text for d in decoder.decode_batch(log_probs, frame_duration, num_workers=workers)]
+    seconds = time.perf_counter() - start
+    if parallel != texts:
+        raise SystemExit("decoding in worker processes gave other transcripts than in one process")
+    print(f"{'':5s} {'':12s} {'':8s} in {workers} processes: decode {seconds:.2f} s "
+          f"({seconds / model_s:.2f}x the model's {model_s:.2f} s), same transcripts")
+    return {"decode_workers": workers, "decode_parallel_s": round(seconds, 3),
+            "decode_parallel_over_acoustic": round(seconds / model_s, 3)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", required=True)
@@ -123,6 +137,9 @@ def main() -> None:
     parser.add_argument("--beam-width", type=int, default=100)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--num-workers", type=int, default=0, help="processes for the dev grid search")
+    parser.add_argument("--decode-workers", type=int, default=0,
+                        help="also time beam decoding of each test set with this many worker processes "
+                        "(BeamSearchDecoder.decode_batch), checking that the transcripts are the same")
     parser.add_argument("--pyctc-python", help="interpreter of a numpy<2 venv with pyctcdecode and kenlm: "
                         "decode the first precision's log-probabilities with pyctcdecode too, at the same settings")
     parser.add_argument("--limit", type=int, default=None, help="first N rows per set (quick runs)")
@@ -161,8 +178,10 @@ def main() -> None:
             beam_lm = beam_lm.replace(alpha=best.alpha, beta=best.beta)
     decoders = {"greedy": lambda lp: greedy_decode(lp, config.vocabulary, config.frame_duration),
                 "beam": lambda lp: beam.decode(lp, config.frame_duration)}
+    batch_decoders = {"beam": beam}
     if beam_lm is not None:
         decoders["beam_lm"] = lambda lp: beam_lm.decode(lp, config.frame_duration)
+        batch_decoders["beam_lm"] = beam_lm
 
     for precision in args.precisions:
         transcriber = primary if precision == args.precisions[0] else Transcriber(
@@ -184,6 +203,9 @@ def main() -> None:
                 print(f"{precision:5s} {name:12s} {decoder:8s} WER {per[decoder]['wer']:.3f} "
                       f"CER {per[decoder]['cer']:.3f} exact {per[decoder]['exact']:.3f}  decode {seconds:.2f} s "
                       f"({seconds / model_s:.2f}x the model's {model_s:.2f} s)")
+                if args.decode_workers > 1 and decoder in batch_decoders:
+                    per[decoder].update(parallel_decode(batch_decoders[decoder], log_probs, texts,
+                                                        config.frame_duration, args.decode_workers, model_s))
             if args.pyctc_python and precision == args.precisions[0]:
                 per["pyctcdecode"] = compare_pyctcdecode(args, config.vocabulary, log_probs, references, per,
                                                          beam_lm)

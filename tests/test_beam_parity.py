@@ -87,3 +87,27 @@ def test_word_spans_follow_the_true_alignment(inputs: list[np.ndarray]) -> None:
     assert words >= 100
     assert ours >= 0.95 * words
     assert ours > theirs
+
+
+@pytest.mark.parametrize("run", EXPECTED, ids=[r["name"] for r in EXPECTED])
+def test_blank_frame_shortcut_changes_nothing(run: dict, inputs: list[np.ndarray],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Frames whose only candidate is the blank skip the general step when it would keep every beam in
+    order; on sharpened inputs (many such frames), results equal those of the general step alone."""
+    from w2v2_onnx import beam_search
+
+    sharp = [lp * 4.0 for lp in inputs]  # decode() renormalises: a peakier, more confident model
+    taken = []
+    shortcut = beam_search._silent_frame
+
+    def counting(*args: object) -> list | None:
+        kept = shortcut(*args)
+        taken.append(kept is not None)
+        return kept
+
+    monkeypatch.setattr(beam_search, "_silent_frame", counting)
+    with_shortcut = decode_run(run, "python", sharp)
+    monkeypatch.setattr(beam_search, "_silent_frame", lambda *args: None)
+    without = decode_run(run, "python", sharp)
+    assert with_shortcut == without
+    assert sum(taken) > 10 and not all(taken)  # both the shortcut and its fallback were exercised

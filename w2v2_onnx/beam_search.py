@@ -9,7 +9,6 @@ symbol are merged by adding their probabilities (see ``_merge_into`` for which s
 
 from __future__ import annotations
 
-import heapq
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -83,36 +82,39 @@ class _Scorer:
 
 def _score_and_prune(merged: dict, scorer: _Scorer, settings: SearchSettings, is_eos: bool,
                      lm_order: int) -> list[tuple]:
-    """Score merged beams, drop outliers, keep the best ``beam_width`` (in pyctcdecode's order)."""
+    """Score the final merged beams (end of utterance), drop outliers, keep the best (pyctcdecode's order)."""
     items = list(merged.items())
-    if scorer.lm is None and not scorer.hotwords:
-        totals = [value[4] for _, value in items]
-    else:
-        totals = []
-        no_lm = scorer.lm is None
-        text_cache, part_cache = scorer.text_cache, scorer.part_cache
-        for (text, word_part, _), (prev_text, word, _, _, score) in items:
-            # the caches are read inline (this loop is the hot spot); sums follow pyctcdecode's order, so
-            # rounding and ties come out the same
-            cached = None if no_lm else text_cache.get((text, is_eos))
-            text_score = cached[0] if cached is not None else scorer.text_score(prev_text, text, word, is_eos)
-            part = 0.0
-            if word_part:
-                part = part_cache.get(word_part)
-                if part is None:
-                    part = scorer.part_score(word_part)
-            if no_lm:
-                total = score + text_score
-                total += part
-            else:
-                total = score + (text_score + part)
-            totals.append(total)
-    floor = max(totals) + settings.beam_prune_logp
-    kept = [i for i, total in enumerate(totals) if total >= floor]
-    # nlargest keeps input order among equal scores, so selecting indices picks the same beams
-    best = [items[i] for i in heapq.nlargest(settings.beam_width, kept, key=totals.__getitem__)]
+    totals = []
+    for (text, word_part, _), (prev_text, word, _, _, score) in items:
+        text_score = scorer.text_score(prev_text, text, word, is_eos)
+        part = scorer.part_score(word_part) if word_part else 0.0
+        totals.append(_total(score, text_score, part, scorer.lm is not None))
+    best = _best(items, totals, settings)
     beams = [(text, word_part, last_char, spans, part_span, score)
              for (text, word_part, last_char), (_, _, spans, part_span, score) in best]
+    return _prune_history(beams, settings, lm_order)
+
+
+def _total(score: float, text_score: float, part: float, with_lm: bool) -> float:
+    """A beam's score as pyctcdecode sums it (the order of the additions decides rounding, and so ties)."""
+    if with_lm:
+        return score + (text_score + part)
+    return score + text_score + part
+
+
+def _best(items: list, totals: list[float], settings: SearchSettings) -> list:
+    """The items within ``beam_prune_logp`` of the best, best first, at most ``beam_width``.
+
+    A stable sort keeps input order among equal totals, as pyctcdecode's ``heapq.nlargest`` does.
+    """
+    floor = max(totals) + settings.beam_prune_logp
+    kept = [i for i, total in enumerate(totals) if total >= floor]
+    kept.sort(key=totals.__getitem__, reverse=True)
+    return [items[i] for i in kept[:settings.beam_width]]
+
+
+def _prune_history(beams: list[tuple], settings: SearchSettings, lm_order: int) -> list[tuple]:
+    """With ``prune_history``, keep only the best beam per (last ``order - 1`` words, partial word, symbol)."""
     if not settings.prune_history:
         return beams
     history = max(1, lm_order - 1)
@@ -161,50 +163,26 @@ def search(log_probs: np.ndarray, chars: list[str], settings: SearchSettings,
     """
     scorer = _Scorer(lm, hotwords)
     lm_order = 1 if lm is None else lm.order
-    beams: list[tuple] = [("", "", None, (), NULL_SPAN, 0.0)]
+    # While frames are read, a beam also carries its text's LM + hotword score and its partial word's
+    # score, ``(text, word_part, last_char, spans, part_span, score, text_score, part_score)``: both depend
+    # only on the key, so they are looked up once per new text or partial word instead of per entry.
+    beams: list[tuple] = [("", "", None, (), NULL_SPAN, 0.0, scorer.text_score("", "", "", False), 0.0)]
     above = log_probs >= settings.token_min_logp
-    best_ids = log_probs.argmax(axis=1)
-    for frame, (row, mask, best) in enumerate(zip(log_probs, above, best_ids.tolist(), strict=True)):
-        candidates = set(np.flatnonzero(mask).tolist()) | {best}
-        merged: dict[tuple, list] = {}
-        end = frame + 1
-        get = merged.get
-        for idx in candidates:
-            char = chars[idx]
-            p = float(row[idx])
-            if char == "":  # blank (or another silent token): nothing is emitted
-                for text, word_part, _, spans, part_span, score in beams:
-                    key = (text, word_part, "")
-                    old = get(key)
-                    if old is None:
-                        merged[key] = [text, "", spans, part_span, score + p]
-                    elif old[4] > score + p:  # keep the likelier spans (see _merge_into)
-                        old[0] = text
-                        old[4] = _logaddexp(old[4], score + p)
-                    else:
-                        merged[key] = [text, "", spans, part_span, _logaddexp(old[4], score + p)]
+    best_ids = log_probs.argmax(axis=1).tolist()
+    only_best = (above.sum(axis=1) <= 1).tolist()
+    silent = [char == "" for char in chars]
+    for frame, row in enumerate(log_probs):
+        best = best_ids[frame]
+        if only_best[frame] and silent[best]:
+            kept = _silent_frame(beams, float(row[best]), scorer, settings)
+            if kept is not None:
+                beams = kept
                 continue
-            for text, word_part, last_char, spans, part_span, score in beams:
-                if char == last_char:  # a repeat without a blank in between extends the same symbol
-                    key = (text, word_part, char)
-                    new = [text, "", spans, (part_span[0], end), score + p]
-                elif char == " ":
-                    key = (_join(text, word_part), "", char)
-                    new = [text, word_part, spans + (part_span,) if word_part else spans, NULL_SPAN,
-                           score + p]
-                else:
-                    key = (text, word_part + char, char)
-                    new = [text, "", spans, (frame, end) if part_span[0] < 0 else (part_span[0], end),
-                           score + p]
-                old = get(key)
-                if old is None:
-                    merged[key] = new
-                else:
-                    _merge_into(old, new)
-        beams = _score_and_prune(merged, scorer, settings, False, lm_order)
+        candidates = set(np.flatnonzero(above[frame]).tolist()) | {best}
+        beams = _extend(beams, row, candidates, chars, frame, scorer, settings, lm_order)
 
     final: dict[tuple, list] = {}
-    for text, word_part, _, spans, part_span, score in beams:
+    for text, word_part, _, spans, part_span, score, _, _ in beams:
         key = (_join(text, word_part), "", None)
         new = [text, word_part, spans + (part_span,) if word_part else spans, NULL_SPAN, score]
         old = final.get(key)
@@ -214,3 +192,108 @@ def search(log_probs: np.ndarray, chars: list[str], settings: SearchSettings,
             _merge_into(old, new)
     best_beam = _score_and_prune(final, scorer, settings, True, lm_order)[0]
     return " ".join(best_beam[0].split()), list(best_beam[3])
+
+
+def _extend(beams: list[tuple], row: np.ndarray, candidates: set[int], chars: list[str], frame: int,
+            scorer: _Scorer, settings: SearchSettings, lm_order: int) -> list[tuple]:
+    """One frame: extend every beam by every candidate token, merge equal prefixes, score and prune.
+
+    A merged entry is ``[spans, part_span, score, text_score, part_score]``, keyed by ``(text, word_part,
+    last_char)``; merging adds probabilities and keeps the spans of the likelier side (see ``_merge_into``).
+    Entries of different candidates never share a key (their last symbols differ).
+    """
+    merged: dict[tuple, list] = {}
+    end = frame + 1
+    get = merged.get
+    text_score, part_score, part_cached = scorer.text_score, scorer.part_score, scorer.part_cache.get
+    lm_texts = scorer.text_cache.get if scorer.lm is not None else None
+    for idx in candidates:
+        char = chars[idx]
+        p = float(row[idx])
+        if char == "":  # blank (or another silent token): nothing is emitted
+            for text, word_part, _, spans, part_span, score, ts, part in beams:
+                key = (text, word_part, "")
+                total = score + p
+                old = get(key)
+                if old is None:
+                    merged[key] = [spans, part_span, total, ts, part]
+                elif old[2] > total:
+                    old[2] = _logaddexp(old[2], total)
+                else:
+                    old[0], old[1], old[2] = spans, part_span, _logaddexp(old[2], total)
+            continue
+        if char == " ":
+            for text, word_part, last_char, spans, part_span, score, ts, part in beams:
+                total = score + p
+                if last_char == " ":  # a repeat without a blank in between extends the same symbol
+                    key = (text, word_part, char)
+                    new_spans, new_part_span = spans, (part_span[0], end)
+                else:
+                    joined = _join(text, word_part)
+                    key = (joined, "", char)
+                    new_spans = spans + (part_span,) if word_part else spans
+                    new_part_span, part = NULL_SPAN, 0.0
+                    cached = None if lm_texts is None else lm_texts((joined, False))
+                    ts = cached[0] if cached is not None else text_score(text, joined, word_part, False)
+                old = get(key)
+                if old is None:
+                    merged[key] = [new_spans, new_part_span, total, ts, part]
+                else:
+                    if total >= old[2]:
+                        old[0], old[1] = new_spans, new_part_span
+                    old[2] = _logaddexp(old[2], total)
+            continue
+        for text, word_part, last_char, spans, part_span, score, ts, part in beams:
+            total = score + p
+            if char == last_char:
+                key = (text, word_part, char)
+                new_part_span = (part_span[0], end)
+            else:
+                longer = word_part + char
+                key = (text, longer, char)
+                new_part_span = (frame, end) if part_span[0] < 0 else (part_span[0], end)
+                part = part_cached(longer)
+                if part is None:
+                    part = part_score(longer)
+            old = get(key)
+            if old is None:
+                merged[key] = [spans, new_part_span, total, ts, part]
+            else:
+                if total >= old[2]:
+                    old[0], old[1] = spans, new_part_span
+                old[2] = _logaddexp(old[2], total)
+    items = list(merged.items())
+    if scorer.lm is not None:
+        totals = [value[2] + (value[3] + value[4]) for value in merged.values()]
+    elif scorer.hotwords:
+        totals = [value[2] + value[3] + value[4] for value in merged.values()]
+    else:
+        totals = [value[2] for value in merged.values()]
+    beams = [(text, word_part, last_char, spans, part_span, score, ts, part)
+             for (text, word_part, last_char), (spans, part_span, score, ts, part)
+             in _best(items, totals, settings)]
+    return _prune_history(beams, settings, lm_order)
+
+
+def _silent_frame(beams: list[tuple], p: float, scorer: _Scorer, settings: SearchSettings) -> list[tuple] | None:
+    """A frame whose only candidate is the blank, without the general merge-score-sort, or None.
+
+    Every beam then becomes ``(text, word_part, '')`` with ``p`` added. When no two beams share text and
+    partial word, nothing merges; when their new totals are still in order and none falls below the
+    pruning floor, the general step would keep them all, in the same order. Otherwise (None) it must run.
+    """
+    if len({(beam[0], beam[1]) for beam in beams}) != len(beams):
+        return None
+    scores = [beam[5] + p for beam in beams]
+    if scorer.lm is not None:
+        totals = [score + (beam[6] + beam[7]) for score, beam in zip(scores, beams, strict=True)]
+    elif scorer.hotwords:
+        totals = [score + beam[6] + beam[7] for score, beam in zip(scores, beams, strict=True)]
+    else:
+        totals = scores
+    if settings.prune_history or totals[-1] < totals[0] + settings.beam_prune_logp:
+        return None
+    if any(later > earlier for earlier, later in zip(totals, totals[1:], strict=False)):
+        return None
+    return [(text, word_part, "", spans, part_span, score, ts, part)
+            for (text, word_part, _, spans, part_span, _, ts, part), score in zip(beams, scores, strict=True)]
