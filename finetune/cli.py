@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from w2v2_onnx.errors import W2V2OnnxError
+from w2v2_onnx_finetune.model import REGULARISATION
 
 DATA_HELP = ("data source, repeatable: LOCATION[:key=value,...]. LOCATION is a manifest (.tsv/.csv/.jsonl "
              "of path + transcript) or its folder, a datasets.save_to_disk folder, or a hub dataset name. "
@@ -68,8 +69,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="metric choosing the final checkpoint (default: eval_<first eval source>_wer); "
                              "none: the last checkpoint")
     parser.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
-    parser.add_argument("--mask-time-prob", type=float, default=None,
-                        help="SpecAugment time-mask probability (model config override)")
+    regularisation = parser.add_argument_group(
+        "regularisation (model config overrides; default: the start model's own values)")
+    for name, text in REGULARISATION.items():
+        is_length = name.endswith("_length")
+        regularisation.add_argument("--" + name.replace("_", "-"), type=int if is_length else float, default=None,
+                                    metavar="N" if is_length else "P", help=text)
     parser.add_argument("--log-level", default="INFO", type=str.upper,
                         choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
 
@@ -82,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from w2v2_onnx_finetune.train import TrainConfig, run_training
 
     try:
-        overrides = {} if args.mask_time_prob is None else {"mask_time_prob": args.mask_time_prob}
+        overrides = {name: getattr(args, name) for name in REGULARISATION if getattr(args, name) is not None}
         config = TrainConfig(
             output_dir=args.output_dir, sources=[parse_source(s) for s in args.data], start=args.start,
             seed=args.seed, split_seed=args.split_seed, epochs=args.epochs, max_steps=args.max_steps,

@@ -14,6 +14,22 @@ logger = logging.getLogger(__name__)
 _STANDARD_KERNEL = (10, 3, 3, 3, 3, 2, 2)
 _STANDARD_STRIDE = (5, 2, 2, 2, 2, 2, 2)
 
+#: Model config values a training run may override (SpecAugment and dropouts), named as in transformers'
+#: ``Wav2Vec2Config`` and its CTC fine-tuning example; ``*_length`` values are integers, the others
+#: probabilities from 0 to 1.
+REGULARISATION: dict[str, str] = {
+    "mask_time_prob": "SpecAugment: share of time steps starting a masked span (0-1)",
+    "mask_time_length": "SpecAugment: frames per time mask (20 ms each)",
+    "mask_feature_prob": "SpecAugment: share of feature channels starting a masked span (0-1)",
+    "mask_feature_length": "SpecAugment: channels per feature mask",
+    "hidden_dropout": "dropout in the transformer's hidden layers and embeddings (0-1)",
+    "attention_dropout": "dropout of attention probabilities (0-1)",
+    "activation_dropout": "dropout after the feed-forward activation (0-1)",
+    "feat_proj_dropout": "dropout after the feature projection (0-1)",
+    "final_dropout": "dropout before the CTC head (0-1)",
+    "layerdrop": "probability of skipping a whole transformer layer in a training step (0-1)",
+}
+
 #: Named sizes for training from scratch. All keep the standard front-end geometry (frame step 320,
 #: receptive field 400), so the export stage and runtime treat them like any wav2vec2 model.
 SIZES: dict[str, dict[str, Any]] = {
@@ -78,7 +94,7 @@ def build_model(start: str, *, freeze_feature_encoder: bool = True, **overrides:
             checkpoints) or a Hugging Face hub id.
         freeze_feature_encoder: freeze the convolutional front-end when starting from pretrained
             weights (the seed recipe); ignored from scratch.
-        overrides: config values to change (dropouts, masking).
+        overrides: config values to change (the names of :data:`REGULARISATION`).
 
     Returns:
         A ``Wav2Vec2ForCTC``-style model (``AutoModelForCTC``) with our vocabulary size.

@@ -13,6 +13,7 @@ from typing import Any
 
 from w2v2_onnx.checks import is_finite_number
 from w2v2_onnx.errors import DataError, InvalidOptionError
+from w2v2_onnx_finetune.model import REGULARISATION
 from w2v2_onnx_finetune.sources import SourceSpec
 
 logger = logging.getLogger(__name__)
@@ -99,9 +100,15 @@ class TrainConfig:
                 raise bad(name, "an integer from 0 to 2**32 - 1", value)
         if self.scheduler not in SCHEDULERS:
             raise bad("scheduler", f"one of {', '.join(SCHEDULERS)}", self.scheduler)
-        mask = self.model_overrides.get("mask_time_prob")
-        if mask is not None and (not is_finite_number(mask) or not 0 <= mask <= 1):
-            raise bad("mask_time_prob", "a probability from 0 to 1", mask)
+        for name, value in self.model_overrides.items():
+            if name not in REGULARISATION:
+                raise InvalidOptionError(f"model_overrides: {name!r} cannot be overridden; the settings that can "
+                                         f"are {', '.join(REGULARISATION)}")
+            if name.endswith("_length"):
+                if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10_000:
+                    raise bad(name, "an integer from 1 to 10000", value)
+            elif not is_finite_number(value) or not 0 <= value <= 1:
+                raise bad(name, "a probability from 0 to 1", value)
         if self.resume and not any(Path(self.output_dir).glob("checkpoint-*")):
             raise InvalidOptionError(f"--resume: {self.output_dir} holds no checkpoint-<step> folder to continue; "
                                      f"leave out --resume to start a new run there")

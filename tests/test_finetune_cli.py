@@ -59,6 +59,9 @@ def test_training_budget_takes_the_earlier_of_max_wall_minutes_and_train_until()
     (["--seed", "-1"], "--seed must be an integer from 0 to 2\\*\\*32 - 1"),
     (["--scheduler", "bogus"], "--scheduler must be one of linear"),
     (["--mask-time-prob", "2"], "--mask-time-prob must be a probability from 0 to 1"),
+    (["--layerdrop", "1.5"], "--layerdrop must be a probability from 0 to 1"),
+    (["--hidden-dropout", "nan"], "--hidden-dropout must be a probability from 0 to 1"),
+    (["--mask-time-length", "0"], "--mask-time-length must be an integer from 1 to 10000"),
     (["--logging-steps", "0"], "--logging-steps must be a positive integer"),
     (["--resume"], "holds no checkpoint-<step> folder"),
 ])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -110,6 +111,30 @@ def test_batched_transcription_matches_single() -> None:
     batched = transcribe(model, examples, batch_size=3)
     single = [transcribe(model, [e], batch_size=1)[0] for e in examples]
     assert batched == single
+
+
+def test_regularisation_settings_reach_the_model_from_scratch_and_from_a_checkpoint(tmp_path) -> None:
+    from w2v2_onnx.errors import InvalidOptionError
+    from w2v2_onnx_finetune.cli import add_arguments
+    from w2v2_onnx_finetune.model import REGULARISATION, build_model
+    from w2v2_onnx_finetune.train import TrainConfig
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--data", "x.tsv", "--output-dir", "o", "--layerdrop", "0.1",
+                              "--mask-feature-prob", "0.2", "--mask-feature-length", "8", "--hidden-dropout", "0.15"])
+    overrides = {name: getattr(args, name) for name in REGULARISATION if getattr(args, name) is not None}
+    assert overrides == {"layerdrop": 0.1, "mask_feature_prob": 0.2, "mask_feature_length": 8,
+                         "hidden_dropout": 0.15}
+    scratch = build_model("scratch:tiny", **overrides)
+    assert (scratch.config.layerdrop, scratch.config.mask_feature_prob, scratch.config.mask_feature_length,
+            scratch.config.hidden_dropout) == (0.1, 0.2, 8, 0.15)
+    scratch.save_pretrained(tmp_path / "ckpt")
+    again = build_model(str(tmp_path / "ckpt"), layerdrop=0.3)
+    assert again.config.layerdrop == 0.3 and again.config.mask_feature_prob == 0.2  # others kept
+    with pytest.raises(InvalidOptionError, match="'vocab_size' cannot be overridden"):
+        TrainConfig(output_dir=str(tmp_path / "run"), sources=[], start="scratch:tiny",
+                    model_overrides={"vocab_size": 3}).check()
 
 
 def test_continue_from_own_checkpoint_and_resume(tiny_corpus, tmp_path) -> None:
