@@ -17,7 +17,8 @@
 # GPU_TRAIN_FINAL_RESERVE and GPU_TRAIN_POST_RESERVE (seconds kept after training, see the settings below),
 # GPU_TRAIN_EVALUATE=0 (skip step 5, e.g. to score the returned checkpoint elsewhere),
 # GPU_TRAIN_START (a checkpoint to continue instead of a new model), GPU_TRAIN_LR and GPU_TRAIN_WARMUP (override
-# the peak learning rate and warm-up steps below),
+# the peak learning rate and warm-up steps below), GPU_TRAIN_EXTRA (more flags for the finetune command, split on
+# spaces, e.g. "--mask-time-prob 0.3 --layerdrop 0.05"),
 # GPU_TRAIN_SMOKE=1 (a tiny model, 1 minute, CPU-sized settings: the end-to-end test of this script).
 set -euo pipefail
 : "${OUT:?set OUT to the folder that receives the results}"
@@ -174,6 +175,8 @@ cmd=($PY -m w2v2_onnx_finetune "${SMALL_FB_DATA[@]}" --output-dir "$RUN" --start
      --epochs 1000 --precision bf16 --max-seconds 10 --trim-silence --mask-time-prob 0.05
      --save-total-limit 1 --best-metric none "${LOOP[@]}"
      ${GPU_TRAIN_LR:+--learning-rate "$GPU_TRAIN_LR"} ${GPU_TRAIN_WARMUP:+--warmup "$GPU_TRAIN_WARMUP"})
+read -ra extra <<< "${GPU_TRAIN_EXTRA:-}"
+cmd+=("${extra[@]}")
 hard=$(( LIMIT_S - $(elapsed) - 20 ))
 note "train: at most $MINUTES min, until $(date -u -d "@$UNTIL" +%H:%M:%S) UTC ($(( UNTIL - $(date +%s) ))s from now), hard timeout ${hard}s"
 echo "  $(quoted "${cmd[@]}")" >> "$CMDS"
