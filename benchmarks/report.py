@@ -318,15 +318,22 @@ def accuracy_section(name: str, data: dict, plots: Path | None = None) -> list[s
         lines += [f"LM: `{data.get('lm')}`, beam {data.get('beam_width')}; alpha {tuning['alpha']:g} and beta "
                   f"{tuning['beta']:g} tuned on {tuning['dev']} ({tuning['utterances']} utterances, dev WER "
                   f"{tuning['dev_wer']:.3f} vs greedy {tuning['greedy_dev_wer']:.3f}), never on a test set.", ""]
-    lines += ["| set | precision | decoder | WER | CER | exact | decode s | decode / acoustic time |",
-              "|---|---|---|---|---|---|---|---|"]
+    workers = next((res["decode_workers"] for entry in data["sets"].values() for per in entry["results"].values()
+                    for res in per.values() if isinstance(res, dict) and "decode_workers" in res), None)
+    parallel_head = f" decode / acoustic, {workers} processes |" if workers else ""
+    lines += ["| set | precision | decoder | WER | CER | exact | decode s | decode / acoustic time |" + parallel_head,
+              "|---|---|---|---|---|---|---|---|" + ("---|" if workers else "")]
     for set_name, entry in data["sets"].items():
         for precision, per in entry["results"].items():
             for decoder, res in per.items():
                 if isinstance(res, dict) and "wer" in res:
+                    parallel = ""
+                    if workers:
+                        share = res.get("decode_parallel_over_acoustic")
+                        parallel = " |" if share is None else f" {share:.3f} |"
                     lines.append(f"| {set_name} ({entry['utterances']} utt, {entry['audio_s']:.0f} s) | {precision} | "
                                  f"{decoder} | {res['wer']:.3f} | {res['cer']:.3f} | {res['exact']:.3f} | "
-                                 f"{res['decode_s']:.2f} | {res['decode_over_acoustic']:.3f} |")
+                                 f"{res['decode_s']:.2f} | {res['decode_over_acoustic']:.3f} |" + parallel)
     compared = [(set_name, precision, decoder, res) for set_name, entry in data["sets"].items()
                 for precision, per in entry["results"].items()
                 for decoder, res in per.get("pyctcdecode", {}).items()]
