@@ -20,9 +20,15 @@ FSDD="$DATA/fsdd:group=speaker,hold_out=theo"
 "$PY" -m w2v2_onnx.cli export "$RUN_DIR/checkpoint" "$OUT/model-matmul-int8" --precision int8 \
     --int8-method dynamic --calibration "$DATA/cathy/manifest.tsv"
 
-# 2. LM text (KenLM's lmplz/build_binary are used when on PATH, see docs/decoding.md): sentences.txt + the training part's transcripts (held-out prompts' text never enters).
+# 2. LM text (KenLM's lmplz/build_binary are used when on PATH, see docs/decoding.md): sentences.txt + the training
+#    part's transcripts, less every held-out sentence: the cathy test prompts and the TTS eval sentences (which
+#    were drawn from sentences.txt). FSDD's held-out "sentences" are the ten digit words, which the training
+#    part has too: they stay.
 "$PY" -m w2v2_onnx_finetune.transcripts --seed 0 -o "$OUT/train_transcripts.txt" --data "$CATHY" --data "$FSDD"
-"$PY" -m w2v2_onnx.cli build-lm "$DATA/text/sentences.txt" "$OUT/train_transcripts.txt" -o "$OUT/lm4" --order 4
+"$PY" -m w2v2_onnx_finetune.transcripts --seed 0 --part held-out -o "$OUT/held_out_sentences.txt" --data "$CATHY" \
+    --data "$SYNTH/eval:name=synth_eval,role=eval"
+"$PY" -m w2v2_onnx.cli build-lm "$DATA/text/sentences.txt" "$OUT/train_transcripts.txt" -o "$OUT/lm4" --order 4 \
+    --exclude "$OUT/held_out_sentences.txt"
 
 LM="$OUT/lm4.arpa"; [ -f "$OUT/lm4.bin" ] && LM="$OUT/lm4.bin"  # KenLM binary when build_binary is on PATH
 

@@ -137,6 +137,19 @@ def test_build_lm_command_writes_a_loadable_arpa(tmp_path: Path, capsys: pytest.
     assert cli.main(["build-lm", str(tmp_path / "missing.txt"), "-o", str(tmp_path / "x")]) == 2
 
 
+def test_build_lm_leaves_out_excluded_sentences(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    text = tmp_path / "text.txt"
+    text.write_text("the cat sat\nthe dog ran\na kite flew\nthe cat sat\n")
+    test_set = tmp_path / "test.txt"
+    test_set.write_text("THE CAT SAT\n")
+    assert cli.main(["build-lm", str(text), "-o", str(tmp_path / "lm"), "--order", "2", "--estimator", "python",
+                     "--no-binary", "--exclude", str(test_set)]) == 0
+    model = ArpaModel(tmp_path / "lm.arpa")
+    assert "CAT" not in model and "SAT" not in model and "DOG" in model and "KITE" in model
+    assert cli.main(["build-lm", str(text), "-o", str(tmp_path / "x"), "--exclude", str(tmp_path / "none.txt")]) == 2
+    assert "none.txt" in capsys.readouterr().err
+
+
 def test_build_lm_rejects_bad_options(tmp_path: Path) -> None:
     with pytest.raises(InvalidOptionError):
         build_lm([DATA / "tiny_corpus.txt"], tmp_path / "x", order=0)
@@ -159,10 +172,12 @@ def test_build_lm_uses_kenlm_programs_on_path(tmp_path: Path, monkeypatch: pytes
         tool.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tools}:{__import__('os').environ['PATH']}")
     text = tmp_path / "text.txt"
-    text.write_text("the cat sat\n\nthe dog\n")
-    written = build_lm([text], tmp_path / "lm.bin", order=3)
+    text.write_text("the cat sat\n\nthe dog\nthe  dog sat\n")
+    test_set = tmp_path / "test.txt"
+    test_set.write_text("THE DOG SAT\n")
+    written = build_lm([text], tmp_path / "lm.bin", order=3, exclude=[test_set])
     assert written == [tmp_path / "lm.arpa", tmp_path / "lm.bin.unigrams.txt", tmp_path / "lm.bin"]
-    assert (tmp_path / "stdin.txt").read_text() == "THE CAT SAT\nTHE DOG\n"
+    assert (tmp_path / "stdin.txt").read_text() == "THE CAT SAT\nTHE DOG\n"  # the test sentence left out
     assert (tmp_path / "args.txt").read_text().split()[:2] == ["-o", "3"]
     assert "KITE" in (tmp_path / "lm.bin.unigrams.txt").read_text().split()
     with pytest.raises(LanguageModelError):

@@ -15,7 +15,7 @@ import math
 import shutil
 import subprocess
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
 from w2v2_onnx.errors import InvalidOptionError, LanguageModelError
@@ -27,12 +27,14 @@ FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)  # lmplz --discount_fallback's defaults
 Ngram = tuple[str, ...]
 
 
-def read_sentences(paths: Iterable[str | Path], *, uppercase: bool = True) -> Iterator[list[str]]:
+def read_sentences(paths: Iterable[str | Path], *, uppercase: bool = True,
+                   exclude: Collection[tuple[str, ...]] = ()) -> Iterator[list[str]]:
     """Yield each non-empty line of the text files as a list of words.
 
     Args:
         paths: UTF-8 text files, one sentence per line.
         uppercase: upper-case the text.
+        exclude: sentences (word tuples, as read) to leave out, e.g. the test set's (see :func:`excluded`).
 
     Returns:
         An iterator of word lists.
@@ -48,11 +50,20 @@ def read_sentences(paths: Iterable[str | Path], *, uppercase: bool = True) -> It
             try:
                 for line in handle:
                     words = (line.upper() if uppercase else line).split()
-                    if words:
+                    if words and (not exclude or tuple(words) not in exclude):
                         yield words
             except UnicodeDecodeError as exc:
                 raise LanguageModelError(f"{path} is not UTF-8 text ({exc.reason}); text files must be UTF-8") \
                     from exc
+
+
+def excluded(paths: Iterable[str | Path], *, uppercase: bool = True) -> frozenset[tuple[str, ...]]:
+    """The sentences of ``paths`` (one per line, read like the LM text) as a set to pass as ``exclude``.
+
+    Raises:
+        LanguageModelError: if a file does not exist or is not UTF-8 text.
+    """
+    return frozenset(tuple(words) for words in read_sentences(paths, uppercase=uppercase))
 
 
 def _discounts(count_of_counts: Counter) -> tuple[float, float, float]:
@@ -175,7 +186,7 @@ def find_kenlm_tool(name: str) -> str | None:
 
 
 def build_lm(texts: Iterable[str | Path], output: str | Path, *, order: int = 4, estimator: str = "auto",
-             binary: bool = True, uppercase: bool = True) -> list[Path]:
+             binary: bool = True, uppercase: bool = True, exclude: Iterable[str | Path] = ()) -> list[Path]:
     """Build an n-gram LM from text files: ``OUTPUT.arpa``, a unigram list, and a KenLM binary if possible.
 
     Args:
@@ -186,6 +197,8 @@ def build_lm(texts: Iterable[str | Path], output: str | Path, *, order: int = 4,
             (lmplz when on PATH).
         binary: also write ``OUTPUT.bin`` with KenLM's ``build_binary`` when it is on PATH.
         uppercase: upper-case the text (the CTC vocabularies here are upper case).
+        exclude: text files of sentences to leave out of ``texts`` wherever they occur (compared word by word
+            after the same case folding), e.g. the transcripts of a test set, so that the LM never saw them.
 
     Returns:
         The files written: the ARPA file first, then ``<binary>.unigrams.txt`` and the binary when built.
@@ -205,10 +218,11 @@ def build_lm(texts: Iterable[str | Path], output: str | Path, *, order: int = 4,
     lmplz = find_kenlm_tool("lmplz")
     if estimator == "lmplz" and lmplz is None:
         raise LanguageModelError("estimator='lmplz' but KenLM's lmplz is not on PATH (see docs/decoding.md)")
+    left_out = excluded(exclude, uppercase=uppercase)
     if estimator != "python" and lmplz is not None:
-        _run_lmplz(lmplz, texts, arpa, order, uppercase)
+        _run_lmplz(lmplz, texts, arpa, order, uppercase, left_out)
     else:
-        write_arpa(estimate_kneser_ney(read_sentences(texts, uppercase=uppercase), order), arpa)
+        write_arpa(estimate_kneser_ney(read_sentences(texts, uppercase=uppercase, exclude=left_out), order), arpa)
     written = [arpa]
     build_binary = find_kenlm_tool("build_binary") if binary else None
     if build_binary is not None:
@@ -232,7 +246,8 @@ def _run(command: list[str], name: str, stdin: bytes | None = None) -> bytes:
     return result.stdout
 
 
-def _run_lmplz(lmplz: str, texts: list[Path], arpa: Path, order: int, uppercase: bool) -> None:
-    text = "\n".join(" ".join(words) for words in read_sentences(texts, uppercase=uppercase)) + "\n"
+def _run_lmplz(lmplz: str, texts: list[Path], arpa: Path, order: int, uppercase: bool,
+               exclude: Collection[tuple[str, ...]]) -> None:
+    text = "\n".join(" ".join(words) for words in read_sentences(texts, uppercase=uppercase, exclude=exclude)) + "\n"
     arpa.write_bytes(_run([lmplz, "-o", str(order), "--discount_fallback", "-S", "20%"], "lmplz",
                           text.encode("utf-8")))
