@@ -119,6 +119,31 @@ class TrainConfig:
         return self.seed if self.split_seed is None else self.split_seed
 
 
+def _check_mask_lengths(model_config: Any, examples: list, batch_size: int) -> None:
+    """SpecAugment spans must fit the axes they mask, or transformers fails at the first such batch.
+
+    Raises:
+        InvalidOptionError: a feature mask longer than the model's channels, or a time mask longer than the
+            longest training example's frames (then every batch would fail).
+    """
+    from w2v2_onnx_finetune.model import output_frames
+
+    length, channels = model_config.mask_feature_length, model_config.hidden_size
+    if model_config.mask_feature_prob > 0 and length > channels:
+        raise InvalidOptionError(f"--mask-feature-length {length} is longer than the model's {channels} feature "
+                                 f"channels; use at most {channels}")
+    length = model_config.mask_time_length
+    if model_config.mask_time_prob > 0 and examples:
+        frames = sorted(output_frames(model_config, len(example.audio)) for example in examples)
+        if length > frames[-1]:
+            raise InvalidOptionError(f"--mask-time-length {length} is longer than the longest training example "
+                                     f"({frames[-1]} frames); use at most {frames[-1]}")
+        shorter = sum(count < length for count in frames)
+        if shorter >= batch_size:  # length-grouped batches put short examples together
+            logger.warning("--mask-time-length %d is longer than %d training examples (the shortest has %d frames): "
+                           "a batch made only of them would stop training", length, shorter, frames[0])
+
+
 def _precision_flags(precision: str) -> dict[str, bool]:
     import torch
 
@@ -229,6 +254,7 @@ def run_training(config: TrainConfig) -> dict[str, Any]:
         config.freeze_feature_encoder == "auto" and not config.start.startswith("scratch:")
         and not _is_our_checkpoint(config.start))
     model = build_model(config.start, freeze_feature_encoder=freeze, **config.model_overrides)
+    _check_mask_lengths(model.config, train_examples, config.batch_size)
     use_mask = getattr(model.config, "feat_extract_norm", "layer") == "layer"
     processor = build_processor(output)
     processor.feature_extractor.return_attention_mask = use_mask

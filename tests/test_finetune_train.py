@@ -137,6 +137,18 @@ def test_regularisation_settings_reach_the_model_from_scratch_and_from_a_checkpo
                     model_overrides={"vocab_size": 3}).check()
 
 
+def test_mask_spans_longer_than_their_axis_are_refused_before_training(tiny_corpus, tmp_path, capsys) -> None:
+    common = ["--data", f"{tiny_corpus}:name=tiny,group=speaker,hold_out=spk3", "--start", "scratch:tiny",
+              "--max-steps", "2", "--batch-size", "4", "--log-level", "WARNING"]
+    assert cli.main([*common, "--output-dir", str(tmp_path / "a"), "--mask-feature-prob", "0.1",
+                     "--mask-feature-length", "64"]) == 1
+    assert "--mask-feature-length 64 is longer than the model's 32 feature channels" in capsys.readouterr().err
+    assert cli.main([*common, "--output-dir", str(tmp_path / "b"), "--mask-time-prob", "0.1",
+                     "--mask-time-length", "5000"]) == 1
+    err = capsys.readouterr().err
+    assert "--mask-time-length 5000 is longer than the longest training example" in err and "Traceback" not in err
+
+
 def test_continue_from_own_checkpoint_and_resume(tiny_corpus, tmp_path) -> None:
     first = tmp_path / "first"
     common = ["--data", f"{tiny_corpus}:role=train", "--batch-size", "4", "--threads", "2",

@@ -200,7 +200,8 @@ def _extend(beams: list[tuple], row: np.ndarray, candidates: set[int], chars: li
 
     A merged entry is ``[spans, part_span, score, text_score, part_score]``, keyed by ``(text, word_part,
     last_char)``; merging adds probabilities and keeps the spans of the likelier side (see ``_merge_into``).
-    Entries of different candidates never share a key (their last symbols differ).
+    Entries of different candidates never share a key (their last symbols differ). The merge is written out
+    in each branch rather than called (``_merge_into``'s rule on this entry layout): this is the hot loop.
     """
     merged: dict[tuple, list] = {}
     end = frame + 1
