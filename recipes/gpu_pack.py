@@ -13,6 +13,10 @@ Writes, in the repository root:
                          recipes/small_fb_common.sh's specs work unchanged on it (DATA=.../gpudata/data,
                          SYNTH=.../gpudata/synth/v1).
     .gpudata/PACK.json   what was kept, how, and the checks below.
+    .gpudata/debs/*.deb  with --tts: Debian 12 packages of flite (libflite1, flite) and ALSA's library (libasound2,
+                         libasound2-data), unpacked on the GPU machine with ``dpkg -x`` so that GPU_TRAIN_SYNTH=N
+                         synthesises more training speech there (flite only needs libasound and libc); the
+                         archive then also holds gpudata/data/text/sentences.txt.
 
 The sources and specs are read from recipes/small_fb_common.sh (SMALL_FB_DATA, SMALL_FB_HELD_OUT), split with
 seed 0 by the repository's own code (``manifest_parts``):
@@ -49,6 +53,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+#: Debian packages of a text-to-speech engine that runs on the GPU machine (see --tts).
+TTS_DEBS = ("flite", "libflite1", "libasound2", "libasound2-data")
 
 #: The wheels, pinned to the versions of the dev venv that the project is tested with.
 WHEELS = ("soundfile==0.14.0", "cffi==2.1.1", "pycparser==3.12", "soxr==1.1.0", "jiwer==4.0.0",
@@ -94,6 +101,17 @@ def fetch_wheels(target: Path) -> list[str]:
             raise SystemExit(f"wheel {name} is not a cp312 manylinux x86_64 or pure-Python wheel")
     if len(names) != len(WHEELS):
         raise SystemExit(f"expected {len(WHEELS)} wheels, found {names}")
+    return names
+
+
+def fetch_debs(target: Path) -> list[str]:
+    """Download :data:`TTS_DEBS` (this machine's Debian release, amd64) into ``target``, replacing older ones."""
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    subprocess.run(["apt-get", "download", *TTS_DEBS], cwd=target, check=True, capture_output=True)
+    names = sorted(p.name for p in target.glob("*.deb"))
+    if len(names) != len(TTS_DEBS):
+        raise SystemExit(f"expected {len(TTS_DEBS)} packages, found {names}")
     return names
 
 
@@ -234,7 +252,10 @@ def main() -> int:
     parser.add_argument("--synth-level", type=float, default=0.98,
                         help="Opus compression level of synthetic training speech")
     parser.add_argument("--synth-train", type=int, default=None, help="keep the first N synthetic training rows")
-    parser.add_argument("--max-mb", type=float, default=45.0)
+    parser.add_argument("--tts", action="store_true",
+                        help="also carry flite's Debian packages and sentences.txt (for GPU_TRAIN_SYNTH=N)")
+    parser.add_argument("--max-mb", type=float, default=None,
+                        help="warn above this size (default 45 MB, 60 MB with --tts)")
     args = parser.parse_args()
     started = time.time()
 
@@ -256,6 +277,15 @@ def main() -> int:
     for text in held_specs:  # same locations: already packed
         pack_source(text, args.level, args.synth_level, args.synth_train, report)
     del report["_dirs"]
+    debs: list[str] = []
+    if args.tts:
+        text_dir = new_data / "text"
+        text_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(Path(data) / "text" / "sentences.txt", text_dir / "sentences.txt")
+        debs = fetch_debs(args.out / "debs")
+        print("packages:", *debs, sep="\n  ", flush=True)
+    else:
+        shutil.rmtree(args.out / "debs", ignore_errors=True)
 
     packed_train, packed_held = common_specs(str(new_data), str(new_synth))
     notes = check(train_specs + held_specs, packed_train + packed_held, args.synth_train)
@@ -272,15 +302,17 @@ def main() -> int:
         "made": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": round(time.time() - started),
         "opus_level": args.level, "synth_opus_level": args.synth_level, "synth_train": args.synth_train,
         "sources": report, "checks": notes,
-        "wheels": wheels, "data_tar_sha256": sha256(tar_path), "data_tar_bytes": tar_path.stat().st_size,
+        "wheels": wheels, "tts_debs": debs, "data_tar_sha256": sha256(tar_path),
+        "data_tar_bytes": tar_path.stat().st_size,
     }
     (args.out / "PACK.json").write_text(json.dumps(facts, indent=1) + "\n", encoding="utf-8")
     total = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
     print(f".gpudata: {total / 1e6:.1f} MB ({total / 2**20:.1f} MiB): "
           f"data.tar.gz {tar_path.stat().st_size / 1e6:.1f} MB, "
           f"wheels {sum(p.stat().st_size for p in (args.out / 'whl').glob('*.whl')) / 1e6:.1f} MB", flush=True)
-    if total > args.max_mb * 1e6:
-        print(f"warning: over {args.max_mb} MB; raise --level (lower bitrate) or pass --synth-train",
+    max_mb = args.max_mb if args.max_mb is not None else (60.0 if args.tts else 45.0)
+    if total > max_mb * 1e6:
+        print(f"warning: over {max_mb} MB; raise --level (lower bitrate) or pass --synth-train",
               file=sys.stderr)
         return 1
     return 0

@@ -19,7 +19,9 @@
 # GPU_TRAIN_START (a checkpoint to continue instead of a new model), GPU_TRAIN_LR and GPU_TRAIN_WARMUP (override
 # the peak learning rate and warm-up steps below), GPU_TRAIN_EXTRA (more flags for the finetune command, split on
 # spaces, e.g. "--mask-time-prob 0.3 --layerdrop 0.05"),
-# GPU_TRAIN_SMOKE=1 (a tiny model, 1 minute, CPU-sized settings: the end-to-end test of this script).
+# GPU_TRAIN_SYNTH=N (N more synthetic training utterances made on the GPU machine by flite, see step 2b;
+# GPU_TRAIN_SYNTH_LIMIT_S bounds that step, 150 s), GPU_TRAIN_SMOKE=1 (a tiny model, 1 minute, CPU-sized settings:
+# the end-to-end test of this script).
 set -euo pipefail
 : "${OUT:?set OUT to the folder that receives the results}"
 mkdir -p "$OUT"
@@ -114,6 +116,35 @@ DATA=$WORK/gpudata/data
 SYNTH=$WORK/gpudata/synth/v1
 source "$REPO/recipes/small_fb_common.sh"
 note "data unpacked: $(du -sh "$WORK/gpudata" | cut -f1)"
+
+# 2b. With GPU_TRAIN_SYNTH=N (and .gpudata packed with --tts): N more synthetic training utterances, spoken here by
+#     flite from the carried Debian packages on all CPU cores, seeded and drawn like /work/cache/synth/v1 (recipes/bundled_cpu.sh; its 100 eval
+#     sentences come first in the same shuffled pool, so the new training sentences never include them; checked).
+#     Best effort: if synthesis fails or runs out of its time, training goes on with the carried data alone.
+SYNTH_N=${GPU_TRAIN_SYNTH:-0}
+if [ "$SYNTH_N" -gt 0 ]; then
+    TTS=$WORK/tts
+    mkdir -p "$TTS"
+    for deb in "$REPO"/.gpudata/debs/*.deb; do dpkg -x "$deb" "$TTS"; done
+    TTS_ENV=(env "PATH=$TTS/usr/bin:$PATH" "LD_LIBRARY_PATH=$TTS/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
+    cmd=("${TTS_ENV[@]}" "$PY" -m w2v2_onnx_finetune.synth --out "$WORK/synth-big" --sentences "$DATA/text/sentences.txt"
+         --train "$SYNTH_N" --eval 100 --seed 0 --max-words 12 --digit-fraction 0.15 --jobs "$(nproc)")
+    limit=${GPU_TRAIN_SYNTH_LIMIT_S:-150}
+    note "synthesise $SYNTH_N training utterances with $("${TTS_ENV[@]}" sh -c 'command -v flite'), at most ${limit}s"
+    echo "  $(quoted "${cmd[@]}")" >> "$CMDS"
+    set +e
+    timeout --kill-after=5 "$limit" "${cmd[@]}" > "$WORK/synth.log" 2>&1
+    synth_status=$?
+    set -e
+    tail -3 "$WORK/synth.log" | sed 's/^/  synth: /' | tee -a "$CMDS"
+    if [ "$synth_status" = 0 ] && cmp -s <(cut -f2 "$WORK/synth-big/eval/manifest.tsv") <(cut -f2 "$SYNTH/eval/manifest.tsv")
+    then
+        SMALL_FB_DATA+=(--data "$WORK/synth-big/train:name=synth_big,role=train")
+        note "synthesised: $(( $(wc -l < "$WORK/synth-big/train/manifest.tsv") - 1 )) rows, $(du -sh "$WORK/synth-big/train" | cut -f1)"
+    else
+        note "synthesis skipped (exit $synth_status, or its eval sentences differ from the carried eval set)"
+    fi
+fi
 
 # 3. The initial model: scratch_config("small-fb") with the sizes above, seeded, first conv initialised as the
 #    mel-spaced Gabor filterbank (as --start scratch:* does), saved as a checkpoint for --start (the CLI has no
