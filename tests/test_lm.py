@@ -146,6 +146,8 @@ def test_build_lm_leaves_out_excluded_sentences(tmp_path: Path, capsys: pytest.C
                      "--no-binary", "--exclude", str(test_set)]) == 0
     model = ArpaModel(tmp_path / "lm.arpa")
     assert "CAT" not in model and "SAT" not in model and "DOG" in model and "KITE" in model
+    build_lm(str(text), tmp_path / "one", order=2, estimator="python", binary=False, exclude=str(test_set))
+    assert "CAT" not in ArpaModel(tmp_path / "one.arpa")  # single paths as strings, not their characters
     assert cli.main(["build-lm", str(text), "-o", str(tmp_path / "x"), "--exclude", str(tmp_path / "none.txt")]) == 2
     assert "none.txt" in capsys.readouterr().err
 

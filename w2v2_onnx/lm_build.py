@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import shutil
 import subprocess
 from collections import Counter, defaultdict
@@ -185,12 +186,13 @@ def find_kenlm_tool(name: str) -> str | None:
     return shutil.which(name)
 
 
-def build_lm(texts: Iterable[str | Path], output: str | Path, *, order: int = 4, estimator: str = "auto",
-             binary: bool = True, uppercase: bool = True, exclude: Iterable[str | Path] = ()) -> list[Path]:
+def build_lm(texts: str | os.PathLike | Iterable[str | os.PathLike], output: str | Path, *, order: int = 4,
+             estimator: str = "auto", binary: bool = True, uppercase: bool = True,
+             exclude: str | os.PathLike | Iterable[str | os.PathLike] = ()) -> list[Path]:
     """Build an n-gram LM from text files: ``OUTPUT.arpa``, a unigram list, and a KenLM binary if possible.
 
     Args:
-        texts: text files, one sentence per line.
+        texts: a text file or several, one sentence per line.
         output: output path; ``.arpa`` / ``.bin`` suffixes are replaced, other names get ``.arpa`` appended.
         order: n-gram order (1-6).
         estimator: ``"python"`` (our modified Kneser-Ney), ``"lmplz"`` (KenLM's program) or ``"auto"``
@@ -211,14 +213,14 @@ def build_lm(texts: Iterable[str | Path], output: str | Path, *, order: int = 4,
         raise InvalidOptionError(f"order must be between 1 and 6, got {order}")
     if estimator not in ("auto", "python", "lmplz"):
         raise InvalidOptionError(f"estimator must be auto, python or lmplz, got {estimator!r}")
-    texts = [Path(t) for t in texts]
+    texts = [Path(t) for t in _paths(texts)]
     out = Path(output)
     stem = out.with_suffix("") if out.suffix in (".arpa", ".bin") else out
     arpa = stem.with_name(stem.name + ".arpa")
     lmplz = find_kenlm_tool("lmplz")
     if estimator == "lmplz" and lmplz is None:
         raise LanguageModelError("estimator='lmplz' but KenLM's lmplz is not on PATH (see docs/decoding.md)")
-    left_out = excluded(exclude, uppercase=uppercase)
+    left_out = excluded(_paths(exclude), uppercase=uppercase)
     if estimator != "python" and lmplz is not None:
         _run_lmplz(lmplz, texts, arpa, order, uppercase, left_out)
     else:
@@ -236,6 +238,11 @@ def build_lm(texts: Iterable[str | Path], output: str | Path, *, order: int = 4,
     elif binary:
         logger.info("KenLM's build_binary is not on PATH: wrote ARPA only (%s)", arpa)
     return written
+
+
+def _paths(value: str | os.PathLike | Iterable[str | os.PathLike]) -> list[str | os.PathLike]:
+    """One path or several, as a list (a bare string is one file name, not its characters)."""
+    return [value] if isinstance(value, str | os.PathLike) else list(value)
 
 
 def _run(command: list[str], name: str, stdin: bytes | None = None) -> bytes:
