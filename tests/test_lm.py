@@ -72,6 +72,13 @@ def test_arpa_scores_back_off_like_kenlm(arpa: Path) -> None:
     assert model.score(("B",), "A")[0] == pytest.approx(-0.25 + -0.8)
 
 
+def test_kenlm_loads_an_arpa_file_without_a_progress_bar(arpa: Path, capfd: pytest.CaptureFixture) -> None:
+    pytest.importorskip("kenlm", reason="the lm extra (kenlm) is not installed")
+    capfd.readouterr()
+    assert load_ngram_model(arpa, backend="kenlm").order == 3
+    assert "----5---10" not in capfd.readouterr().err  # KenLM's bar, written by C++ straight to stderr
+
+
 def test_kenlm_backend_matches_python_backend(arpa: Path) -> None:
     pytest.importorskip("kenlm", reason="the lm extra (kenlm) is not installed")
     python, kenlm = load_ngram_model(arpa, backend="python"), load_ngram_model(arpa, backend="kenlm")

@@ -51,8 +51,10 @@ class KenlmModel:
             raise MissingDependencyError("kenlm", "lm", "loading a KenLM binary language model") from exc
         self.path = str(path)
         self._kenlm = kenlm
+        config = kenlm.Config()
+        config.show_progress = False  # KenLM draws a progress bar on stderr while it reads an ARPA file
         try:
-            self._model = kenlm.Model(self.path)
+            self._model = kenlm.Model(self.path, config)
         except (OSError, RuntimeError, ValueError) as exc:  # UnicodeDecodeError for garbage files
             raise LanguageModelError(f"KenLM could not load {self.path}: {exc}") from exc
         self.order = int(self._model.order)
