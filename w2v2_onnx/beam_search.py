@@ -10,6 +10,7 @@ symbol are merged by adding their probabilities (see ``_merge_into`` for which s
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,22 +85,24 @@ def _score_and_prune(merged: dict, scorer: _Scorer, settings: SearchSettings, is
                      lm_order: int) -> list[tuple]:
     """Score the final merged beams (end of utterance), drop outliers, keep the best (pyctcdecode's order)."""
     items = list(merged.items())
-    totals = []
-    for (text, word_part, _), (prev_text, word, _, _, score) in items:
-        text_score = scorer.text_score(prev_text, text, word, is_eos)
-        part = scorer.part_score(word_part) if word_part else 0.0
-        totals.append(_total(score, text_score, part, scorer.lm is not None))
+    totals = _totals([(score, scorer.text_score(prev_text, text, word, is_eos),
+                       scorer.part_score(word_part) if word_part else 0.0)
+                      for (text, word_part, _), (prev_text, word, _, _, score) in items], scorer)
     best = _best(items, totals, settings)
     beams = [(text, word_part, last_char, spans, part_span, score)
              for (text, word_part, last_char), (_, _, spans, part_span, score) in best]
     return _prune_history(beams, settings, lm_order)
 
 
-def _total(score: float, text_score: float, part: float, with_lm: bool) -> float:
-    """A beam's score as pyctcdecode sums it (the order of the additions decides rounding, and so ties)."""
-    if with_lm:
-        return score + (text_score + part)
-    return score + text_score + part
+def _totals(entries: Iterable[Sequence[float]], scorer: _Scorer) -> list[float]:
+    """Each entry's total: its last three items are the acoustic, text and partial-word scores, summed as
+    pyctcdecode sums them (the order of the additions decides rounding, and so ties); without LM or hotwords
+    the other two are zero and left out."""
+    if scorer.lm is not None:
+        return [entry[-3] + (entry[-2] + entry[-1]) for entry in entries]
+    if scorer.hotwords:
+        return [entry[-3] + entry[-2] + entry[-1] for entry in entries]
+    return [entry[-3] for entry in entries]
 
 
 def _best(items: list, totals: list[float], settings: SearchSettings) -> list:
@@ -200,8 +203,7 @@ def _extend(beams: list[tuple], row: np.ndarray, candidates: set[int], chars: li
 
     A merged entry is ``[spans, part_span, score, text_score, part_score]``, keyed by ``(text, word_part,
     last_char)``; merging adds probabilities and keeps the spans of the likelier side (see ``_merge_into``).
-    Entries of different candidates never share a key (their last symbols differ). The merge is written out
-    in each branch rather than called (``_merge_into``'s rule on this entry layout): this is the hot loop.
+    Entries of different candidates never share a key (their last symbols differ).
     """
     merged: dict[tuple, list] = {}
     end = frame + 1
@@ -223,32 +225,20 @@ def _extend(beams: list[tuple], row: np.ndarray, candidates: set[int], chars: li
                 else:
                     old[0], old[1], old[2] = spans, part_span, _logaddexp(old[2], total)
             continue
-        if char == " ":
-            for text, word_part, last_char, spans, part_span, score, ts, part in beams:
-                total = score + p
-                if last_char == " ":  # a repeat without a blank in between extends the same symbol
-                    key = (text, word_part, char)
-                    new_spans, new_part_span = spans, (part_span[0], end)
-                else:
-                    joined = _join(text, word_part)
-                    key = (joined, "", char)
-                    new_spans = spans + (part_span,) if word_part else spans
-                    new_part_span, part = NULL_SPAN, 0.0
-                    cached = None if lm_texts is None else lm_texts((joined, False))
-                    ts = cached[0] if cached is not None else text_score(text, joined, word_part, False)
-                old = get(key)
-                if old is None:
-                    merged[key] = [new_spans, new_part_span, total, ts, part]
-                else:
-                    if total >= old[2]:
-                        old[0], old[1] = new_spans, new_part_span
-                    old[2] = _logaddexp(old[2], total)
-            continue
         for text, word_part, last_char, spans, part_span, score, ts, part in beams:
             total = score + p
-            if char == last_char:
+            new_spans = spans
+            if char == last_char:  # a repeat without a blank in between extends the same symbol
                 key = (text, word_part, char)
                 new_part_span = (part_span[0], end)
+            elif char == " ":
+                joined = _join(text, word_part)
+                key = (joined, "", char)
+                if word_part:
+                    new_spans = spans + (part_span,)
+                new_part_span, part = NULL_SPAN, 0.0
+                cached = None if lm_texts is None else lm_texts((joined, False))
+                ts = cached[0] if cached is not None else text_score(text, joined, word_part, False)
             else:
                 longer = word_part + char
                 key = (text, longer, char)
@@ -258,18 +248,13 @@ def _extend(beams: list[tuple], row: np.ndarray, candidates: set[int], chars: li
                     part = part_score(longer)
             old = get(key)
             if old is None:
-                merged[key] = [spans, new_part_span, total, ts, part]
-            else:
+                merged[key] = [new_spans, new_part_span, total, ts, part]
+            else:  # _merge_into's rule on this entry layout, written out: this is the hot loop
                 if total >= old[2]:
-                    old[0], old[1] = spans, new_part_span
+                    old[0], old[1] = new_spans, new_part_span
                 old[2] = _logaddexp(old[2], total)
     items = list(merged.items())
-    if scorer.lm is not None:
-        totals = [value[2] + (value[3] + value[4]) for value in merged.values()]
-    elif scorer.hotwords:
-        totals = [value[2] + value[3] + value[4] for value in merged.values()]
-    else:
-        totals = [value[2] for value in merged.values()]
+    totals = _totals(merged.values(), scorer)
     beams = [(text, word_part, last_char, spans, part_span, score, ts, part)
              for (text, word_part, last_char), (spans, part_span, score, ts, part)
              in _best(items, totals, settings)]
@@ -283,18 +268,13 @@ def _silent_frame(beams: list[tuple], p: float, scorer: _Scorer, settings: Searc
     partial word, nothing merges; when their new totals are still in order and none falls below the
     pruning floor, the general step would keep them all, in the same order. Otherwise (None) it must run.
     """
-    if len({(beam[0], beam[1]) for beam in beams}) != len(beams):
+    if settings.prune_history or len({(beam[0], beam[1]) for beam in beams}) != len(beams):
         return None
-    scores = [beam[5] + p for beam in beams]
-    if scorer.lm is not None:
-        totals = [score + (beam[6] + beam[7]) for score, beam in zip(scores, beams, strict=True)]
-    elif scorer.hotwords:
-        totals = [score + beam[6] + beam[7] for score, beam in zip(scores, beams, strict=True)]
-    else:
-        totals = scores
-    if settings.prune_history or totals[-1] < totals[0] + settings.beam_prune_logp:
+    kept = [(text, word_part, "", spans, part_span, score + p, ts, part)
+            for text, word_part, _, spans, part_span, score, ts, part in beams]
+    totals = _totals(kept, scorer)
+    if totals[-1] < totals[0] + settings.beam_prune_logp:
         return None
     if any(later > earlier for earlier, later in zip(totals, totals[1:], strict=False)):
         return None
-    return [(text, word_part, "", spans, part_span, score, ts, part)
-            for (text, word_part, _, spans, part_span, _, ts, part), score in zip(beams, scores, strict=True)]
+    return kept
