@@ -97,6 +97,20 @@ def checked_settings(**values: Any) -> dict[str, Any]:
     return checked
 
 
+def checked_lm_path(lm: Any) -> str | None:
+    """The language model argument as a path string (None for no LM).
+
+    Raises:
+        DecoderError: ``lm`` is neither None nor a path (str or os.PathLike).
+    """
+    if lm is None:
+        return None
+    if not isinstance(lm, str | os.PathLike):
+        raise DecoderError(f"lm must be a path (str or os.PathLike) to an ARPA or KenLM binary file, "
+                           f"got {type(lm).__name__}")
+    return os.fspath(lm)
+
+
 def _warn_unspellable(hotwords: Sequence[str], chars: Sequence[str]) -> None:
     spellable = set(chars)
     for word in hotwords:
@@ -154,15 +168,13 @@ class BeamSearchDecoder:
         """
         if vocab.word_delimiter is None:
             raise DecoderError("beam search needs a vocabulary with a word delimiter")
-        if lm is not None and not isinstance(lm, str | os.PathLike):
-            raise DecoderError(f"lm must be a path (str or os.PathLike) to an ARPA or KenLM binary file, "
-                               f"got {type(lm).__name__}")
+        lm_path = checked_lm_path(lm)
         given = checked_settings(alpha=alpha, beta=beta, beam_width=beam_width, hotwords=hotwords,
                                  hotword_weight=hotword_weight, beam_prune_logp=beam_prune_logp,
                                  token_min_logp=token_min_logp, prune_history=prune_history,
                                  unk_score_offset=unk_score_offset, score_boundary=score_boundary)
         self.vocab = vocab
-        self.lm_path = None if lm is None else os.fspath(lm)
+        self.lm_path = lm_path
         self.settings = SearchSettings(given["beam_width"], given["beam_prune_logp"], given["token_min_logp"],
                                        given["prune_history"])
         self.hotwords = given["hotwords"]

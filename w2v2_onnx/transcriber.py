@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 
 from w2v2_onnx.audio import AudioInput, AudioSource, open_audio
-from w2v2_onnx.errors import DecoderError, DeviceNotAvailableError, InvalidOptionError, ModelDirectoryError
+from w2v2_onnx.errors import DeviceNotAvailableError, InvalidOptionError, ModelDirectoryError
 from w2v2_onnx.greedy import best_path, collapse, tokens_to_words
 from w2v2_onnx.model_dir import load_model_config, resolve_model
 from w2v2_onnx.results import Decoded, Transcription
-from w2v2_onnx.session import OnnxModel, provider_names, resolve_device
+from w2v2_onnx.session import MAX_THREADS, OnnxModel, provider_names, resolve_device
 from w2v2_onnx.windows import Window, WindowPlan, iter_windows, make_plan
 
 logger = logging.getLogger(__name__)
@@ -246,13 +246,10 @@ class Transcriber:
 
     def _beam_decoder(self, options: dict[str, Any]) -> Any:
         """A beam decoder for these options; the language model is loaded once per path and reused."""
-        from w2v2_onnx.beam import BeamSearchDecoder
+        from w2v2_onnx.beam import BeamSearchDecoder, checked_lm_path
 
         lm = options.get("lm")
-        if lm is not None and not isinstance(lm, str | os.PathLike):
-            raise DecoderError(f"lm must be a path (str or os.PathLike) to an ARPA or KenLM binary file, "
-                               f"got {type(lm).__name__}")
-        key = None if lm is None else os.fspath(lm)
+        key = checked_lm_path(lm)
         base = self._beam_decoders.get(key)
         if base is None:
             if len(self._beam_decoders) >= 4:
@@ -344,7 +341,7 @@ def transcribe(audio: AudioInput | Sequence[AudioInput], model: str | os.PathLik
         **options: passed to :meth:`Transcriber.transcribe` (sample_rate, decoder, word_timestamps, ...).
     """
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)):
-        raise InvalidOptionError(f"threads must be an integer from 1 to 1024 or None, got {threads!r}")
+        raise InvalidOptionError(f"threads must be an integer from 1 to {MAX_THREADS} or None, got {threads!r}")
     if model is not None and not isinstance(model, str | os.PathLike):
         raise InvalidOptionError(f"model must be a path, a hub id or None, got {type(model).__name__}")
     # A local path is keyed by its absolute form: the same relative name elsewhere is another model.
