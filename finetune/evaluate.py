@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from w2v2_onnx.checks import MAX_THREADS
 from w2v2_onnx.errors import W2V2OnnxError
 from w2v2_onnx_finetune.data import Example
 from w2v2_onnx_finetune.metrics import error_rates
@@ -110,8 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error(f"--batch-size must be a positive integer, got {args.batch_size}")
-    if args.threads is not None and not 1 <= args.threads <= 1024:
-        parser.error(f"--threads must be an integer from 1 to 1024, got {args.threads}")
+    if args.threads is not None and not 1 <= args.threads <= MAX_THREADS:
+        parser.error(f"--threads must be an integer from 1 to {MAX_THREADS}, got {args.threads}")
     if not (args.checkpoint / "config.json").is_file():
         parser.error(f"--checkpoint {args.checkpoint}: not a checkpoint folder (no config.json); give the run's "
                      f"checkpoint/ folder")

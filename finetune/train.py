@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from w2v2_onnx.checks import is_finite_number
+from w2v2_onnx.checks import MAX_THREADS, is_finite_number
 from w2v2_onnx.errors import DataError, InvalidOptionError
 from w2v2_onnx_finetune.model import REGULARISATION
 from w2v2_onnx_finetune.sources import SourceSpec
@@ -90,8 +90,8 @@ class TrainConfig:
             raise bad("train_until", "a Unix time in seconds", self.train_until)
         if self.eval_steps is not None and self.eval_steps < 1:
             raise bad("eval_steps", "a positive integer (or left out: every epoch)", self.eval_steps)
-        if self.threads is not None and not 1 <= self.threads <= 1024:
-            raise bad("threads", "an integer from 1 to 1024", self.threads)
+        if self.threads is not None and not 1 <= self.threads <= MAX_THREADS:
+            raise bad("threads", f"an integer from 1 to {MAX_THREADS}", self.threads)
         if self.num_workers < 0:
             raise bad("num_workers", "an integer >= 0", self.num_workers)
         for name in ("seed", "split_seed"):

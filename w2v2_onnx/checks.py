@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 
+#: The most threads any stage accepts (ONNX Runtime and torch would try to start every one of them).
+MAX_THREADS = 1024
+
 
 def is_finite_number(value: object) -> bool:
     """Whether ``value`` is an ``int`` or ``float`` (not a ``bool``) that is neither NaN nor infinite."""

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from w2v2_onnx.checks import MAX_THREADS
 from w2v2_onnx.errors import DeviceNotAvailableError, InferenceError, InvalidOptionError, ModelDirectoryError
 
 logger = logging.getLogger(__name__)
@@ -86,10 +87,6 @@ def resolve_device(device: str) -> str:
             f"install onnxruntime-gpu (pip install 'w2v2-onnx[gpu]') with matching CUDA and cuDNN, "
             f"or use device='cpu'")
     return device
-
-
-#: The most intra-op threads accepted (ONNX Runtime would try to start every one of them).
-MAX_THREADS = 1024
 
 
 def provider_names(providers: Sequence[Any]) -> list[str]:

@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 
 from w2v2_onnx.audio import AudioInput, AudioSource, open_audio
+from w2v2_onnx.checks import MAX_THREADS
 from w2v2_onnx.errors import DeviceNotAvailableError, InvalidOptionError, ModelDirectoryError
 from w2v2_onnx.greedy import best_path, collapse, tokens_to_words
 from w2v2_onnx.model_dir import load_model_config, resolve_model
 from w2v2_onnx.results import Decoded, Transcription
-from w2v2_onnx.session import MAX_THREADS, OnnxModel, provider_names, resolve_device
+from w2v2_onnx.session import OnnxModel, provider_names, resolve_device
 from w2v2_onnx.windows import Window, WindowPlan, iter_windows, make_plan
 
 logger = logging.getLogger(__name__)
