@@ -176,12 +176,9 @@ def main() -> None:
             print(f"tuned on {dev_name} ({len(dev_rows)} utterances): alpha={best.alpha} beta={best.beta} "
                   f"dev WER {best.wer:.3f}")
             beam_lm = beam_lm.replace(alpha=best.alpha, beta=best.beta)
+    batch_decoders = {"beam": beam} if beam_lm is None else {"beam": beam, "beam_lm": beam_lm}
     decoders = {"greedy": lambda lp: greedy_decode(lp, config.vocabulary, config.frame_duration),
-                "beam": lambda lp: beam.decode(lp, config.frame_duration)}
-    batch_decoders = {"beam": beam}
-    if beam_lm is not None:
-        decoders["beam_lm"] = lambda lp: beam_lm.decode(lp, config.frame_duration)
-        batch_decoders["beam_lm"] = beam_lm
+                **{name: (lambda lp, d=d: d.decode(lp, config.frame_duration)) for name, d in batch_decoders.items()}}
 
     for precision in args.precisions:
         transcriber = primary if precision == args.precisions[0] else Transcriber(
