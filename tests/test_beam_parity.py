@@ -59,10 +59,17 @@ def decode_run(run: dict, backend: str, inputs: list[np.ndarray]) -> list[Decode
     return [decoder.decode(lp, 1.0) for lp in inputs]  # frame_duration 1: word times are frame indices
 
 
+@pytest.mark.parametrize("loop", ["installed", "python"])
 @pytest.mark.parametrize(("run", "backend"), CASES, ids=[f"{r['name']}-{b}" for r, b in CASES])
-def test_transcripts_match_pyctcdecode(run: dict, backend: str, inputs: list[np.ndarray]) -> None:
+def test_transcripts_match_pyctcdecode(run: dict, backend: str, loop: str, inputs: list[np.ndarray],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the C frame loop where it was built ("installed") and with the pure-Python one."""
+    from w2v2_onnx import beam_search
+
     if backend == "kenlm":
         pytest.importorskip("kenlm", reason="the lm extra (kenlm) is not installed")
+    if loop == "python":
+        monkeypatch.setattr(beam_search, "_native", None)
     results = decode_run(run, backend, inputs)
     assert [r.text for r in results] == [e["text"] for e in run["expected"]]
 
@@ -105,6 +112,7 @@ def test_blank_frame_shortcut_changes_nothing(run: dict, inputs: list[np.ndarray
         taken.append(kept is not None)
         return kept
 
+    monkeypatch.setattr(beam_search, "_native", None)  # the shortcut is the Python loop's
     monkeypatch.setattr(beam_search, "_silent_frame", counting)
     with_shortcut = decode_run(run, "python", sharp)
     monkeypatch.setattr(beam_search, "_silent_frame", lambda *args: None)

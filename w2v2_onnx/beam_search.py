@@ -5,18 +5,30 @@ finished words, ``word_part`` the word being spelt, ``last_char`` the last emitt
 repeated character after a blank starts a new character), ``word_spans`` the ``(first, end)`` frames of each
 finished word and ``part_span`` those of ``word_part``. Beams with the same text, partial word and last
 symbol are merged by adding their probabilities (see ``_merge_into`` for which spans are kept).
+
+The frame loop exists twice with the same output: in C (``_beam_native.c``, built at install time where a C
+compiler is; 3-9x faster) and in Python (``_python_frames``, used without the C build, with
+``prune_history``, for vocabularies with multi-character tokens, or when ``W2V2_ONNX_PURE_PYTHON`` is set).
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from w2v2_onnx.lm import HotwordScorer, LanguageModelScorer
+from w2v2_onnx.lm import AVG_WORD_LEN, HotwordScorer, LanguageModelScorer
+
+try:
+    from w2v2_onnx import _beam_native as _native
+except ImportError:  # pragma: no cover - depends on the install
+    _native = None
+if os.environ.get("W2V2_ONNX_PURE_PYTHON"):
+    _native = None
 
 NULL_SPAN = (-1, -1)
 
@@ -69,6 +81,13 @@ class _Scorer:
         if score is None:
             score = self.hot_text_cache[text] = self.hotwords.score(text)
         return score
+
+    def part_is_dead(self, part: str) -> bool:
+        """True when no extension of ``part`` is a hotword's or (with an LM) a known word's prefix: every
+        extension then scores as an unknown prefix, by its length alone (what the C loop relies on)."""
+        if part in self.hotwords:
+            return False
+        return self.lm is None or self.lm.is_unknown_prefix(part)
 
     def part_score(self, part: str) -> float:
         score = self.part_cache.get(part)
@@ -166,6 +185,96 @@ def search(log_probs: np.ndarray, chars: list[str], settings: SearchSettings,
     """
     scorer = _Scorer(lm, hotwords)
     lm_order = 1 if lm is None else lm.order
+    if _native_ok(chars, settings):
+        beams = _native_frames(log_probs, chars, settings, scorer)
+    else:
+        beams = _python_frames(log_probs, chars, settings, scorer, lm_order)
+    final: dict[tuple, list] = {}
+    for text, word_part, _, spans, part_span, score, _, _ in beams:
+        key = (_join(text, word_part), "", None)
+        new = [text, word_part, spans + (part_span,) if word_part else spans, NULL_SPAN, score]
+        old = final.get(key)
+        if old is None:
+            final[key] = new
+        else:
+            _merge_into(old, new)
+    best_beam = _score_and_prune(final, scorer, settings, True, lm_order)[0]
+    return " ".join(best_beam[0].split()), list(best_beam[3])
+
+
+def _candidate_order(log_probs: np.ndarray, settings: SearchSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Each frame's candidate tokens (those at or above ``token_min_logp``, and the best one) in the order
+    the Python loop visits them (a set's), flattened, with the ``[frames + 1]`` offsets into it."""
+    above = log_probs >= settings.token_min_logp
+    best_ids = log_probs.argmax(axis=1).tolist()
+    counts = above.sum(axis=1).tolist()
+    rows, cols = np.nonzero(above)
+    cols = cols.tolist()
+    order: list[int] = []
+    offsets = [0]
+    start = 0
+    for best, count in zip(best_ids, counts, strict=True):
+        if count <= 1:
+            order.append(best)
+        else:
+            order.extend(set(cols[start:start + count]) | {best})
+        start += count
+        offsets.append(len(order))
+    return np.asarray(order, dtype=np.int32), np.asarray(offsets, dtype=np.int32)
+
+
+def _native_ok(chars: list[str], settings: SearchSettings) -> bool:
+    """Whether the C loop applies: it is built, ``prune_history`` is off (the Python loop does it) and every
+    token that emits text is one character (so each string has one id in its tries)."""
+    return _native is not None and not settings.prune_history and all(len(char) <= 1 for char in chars)
+
+
+def _native_frames(log_probs: np.ndarray, chars: list[str], settings: SearchSettings,
+                   scorer: _Scorer) -> list[tuple]:
+    """The frame loop in C (``_beam_native.frames``): the same beams as :func:`_python_frames`.
+
+    C numbers texts and partial words and asks here for the score of each new one (see the C file's head):
+    a new partial word that is still a known word's or hotword's prefix, and every new text.
+    """
+    symbol_ids: dict[str, int] = {}
+    kinds = [0 if char == "" else 1 if char == " " else 2 for char in chars]
+    symbols = [-1 if char == "" else symbol_ids.setdefault(char, len(symbol_ids)) for char in chars]
+    symbol_chars = list(symbol_ids)
+    live_parts = {0: ""}  # id -> string of the partial words that are still some word's prefix
+    texts = [""]
+    part_score, text_score, part_is_dead = scorer.part_score, scorer.text_score, scorer.part_is_dead
+
+    def part_child(parent: int, token: int, child: int) -> tuple[float, bool]:
+        longer = live_parts[parent] + chars[token]
+        dead = part_is_dead(longer)
+        if not dead:
+            live_parts[child] = longer
+        return part_score(longer), dead
+
+    def text_child(text_id: int, word: str) -> float:
+        text = texts[text_id]
+        joined = word if not text else text + " " + word
+        texts.append(joined)
+        return text_score(text, joined, word, False)
+
+    order, offsets = _candidate_order(log_probs, settings)
+    lm = scorer.lm
+    total_mode = 2 if lm is not None else 1 if scorer.hotwords else 0
+    found = _native.frames(np.ascontiguousarray(log_probs, dtype=np.float64), order, offsets,
+                           np.asarray(kinds, dtype=np.int32), np.asarray(symbols, dtype=np.int32),
+                           np.asarray([ord(char) for char in symbol_chars] or [0], dtype=np.int32),
+                           settings.beam_width, settings.beam_prune_logp, total_mode,
+                           scorer.text_score("", "", "", False),
+                           lm.unk_score_offset * 1.0 if lm is not None else 0.0, AVG_WORD_LEN,
+                           part_child, text_child)
+    return [(texts[text], word_part, None if last == -2 else "" if last == -1 else symbol_chars[last],
+             spans, part_span, score, ts, part_value)
+            for text, word_part, last, spans, part_span, score, ts, part_value in found]
+
+
+def _python_frames(log_probs: np.ndarray, chars: list[str], settings: SearchSettings, scorer: _Scorer,
+                   lm_order: int) -> list[tuple]:
+    """The frame loop in Python: the beams left after the last frame."""
     # While frames are read, a beam also carries its text's LM + hotword score and its partial word's
     # score, ``(text, word_part, last_char, spans, part_span, score, text_score, part_score)``: both depend
     # only on the key, so they are looked up once per new text or partial word instead of per entry.
@@ -183,18 +292,7 @@ def search(log_probs: np.ndarray, chars: list[str], settings: SearchSettings,
                 continue
         candidates = set(np.flatnonzero(above[frame]).tolist()) | {best}
         beams = _extend(beams, row, candidates, chars, frame, scorer, settings, lm_order)
-
-    final: dict[tuple, list] = {}
-    for text, word_part, _, spans, part_span, score, _, _ in beams:
-        key = (_join(text, word_part), "", None)
-        new = [text, word_part, spans + (part_span,) if word_part else spans, NULL_SPAN, score]
-        old = final.get(key)
-        if old is None:
-            final[key] = new
-        else:
-            _merge_into(old, new)
-    best_beam = _score_and_prune(final, scorer, settings, True, lm_order)[0]
-    return " ".join(best_beam[0].split()), list(best_beam[3])
+    return beams
 
 
 def _extend(beams: list[tuple], row: np.ndarray, candidates: set[int], chars: list[str], frame: int,

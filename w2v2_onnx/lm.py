@@ -187,9 +187,13 @@ class LanguageModelScorer:
             logp += self.model.score(end_state, "</s>")[0]
         return self.alpha * logp * LOG10_TO_LN + self.beta, end_state
 
+    def is_unknown_prefix(self, part: str) -> bool:
+        """Whether ``part`` is no known word's prefix (then neither is any extension of it)."""
+        return self._prefixes is None or part not in self._prefixes
+
     def score_partial_word(self, part: str) -> float:
         """Penalty for an unfinished word that is no known word's prefix (0 when it is one)."""
-        is_oov = 1.0 if self._prefixes is None else float(part not in self._prefixes)
+        is_oov = float(self.is_unknown_prefix(part))
         penalty = self.unk_score_offset * is_oov
         if len(part) > AVG_WORD_LEN:
             penalty = penalty * len(part) / AVG_WORD_LEN

@@ -1,0 +1,165 @@
+"""The C frame loop (``w2v2_onnx._beam_native``) gives exactly what the Python loop gives.
+
+Both loops run on the stored pyctcdecode parity inputs under many settings; results (texts, word times,
+word probabilities) must be equal, not close. The C loop is optional (built only with a C compiler); its
+tests skip without it unless ``W2V2_ONNX_REQUIRE_NATIVE`` is set, as CI does where a compiler exists.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from w2v2_onnx import beam_search
+from w2v2_onnx.beam import BeamSearchDecoder
+from w2v2_onnx.lm import LanguageModelScorer, load_ngram_model
+from w2v2_onnx.vocabulary import Vocabulary
+
+DATA = Path(__file__).parent / "data"
+TOKENS = ["<pad>", "<s>", "</s>", "<unk>", "|", "E", "T", "A", "O", "N", "I", "H", "S", "R", "D", "L",
+          "U", "M", "W", "C", "F", "G", "Y", "P", "B", "V", "K", "'", "X", "J", "Q", "Z"]
+VOCAB = Vocabulary.from_tokens(TOKENS, special_tokens=["<s>", "</s>", "<unk>"])
+LM = DATA / "lmplz_tiny_corpus_o3.arpa"
+NATIVE = beam_search._native
+
+if os.environ.get("W2V2_ONNX_REQUIRE_NATIVE"):
+    def test_the_native_loop_was_built() -> None:
+        assert NATIVE is not None, "w2v2_onnx._beam_native did not build or import"
+
+needs_native = pytest.mark.skipif(NATIVE is None and not os.environ.get("W2V2_ONNX_REQUIRE_NATIVE"),
+                                  reason="the optional C loop was not built (no C compiler at install)")
+
+
+@pytest.fixture(scope="module")
+def inputs() -> list[np.ndarray]:
+    data = np.load(DATA / "pyctcdecode_parity_inputs.npz")
+    noisy = [data[f"lp{i}"] for i in range(len(data.files) // 2)]
+    return noisy + [lp * 4.0 for lp in noisy[:4]]  # and sharper ones (decode() renormalises)
+
+
+def both_loops(decoder: BeamSearchDecoder, inputs: list[np.ndarray],
+               monkeypatch: pytest.MonkeyPatch) -> tuple[list, list]:
+    calls = []
+
+    def counting(*args: object) -> object:
+        calls.append(1)
+        return NATIVE.frames(*args)
+
+    class Spy:
+        frames = staticmethod(counting)
+
+    monkeypatch.setattr(beam_search, "_native", Spy())
+    native = [decoder.decode(lp, 0.02) for lp in inputs]
+    assert len(calls) == len(inputs), "the C loop was not used"
+    monkeypatch.setattr(beam_search, "_native", None)
+    python = [decoder.decode(lp, 0.02) for lp in inputs]
+    return native, python
+
+
+SETTINGS = [
+    {},
+    {"beam_width": 1},
+    {"beam_width": 3, "token_min_logp": -2.0},
+    {"beam_prune_logp": -3.0},
+    {"hotwords": ["KITE", "RED BALL"]},
+    {"hotwords": ["KITE"], "hotword_weight": 2.5, "beam_width": 16},
+    {"lm": True},
+    {"lm": True, "alpha": 1.2, "beta": 0.5, "beam_width": 8},
+    {"lm": True, "hotwords": ["KITE", "RED BALL"]},
+    {"lm": True, "unk_score_offset": -3.0, "score_boundary": False, "token_min_logp": -8.0},
+]
+
+
+@needs_native
+@pytest.mark.parametrize("settings", SETTINGS, ids=[str(s) for s in SETTINGS])
+def test_native_loop_equals_python_loop(settings: dict, inputs: list[np.ndarray],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = dict(settings)
+    lm = LM if settings.pop("lm", False) else None
+    decoder = BeamSearchDecoder(VOCAB, lm=lm, lm_backend="python", **settings)
+    native, python = both_loops(decoder, inputs, monkeypatch)
+    assert native == python
+    assert any(r.text for r in native)
+
+
+@needs_native
+def test_native_loop_equals_python_loop_when_every_prefix_is_unknown(inputs: list[np.ndarray],
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a word list (a binary LM with no unigram file) every partial word is unknown from its first
+    letter, so the C loop scores all of them itself, by length, including words longer than six letters."""
+    decoder = BeamSearchDecoder(VOCAB, hotwords=["KITE"])
+    decoder.scorer = LanguageModelScorer(load_ngram_model(LM, backend="python"), None, alpha=0.5, beta=1.5)
+    native, python = both_loops(decoder, inputs, monkeypatch)
+    assert native == python
+    assert any(len(word.word) > 6 for r in native for word in r.words)
+
+
+@needs_native
+@pytest.mark.parametrize("case", ["prune_history", "multi-character token"])
+def test_python_loop_runs_where_the_native_one_does_not_apply(case: str, inputs: list[np.ndarray],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    if case == "prune_history":
+        decoder = BeamSearchDecoder(VOCAB, lm=LM, lm_backend="python", prune_history=True)
+    else:
+        tokens = [*TOKENS[:-1], "QU"]
+        decoder = BeamSearchDecoder(Vocabulary.from_tokens(tokens, special_tokens=["<s>", "</s>", "<unk>"]))
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("the C loop must not run here")
+
+    class Spy:
+        frames = staticmethod(refuse)
+
+    monkeypatch.setattr(beam_search, "_native", Spy())
+    assert decoder.decode(inputs[0], 0.02).text
+
+
+@needs_native
+def test_native_loop_refuses_malformed_arguments() -> None:
+    lp = np.log(np.full((3, 4), 0.25))
+    good = dict(candidates=np.zeros(3, np.int32), offsets=np.arange(4, dtype=np.int32),
+                kinds=np.array([0, 1, 2, 2], np.int32), symbols=np.array([-1, 0, 1, 2], np.int32),
+                codepoints=np.array([32, 65, 66], np.int32))
+
+    def call(log_probs: np.ndarray = lp, **changes: np.ndarray) -> list:
+        args = {**good, **changes}
+        return NATIVE.frames(log_probs, args["candidates"], args["offsets"], args["kinds"], args["symbols"],
+                             args["codepoints"], 4, -10.0, 0, 0.0, 0.0, 6, lambda *a: (0.0, False),
+                             lambda *a: 0.0)
+
+    assert call()[0][:3] == (0, "", -1)  # three blanks: nothing emitted
+    with pytest.raises(TypeError, match="log_probs"):
+        call(lp.astype(np.float32))
+    with pytest.raises(ValueError, match="offsets"):
+        call(offsets=np.array([0, 2, 1, 3], np.int32))
+    with pytest.raises(ValueError, match="candidates"):
+        call(candidates=np.array([0, 9, 0], np.int32))
+    with pytest.raises(ValueError, match="kinds"):
+        call(symbols=np.array([-1, 0, 1, 7], np.int32))
+
+
+@needs_native
+def test_a_failing_callback_propagates(inputs: list[np.ndarray], monkeypatch: pytest.MonkeyPatch) -> None:
+    decoder = BeamSearchDecoder(VOCAB, lm=LM, lm_backend="python")
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("scorer failed")
+
+    monkeypatch.setattr(decoder.scorer, "score", broken)
+    with pytest.raises(RuntimeError, match="scorer failed"):
+        decoder.decode(inputs[0], 0.02)
+
+
+@needs_native
+def test_equal_alignments_merge_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two frames of A-or-blank at exactly one half: "A" is reached by A A (a repeat) and by blank A with
+    equal probability, and both loops keep the same (the later-merged) alignment's word start."""
+    probs = np.full((2, len(TOKENS)), 0.0)
+    probs[:, 0] = probs[:, TOKENS.index("A")] = 0.5
+    decoder = BeamSearchDecoder(VOCAB)
+    native, python = both_loops(decoder, [np.log(np.maximum(probs, 1e-30))], monkeypatch)
+    assert native == python
+    assert native[0].text == "A"

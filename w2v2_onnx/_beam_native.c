@@ -1,0 +1,568 @@
+/* The frame loop of w2v2_onnx.beam_search.search in C: same beams, same merges, same order, same floats.
+ *
+ * Optional: built when a C compiler is present at install time (setup.py marks it optional); without it the
+ * pure-Python loop in beam_search.py runs instead and gives the same output.
+ *
+ * Every token that emits text is one character here (beam_search.py checks that before calling), so a
+ * string has exactly one path of symbols and tries give each text and each partial word one id:
+ *   - partial words live in a trie built here; Python scores a new one through
+ *         part_child(parent_id, token, child_id) -> (score, dead)
+ *     "dead" says that no extension of it is a known word's or hotword's prefix, so its extensions score as
+ *     unknown prefixes by length alone and are built here without asking Python (most of them: a flat
+ *     acoustic model spells many unknown strings);
+ *   - texts (finished words) get ids in the order they are made; Python keeps their strings and scores:
+ *         text_child(text_id, word) -> text_score, for the new text (text_id's text followed by word).
+ * Id 0 is the empty string for both. A beam's last symbol is -2 before anything was read (Python's None),
+ * -1 after a silent token ('') and otherwise the symbol id of its token's text (equal texts share an id).
+ *
+ * Every floating-point operation is the one the Python loop does, in the same order (additions and
+ * a + log(1 + exp(b - a))), so totals, ties and therefore transcripts are identical. Build without
+ * floating-point contraction (setup.py passes -ffp-contract=off where the compiler takes it).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { KIND_SILENT = 0, KIND_SPACE = 1, KIND_CHAR = 2 };
+enum { TOTAL_ACOUSTIC = 0, TOTAL_HOTWORDS = 1, TOTAL_LM = 2 };
+
+typedef struct {
+    int32_t text, part, last, spans, ps0, ps1;
+    double score, ts, pscore;
+} Beam;
+
+/* Open-addressing map from three int32 keys to an int32 value. A slot is used when its stamp equals the
+ * map's current stamp, so the per-frame map is emptied by bumping the stamp. */
+typedef struct {
+    int32_t a, b, c, value;
+    uint32_t stamp;
+} Slot;
+
+typedef struct {
+    Slot *slots;
+    size_t mask, count;
+    uint32_t stamp;
+} Map;
+
+static uint64_t hash3(int32_t a, int32_t b, int32_t c) {
+    uint64_t h = (uint64_t)(uint32_t)a * 0x9E3779B97F4A7C15ULL;
+    h ^= (uint64_t)(uint32_t)b * 0xC2B2AE3D27D4EB4FULL;
+    h ^= (uint64_t)(uint32_t)c * 0x165667B19E3779F9ULL;
+    h ^= h >> 29;
+    h *= 0xBF58476D1CE4E5B9ULL;
+    return h ^ (h >> 32);
+}
+
+static int map_init(Map *map, size_t capacity) {
+    size_t size = 16;
+    while (size < 2 * capacity) size <<= 1;
+    map->slots = calloc(size, sizeof(Slot));
+    map->mask = size - 1;
+    map->count = 0;
+    map->stamp = 1;
+    return map->slots ? 0 : -1;
+}
+
+static void map_clear(Map *map) {
+    map->count = 0;
+    if (++map->stamp == 0) { /* wrapped: really clear */
+        memset(map->slots, 0, (map->mask + 1) * sizeof(Slot));
+        map->stamp = 1;
+    }
+}
+
+/* The slot of (a, b, c): used (stamp matches) if the key is present, else the empty slot to fill. */
+static Slot *map_find(const Map *map, int32_t a, int32_t b, int32_t c) {
+    size_t i = (size_t)hash3(a, b, c) & map->mask;
+    for (;;) {
+        Slot *slot = &map->slots[i];
+        if (slot->stamp != map->stamp || (slot->a == a && slot->b == b && slot->c == c)) return slot;
+        i = (i + 1) & map->mask;
+    }
+}
+
+static int map_grow(Map *map) {
+    Map bigger;
+    if (map_init(&bigger, map->mask + 1) < 0) return -1;
+    for (size_t i = 0; i <= map->mask; i++) {
+        Slot *slot = &map->slots[i];
+        if (slot->stamp != map->stamp) continue;
+        Slot *target = map_find(&bigger, slot->a, slot->b, slot->c);
+        *target = *slot;
+        target->stamp = bigger.stamp;
+        bigger.count++;
+    }
+    free(map->slots);
+    *map = bigger;
+    return 0;
+}
+
+/* Claim an empty slot found by map_find; grows the table (and invalidates slot pointers) when needed. */
+static int map_put(Map *map, Slot *slot, int32_t a, int32_t b, int32_t c, int32_t value) {
+    slot->a = a;
+    slot->b = b;
+    slot->c = c;
+    slot->value = value;
+    slot->stamp = map->stamp;
+    if (++map->count * 2 > map->mask + 1) return map_grow(map);
+    return 0;
+}
+
+/* Growing arrays of doubles indexed by id (the scores Python returned for each interned id). */
+typedef struct {
+    double *values;
+    size_t size;
+} Scores;
+
+static int scores_set(Scores *scores, long id, double value) {
+    if (id < 0) {
+        PyErr_SetString(PyExc_ValueError, "interned ids must be non-negative");
+        return -1;
+    }
+    if ((size_t)id >= scores->size) {
+        size_t size = scores->size ? scores->size : 256;
+        while (size <= (size_t)id) size *= 2;
+        double *values = realloc(scores->values, size * sizeof(double));
+        if (!values) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        scores->values = values;
+        scores->size = size;
+    }
+    scores->values[id] = value;
+    return 0;
+}
+
+/* Word spans as linked lists in one arena: node i is (first[i], end[i]) after the list parent[i]. */
+typedef struct {
+    int32_t *parent, *first, *end;
+    size_t count, size;
+} Spans;
+
+static int32_t spans_push(Spans *spans, int32_t parent, int32_t first, int32_t end) {
+    if (spans->count == spans->size) {
+        size_t size = spans->size ? spans->size * 2 : 1024;
+        int32_t *p = realloc(spans->parent, size * sizeof(int32_t));
+        if (p) spans->parent = p;
+        int32_t *f = realloc(spans->first, size * sizeof(int32_t));
+        if (f) spans->first = f;
+        int32_t *e = realloc(spans->end, size * sizeof(int32_t));
+        if (e) spans->end = e;
+        if (!p || !f || !e) {
+            PyErr_NoMemory();
+            return -2;
+        }
+        spans->size = size;
+    }
+    spans->parent[spans->count] = parent;
+    spans->first[spans->count] = first;
+    spans->end[spans->count] = end;
+    return (int32_t)spans->count++;
+}
+
+static double logaddexp(double a, double b) {
+    if (a >= b) return a + log(1 + exp(b - a));
+    return b + log(1 + exp(a - b));
+}
+
+typedef struct {
+    double total;
+    int32_t index;
+} Ranked;
+
+/* Best total first; equal totals keep their order (Python's stable sort with reverse=True). */
+static int compare_ranked(const void *x, const void *y) {
+    const Ranked *a = x, *b = y;
+    if (a->total > b->total) return -1;
+    if (a->total < b->total) return 1;
+    return (a->index > b->index) - (a->index < b->index);
+}
+
+/* Grow each of n arrays (of the given item sizes) to hold `size` items. */
+static int grow_arrays(void **arrays[], const size_t sizes[], int n, size_t size) {
+    for (int i = 0; i < n; i++) {
+        void *grown = realloc(*arrays[i], size * sizes[i]);
+        if (!grown) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        *arrays[i] = grown;
+    }
+    return 0;
+}
+
+/* The trie of partial words: node i is node parent[i]'s string followed by symbol[i]. */
+typedef struct {
+    int32_t *parent, *symbol, *length;
+    char *dead;
+    double *score;
+    size_t count, size;
+} Parts;
+
+static int32_t parts_add(Parts *parts, int32_t parent, int32_t symbol, int32_t length, char dead, double score) {
+    if (parts->count == parts->size) {
+        size_t size = parts->size ? parts->size * 2 : 4096;
+        void **arrays[] = {(void **)&parts->parent, (void **)&parts->symbol, (void **)&parts->length,
+                           (void **)&parts->dead, (void **)&parts->score};
+        const size_t sizes[] = {sizeof(int32_t), sizeof(int32_t), sizeof(int32_t), sizeof(char), sizeof(double)};
+        if (grow_arrays(arrays, sizes, 5, size) < 0) return -1;
+        parts->size = size;
+    }
+    if (parts->count > INT32_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "too many partial words");
+        return -1;
+    }
+    size_t id = parts->count++;
+    parts->parent[id] = parent;
+    parts->symbol[id] = symbol;
+    parts->length[id] = length;
+    parts->dead[id] = dead;
+    parts->score[id] = score;
+    return (int32_t)id;
+}
+
+/* Everything one search keeps besides the beams. */
+typedef struct {
+    Parts parts;
+    Map part_memo, text_memo;
+    Scores text_scores;
+    size_t n_texts;
+    Spans spans;
+    PyObject *part_cb, *text_cb;
+    const int32_t *codepoints;
+    int has_lm;
+    double penalty;
+    int avg_len;
+} State;
+
+static PyObject *part_string(const State *st, int32_t node) {
+    int32_t length = st->parts.length[node];
+    Py_UCS4 *buffer = PyMem_Malloc((size_t)(length > 0 ? length : 1) * sizeof(Py_UCS4));
+    if (!buffer) return PyErr_NoMemory();
+    for (int32_t i = node, k = length; i > 0; i = st->parts.parent[i])
+        buffer[--k] = (Py_UCS4)st->codepoints[st->parts.symbol[i]];
+    PyObject *string = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, buffer, length);
+    PyMem_Free(buffer);
+    return string;
+}
+
+/* The partial word `parent` followed by `token` (of symbol `symbol`): its id, made (and scored) when new. */
+static int part_child(State *st, int32_t parent, int32_t token, int32_t symbol, int32_t *child) {
+    Slot *slot = map_find(&st->part_memo, parent, symbol, 0);
+    if (slot->stamp == st->part_memo.stamp) {
+        *child = slot->value;
+        return 0;
+    }
+    const int32_t length = st->parts.length[parent] + 1;
+    double score;
+    int dead;
+    if (st->parts.dead[parent]) { /* an unknown prefix: score by length, as LanguageModelScorer does */
+        dead = 1;
+        if (!st->has_lm)
+            score = 0.0;
+        else if (length > st->avg_len)
+            score = st->penalty * (double)length / (double)st->avg_len;
+        else
+            score = st->penalty;
+    } else {
+        PyObject *result = PyObject_CallFunction(st->part_cb, "iin", (int)parent, (int)token,
+                                                 (Py_ssize_t)st->parts.count);
+        if (!result) return -1;
+        int ok = PyArg_ParseTuple(result, "dp", &score, &dead);
+        Py_DECREF(result);
+        if (!ok) return -1;
+    }
+    int32_t id = parts_add(&st->parts, parent, symbol, length, (char)dead, score);
+    if (id < 0) return -1;
+    *child = id;
+    if (map_put(&st->part_memo, slot, parent, symbol, 0, id) < 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+/* The text `text` followed by the word `part`: its id, made (and scored by Python) when new. */
+static int text_child(State *st, int32_t text, int32_t part, int32_t *child) {
+    Slot *slot = map_find(&st->text_memo, text, part, 0);
+    if (slot->stamp == st->text_memo.stamp) {
+        *child = slot->value;
+        return 0;
+    }
+    PyObject *word = part_string(st, part);
+    if (!word) return -1;
+    PyObject *result = PyObject_CallFunction(st->text_cb, "iN", (int)text, word);
+    if (!result) return -1;
+    double score = PyFloat_AsDouble(result);
+    Py_DECREF(result);
+    if (score == -1.0 && PyErr_Occurred()) return -1;
+    if (st->n_texts > INT32_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "too many texts");
+        return -1;
+    }
+    int32_t id = (int32_t)st->n_texts++;
+    if (scores_set(&st->text_scores, id, score) < 0) return -1;
+    *child = id;
+    if (map_put(&st->text_memo, slot, text, part, 0, id) < 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct {
+    Py_buffer buffer;
+    int held;
+} Held;
+
+static int get_array(PyObject *object, Held *held, const char *name, const char *format, Py_ssize_t itemsize) {
+    if (PyObject_GetBuffer(object, &held->buffer, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return -1;
+    held->held = 1;
+    const char *actual = held->buffer.format ? held->buffer.format : "B";
+    if (actual[0] == '<' || actual[0] == '=' || actual[0] == '@') actual++;
+    if (held->buffer.itemsize != itemsize || strcmp(actual, format) != 0) {
+        PyErr_Format(PyExc_TypeError, "%s must be a C-contiguous array of format '%s', got '%s'", name, format,
+                     held->buffer.format ? held->buffer.format : "B");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *spans_tuple(const Spans *spans, int32_t node) {
+    Py_ssize_t n = 0;
+    for (int32_t i = node; i >= 0; i = spans->parent[i]) n++;
+    PyObject *tuple = PyTuple_New(n);
+    if (!tuple) return NULL;
+    for (int32_t i = node; i >= 0; i = spans->parent[i]) {
+        PyObject *span = Py_BuildValue("(ii)", (int)spans->first[i], (int)spans->end[i]);
+        if (!span) {
+            Py_DECREF(tuple);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(tuple, --n, span);
+    }
+    return tuple;
+}
+
+static const char frames_doc[] =
+    "frames(log_probs, candidates, offsets, kinds, symbols, codepoints, beam_width, beam_prune_logp,\n"
+    "       total_mode, initial_text_score, unknown_prefix_penalty, average_word_length, part_child, text_child)\n"
+    "Run the search over all frames (see beam_search._native_frames); returns the final beams as tuples\n"
+    "(text_id, partial_word, last_symbol, word_spans, part_span, score, text_score, part_score).";
+
+static PyObject *frames(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *lp_obj, *cand_obj, *off_obj, *kind_obj, *sym_obj, *code_obj, *part_cb, *text_cb;
+    int beam_width, total_mode, avg_len;
+    double prune_logp, initial_ts, penalty;
+    if (!PyArg_ParseTuple(args, "OOOOOOididdiOO", &lp_obj, &cand_obj, &off_obj, &kind_obj, &sym_obj, &code_obj,
+                          &beam_width, &prune_logp, &total_mode, &initial_ts, &penalty, &avg_len, &part_cb,
+                          &text_cb))
+        return NULL;
+    if (beam_width < 1 || avg_len < 1 || !PyCallable_Check(part_cb) || !PyCallable_Check(text_cb)) {
+        PyErr_SetString(PyExc_ValueError, "beam_width and average_word_length must be >= 1, callbacks callable");
+        return NULL;
+    }
+
+    PyObject *result = NULL;
+    Held lp = {0}, cand = {0}, off = {0}, kind = {0}, sym = {0}, code = {0};
+    State st = {0};
+    Map merged = {0};
+    Beam *beams = NULL, *entries = NULL;
+    Ranked *ranked = NULL;
+    st.part_cb = part_cb;
+    st.text_cb = text_cb;
+    st.has_lm = total_mode == TOTAL_LM;
+    st.penalty = penalty;
+    st.avg_len = avg_len;
+
+    if (get_array(lp_obj, &lp, "log_probs", "d", 8) < 0 || get_array(cand_obj, &cand, "candidates", "i", 4) < 0 ||
+        get_array(off_obj, &off, "offsets", "i", 4) < 0 || get_array(kind_obj, &kind, "kinds", "i", 4) < 0 ||
+        get_array(sym_obj, &sym, "symbols", "i", 4) < 0 || get_array(code_obj, &code, "codepoints", "i", 4) < 0)
+        goto done;
+    if (lp.buffer.ndim != 2 || kind.buffer.shape[0] != lp.buffer.shape[1] ||
+        sym.buffer.shape[0] != lp.buffer.shape[1] || off.buffer.shape[0] != lp.buffer.shape[0] + 1) {
+        PyErr_SetString(PyExc_ValueError, "log_probs must be [frames, vocab]; kinds and symbols [vocab]; "
+                                          "offsets [frames + 1]");
+        goto done;
+    }
+    const Py_ssize_t n_frames = lp.buffer.shape[0], vocab = lp.buffer.shape[1];
+    const double *log_probs = lp.buffer.buf;
+    const int32_t *candidates = cand.buffer.buf, *offsets = off.buffer.buf;
+    const int32_t *kinds = kind.buffer.buf, *symbols = sym.buffer.buf;
+    const Py_ssize_t n_candidates = cand.buffer.shape[0], n_symbols = code.buffer.shape[0];
+    st.codepoints = code.buffer.buf;
+    for (Py_ssize_t v = 0; v < vocab; v++) {
+        if (kinds[v] < KIND_SILENT || kinds[v] > KIND_CHAR || symbols[v] >= n_symbols ||
+            (kinds[v] != KIND_SILENT && symbols[v] < 0)) {
+            PyErr_SetString(PyExc_ValueError, "kinds must be 0, 1 or 2 and symbols index codepoints");
+            goto done;
+        }
+    }
+    int32_t widest = 1;
+    for (Py_ssize_t f = 0; f < n_frames; f++) {
+        if (offsets[f] < 0 || offsets[f + 1] < offsets[f] || offsets[f + 1] > n_candidates) {
+            PyErr_SetString(PyExc_ValueError, "offsets must rise from 0 to len(candidates)");
+            goto done;
+        }
+        if (offsets[f + 1] - offsets[f] > widest) widest = offsets[f + 1] - offsets[f];
+    }
+    for (Py_ssize_t i = 0; i < n_candidates; i++) {
+        if (candidates[i] < 0 || candidates[i] >= vocab) {
+            PyErr_SetString(PyExc_ValueError, "candidates must be token ids below the vocabulary size");
+            goto done;
+        }
+    }
+
+    size_t max_entries = (size_t)beam_width * (size_t)widest;
+    beams = malloc((size_t)beam_width * sizeof(Beam));
+    entries = malloc(max_entries * sizeof(Beam));
+    ranked = malloc(max_entries * sizeof(Ranked));
+    if (!beams || !entries || !ranked || map_init(&st.part_memo, 4096) < 0 || map_init(&st.text_memo, 1024) < 0 ||
+        map_init(&merged, max_entries) < 0 || parts_add(&st.parts, -1, -1, 0, 0, 0.0) < 0 ||
+        scores_set(&st.text_scores, 0, initial_ts) < 0) {
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        goto done;
+    }
+    st.n_texts = 1;
+
+    Py_ssize_t n_beams = 1;
+    beams[0] = (Beam){0, 0, -2, -1, -1, -1, 0.0, initial_ts, 0.0};
+    for (Py_ssize_t f = 0; f < n_frames; f++) {
+        const double *row = log_probs + f * vocab;
+        const int32_t end = (int32_t)(f + 1);
+        size_t n_entries = 0;
+        map_clear(&merged);
+        for (int32_t k = offsets[f]; k < offsets[f + 1]; k++) {
+            const int32_t token = candidates[k];
+            const double p = row[token];
+            const int32_t token_kind = kinds[token], symbol = symbols[token];
+            for (Py_ssize_t b = 0; b < n_beams; b++) {
+                const Beam *beam = &beams[b];
+                const double total = beam->score + p;
+                Beam entry = *beam;
+                entry.score = total;
+                if (token_kind == KIND_SILENT) {
+                    entry.last = -1;
+                } else if (symbol == beam->last) { /* a repeat without a blank in between */
+                    entry.ps1 = end;
+                } else if (token_kind == KIND_SPACE) {
+                    entry.last = symbol;
+                    if (beam->part != 0) {
+                        if (text_child(&st, beam->text, beam->part, &entry.text) < 0) goto done;
+                        entry.spans = spans_push(&st.spans, beam->spans, beam->ps0, beam->ps1);
+                        if (entry.spans == -2) goto done;
+                    }
+                    entry.part = 0;
+                    entry.ps0 = entry.ps1 = -1;
+                    entry.pscore = 0.0;
+                    entry.ts = st.text_scores.values[entry.text];
+                } else {
+                    entry.last = symbol;
+                    if (part_child(&st, beam->part, token, symbol, &entry.part) < 0) goto done;
+                    entry.ps0 = beam->ps0 < 0 ? (int32_t)f : beam->ps0;
+                    entry.ps1 = end;
+                    entry.pscore = st.parts.score[entry.part];
+                }
+                Slot *slot = map_find(&merged, entry.text, entry.part, entry.last);
+                if (slot->stamp != merged.stamp) {
+                    entries[n_entries] = entry;
+                    if (map_put(&merged, slot, entry.text, entry.part, entry.last, (int32_t)n_entries) < 0) {
+                        PyErr_NoMemory();
+                        goto done;
+                    }
+                    n_entries++;
+                } else { /* merge: add probabilities, keep the spans of the likelier side (new wins ties) */
+                    Beam *old = &entries[slot->value];
+                    if (total >= old->score) {
+                        old->spans = entry.spans;
+                        old->ps0 = entry.ps0;
+                        old->ps1 = entry.ps1;
+                    }
+                    old->score = logaddexp(old->score, total);
+                }
+            }
+        }
+        /* score, drop those below the pruning floor, keep the best beam_width (stable) */
+        double best = -INFINITY;
+        for (size_t i = 0; i < n_entries; i++) {
+            const Beam *e = &entries[i];
+            double total;
+            if (total_mode == TOTAL_LM)
+                total = e->score + (e->ts + e->pscore);
+            else if (total_mode == TOTAL_HOTWORDS)
+                total = e->score + e->ts + e->pscore;
+            else
+                total = e->score;
+            ranked[i].total = total;
+            ranked[i].index = (int32_t)i;
+            if (i == 0 || total > best) best = total;
+        }
+        const double floor = best + prune_logp;
+        size_t n_kept = 0;
+        for (size_t i = 0; i < n_entries; i++)
+            if (ranked[i].total >= floor) ranked[n_kept++] = ranked[i];
+        qsort(ranked, n_kept, sizeof(Ranked), compare_ranked);
+        n_beams = n_kept < (size_t)beam_width ? (Py_ssize_t)n_kept : beam_width;
+        for (Py_ssize_t b = 0; b < n_beams; b++) beams[b] = entries[ranked[b].index];
+    }
+
+    result = PyList_New(n_beams);
+    if (!result) goto done;
+    for (Py_ssize_t b = 0; b < n_beams; b++) {
+        const Beam *beam = &beams[b];
+        PyObject *word_spans = spans_tuple(&st.spans, beam->spans);
+        PyObject *word_part = word_spans ? part_string(&st, beam->part) : NULL;
+        PyObject *item = word_part ? Py_BuildValue("(iNiN(ii)ddd)", (int)beam->text, word_part, (int)beam->last,
+                                                   word_spans, (int)beam->ps0, (int)beam->ps1, beam->score,
+                                                   beam->ts, beam->pscore)
+                                   : NULL;
+        if (!item) {
+            if (!word_part) Py_XDECREF(word_spans);
+            Py_CLEAR(result);
+            goto done;
+        }
+        PyList_SET_ITEM(result, b, item);
+    }
+
+done:
+    if (lp.held) PyBuffer_Release(&lp.buffer);
+    if (cand.held) PyBuffer_Release(&cand.buffer);
+    if (off.held) PyBuffer_Release(&off.buffer);
+    if (kind.held) PyBuffer_Release(&kind.buffer);
+    if (sym.held) PyBuffer_Release(&sym.buffer);
+    if (code.held) PyBuffer_Release(&code.buffer);
+    free(st.parts.parent);
+    free(st.parts.symbol);
+    free(st.parts.length);
+    free(st.parts.dead);
+    free(st.parts.score);
+    free(st.part_memo.slots);
+    free(st.text_memo.slots);
+    free(st.text_scores.values);
+    free(st.spans.parent);
+    free(st.spans.first);
+    free(st.spans.end);
+    free(merged.slots);
+    free(beams);
+    free(entries);
+    free(ranked);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"frames", frames, METH_VARARGS, frames_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "w2v2_onnx._beam_native",
+    "The beam search's frame loop in C (optional; see beam_search.py).", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__beam_native(void) { return PyModule_Create(&module); }
