@@ -50,6 +50,7 @@ def both_loops(decoder: BeamSearchDecoder, inputs: list[np.ndarray],
 
     class Spy:
         frames = staticmethod(counting)
+        prefix_trie = staticmethod(NATIVE.prefix_trie)
 
     monkeypatch.setattr(beam_search, "_native", Spy())
     native = [decoder.decode(lp, 0.02) for lp in inputs]
@@ -111,7 +112,7 @@ def test_python_loop_runs_where_the_native_one_does_not_apply(case: str, inputs:
         raise AssertionError("the C loop must not run here")
 
     class Spy:
-        frames = staticmethod(refuse)
+        frames = prefix_trie = staticmethod(refuse)
 
     monkeypatch.setattr(beam_search, "_native", Spy())
     assert decoder.decode(inputs[0], 0.02).text
@@ -127,8 +128,9 @@ def test_native_loop_refuses_malformed_arguments() -> None:
     def call(log_probs: np.ndarray = lp, **changes: np.ndarray) -> list:
         args = {**good, **changes}
         return NATIVE.frames(log_probs, args["candidates"], args["offsets"], args["kinds"], args["symbols"],
-                             args["codepoints"], 4, -10.0, 0, 0.0, 0.0, 6, lambda *a: (0.0, False),
-                             lambda *a: 0.0)
+                             args["codepoints"], 4, -10.0, 0, 0.0, 0.0, 6, trie, trie, lambda *a: 0.0)
+
+    trie = NATIVE.prefix_trie(np.zeros(1, np.int32), np.zeros(1, np.int32), np.zeros(1))
 
     assert call()[0][:3] == (0, "", -1)  # three blanks: nothing emitted
     with pytest.raises(TypeError, match="log_probs"):
@@ -139,6 +141,12 @@ def test_native_loop_refuses_malformed_arguments() -> None:
         call(candidates=np.array([0, 9, 0], np.int32))
     with pytest.raises(ValueError, match="kinds"):
         call(symbols=np.array([-1, 0, 1, 7], np.int32))
+    with pytest.raises(ValueError, match="parent must come before"):
+        NATIVE.prefix_trie(np.array([0, 2, 0], np.int32), np.array([0, 1, 2], np.int32), np.zeros(3))
+    with pytest.raises(ValueError, match="same parent and symbol"):
+        NATIVE.prefix_trie(np.array([0, 0, 0], np.int32), np.array([0, 1, 1], np.int32), np.zeros(3))
+    with pytest.raises(ValueError, match="one equal"):
+        NATIVE.prefix_trie(np.array([0, 0], np.int32), np.array([0, 1], np.int32), np.zeros(3))
 
 
 @needs_native
@@ -163,3 +171,16 @@ def test_equal_alignments_merge_alike(monkeypatch: pytest.MonkeyPatch) -> None:
     native, python = both_loops(decoder, [np.log(np.maximum(probs, 1e-30))], monkeypatch)
     assert native == python
     assert native[0].text == "A"
+
+
+@needs_native
+def test_the_lm_prefix_trie_is_built_once_per_lm_and_not_pickled() -> None:
+    import pickle
+
+    decoder = BeamSearchDecoder(VOCAB, lm=LM, lm_backend="python")
+    assert len(decoder.scorer.search_cache) == 1  # built with the decoder, not at its first decode
+    tuned = decoder.replace(alpha=1.5, beta=0.0, hotwords=["KITE"])
+    assert tuned.scorer.search_cache is decoder.scorer.search_cache  # alpha and beta do not change it
+    assert len(decoder.scorer.search_cache) == 1
+    copy = pickle.loads(pickle.dumps(tuned))  # as worker processes receive it: rebuilt there
+    assert copy.scorer.search_cache == {} and copy._hotword_scorer.search_cache == {}

@@ -5,11 +5,11 @@
  *
  * Every token that emits text is one character here (beam_search.py checks that before calling), so a
  * string has exactly one path of symbols and tries give each text and each partial word one id:
- *   - partial words live in a trie built here; Python scores a new one through
- *         part_child(parent_id, token, child_id) -> (score, dead)
- *     "dead" says that no extension of it is a known word's or hotword's prefix, so its extensions score as
- *     unknown prefixes by length alone and are built here without asking Python (most of them: a flat
- *     acoustic model spells many unknown strings);
+ *   - partial words live in a trie built per search; each node points into two prefix tries (capsules
+ *     made by prefix_trie(): the LM's, every known word's prefix, made once per LM and vocabulary; and the
+ *     hotwords', made once per hotword list), or holds -1 where it is no such prefix (nor then are its
+ *     extensions). A hotword prefix scores from the hotword trie, a known word's prefix from the LM trie,
+ *     and any other as an unknown prefix, by its length (as LanguageModelScorer.score_partial_word does);
  *   - texts (finished words) get ids in the order they are made; Python keeps their strings and scores:
  *         text_child(text_id, word) -> text_score, for the new text (text_id's text followed by word).
  * Id 0 is the empty string for both. A beam's last symbol is -2 before anything was read (Python's None),
@@ -198,19 +198,20 @@ static int grow_arrays(void **arrays[], const size_t sizes[], int n, size_t size
 
 /* The trie of partial words: node i is node parent[i]'s string followed by symbol[i]. */
 typedef struct {
-    int32_t *parent, *symbol, *length;
-    char *dead;
+    int32_t *parent, *symbol, *length, *lm_prefix, *hot_prefix; /* nodes in the prefix tries, or -1 */
     double *score;
     size_t count, size;
 } Parts;
 
-static int32_t parts_add(Parts *parts, int32_t parent, int32_t symbol, int32_t length, char dead, double score) {
+static int32_t parts_add(Parts *parts, int32_t parent, int32_t symbol, int32_t length, int32_t lm_prefix,
+                         int32_t hot_prefix, double score) {
     if (parts->count == parts->size) {
         size_t size = parts->size ? parts->size * 2 : 4096;
         void **arrays[] = {(void **)&parts->parent, (void **)&parts->symbol, (void **)&parts->length,
-                           (void **)&parts->dead, (void **)&parts->score};
-        const size_t sizes[] = {sizeof(int32_t), sizeof(int32_t), sizeof(int32_t), sizeof(char), sizeof(double)};
-        if (grow_arrays(arrays, sizes, 5, size) < 0) return -1;
+                           (void **)&parts->lm_prefix, (void **)&parts->hot_prefix, (void **)&parts->score};
+        const size_t sizes[] = {sizeof(int32_t), sizeof(int32_t), sizeof(int32_t), sizeof(int32_t), sizeof(int32_t),
+                                sizeof(double)};
+        if (grow_arrays(arrays, sizes, 6, size) < 0) return -1;
         parts->size = size;
     }
     if (parts->count > INT32_MAX) {
@@ -221,9 +222,35 @@ static int32_t parts_add(Parts *parts, int32_t parent, int32_t symbol, int32_t l
     parts->parent[id] = parent;
     parts->symbol[id] = symbol;
     parts->length[id] = length;
-    parts->dead[id] = dead;
+    parts->lm_prefix[id] = lm_prefix;
+    parts->hot_prefix[id] = hot_prefix;
     parts->score[id] = score;
     return (int32_t)id;
+}
+
+/* The known prefixes, shared by every search of one scorer: node i (0 is the empty string) is node
+ * parent[i]'s string followed by symbol[i], scored scores[i]; `children` maps (parent, symbol) to i. */
+typedef struct {
+    Map children;
+    double *scores;
+    Py_ssize_t count;
+} PrefixTrie;
+
+static const char TRIE_NAME[] = "w2v2_onnx._beam_native.PrefixTrie";
+
+static void prefix_trie_free(PyObject *capsule) {
+    PrefixTrie *trie = PyCapsule_GetPointer(capsule, TRIE_NAME);
+    if (!trie) return;
+    free(trie->children.slots);
+    free(trie->scores);
+    free(trie);
+}
+
+/* Node `node`'s child by `symbol` in `trie`, or -1 (also when `node` is -1). */
+static int32_t trie_child(const PrefixTrie *trie, int32_t node, int32_t symbol) {
+    if (node < 0) return -1;
+    const Slot *slot = map_find(&trie->children, node, symbol, 0);
+    return slot->stamp == trie->children.stamp ? slot->value : -1;
 }
 
 /* Everything one search keeps besides the beams. */
@@ -233,7 +260,8 @@ typedef struct {
     Scores text_scores;
     size_t n_texts;
     Spans spans;
-    PyObject *part_cb, *text_cb;
+    PyObject *text_cb;
+    const PrefixTrie *lm_trie, *hot_trie;
     const int32_t *codepoints;
     int has_lm;
     double penalty;
@@ -251,33 +279,27 @@ static PyObject *part_string(const State *st, int32_t node) {
     return string;
 }
 
-/* The partial word `parent` followed by `token` (of symbol `symbol`): its id, made (and scored) when new. */
-static int part_child(State *st, int32_t parent, int32_t token, int32_t symbol, int32_t *child) {
+/* The partial word `parent` followed by symbol `symbol`: its id, made (and scored) when new. */
+static int part_child(State *st, int32_t parent, int32_t symbol, int32_t *child) {
     Slot *slot = map_find(&st->part_memo, parent, symbol, 0);
     if (slot->stamp == st->part_memo.stamp) {
         *child = slot->value;
         return 0;
     }
     const int32_t length = st->parts.length[parent] + 1;
+    const int32_t lm_prefix = trie_child(st->lm_trie, st->parts.lm_prefix[parent], symbol);
+    const int32_t hot_prefix = trie_child(st->hot_trie, st->parts.hot_prefix[parent], symbol);
     double score;
-    int dead;
-    if (st->parts.dead[parent]) { /* an unknown prefix: score by length, as LanguageModelScorer does */
-        dead = 1;
-        if (!st->has_lm)
-            score = 0.0;
-        else if (length > st->avg_len)
-            score = st->penalty * (double)length / (double)st->avg_len;
-        else
-            score = st->penalty;
-    } else {
-        PyObject *result = PyObject_CallFunction(st->part_cb, "iin", (int)parent, (int)token,
-                                                 (Py_ssize_t)st->parts.count);
-        if (!result) return -1;
-        int ok = PyArg_ParseTuple(result, "dp", &score, &dead);
-        Py_DECREF(result);
-        if (!ok) return -1;
+    if (hot_prefix >= 0) {
+        score = st->hot_trie->scores[hot_prefix];
+    } else if (!st->has_lm) { /* no hotword's prefix, no LM: no score */
+        score = 0.0;
+    } else if (lm_prefix >= 0) {
+        score = st->lm_trie->scores[lm_prefix];
+    } else { /* an unknown prefix, as LanguageModelScorer.score_partial_word scores it */
+        score = length > st->avg_len ? st->penalty * (double)length / (double)st->avg_len : st->penalty;
     }
-    int32_t id = parts_add(&st->parts, parent, symbol, length, (char)dead, score);
+    int32_t id = parts_add(&st->parts, parent, symbol, length, lm_prefix, hot_prefix, score);
     if (id < 0) return -1;
     *child = id;
     if (map_put(&st->part_memo, slot, parent, symbol, 0, id) < 0) {
@@ -351,23 +373,27 @@ static PyObject *spans_tuple(const Spans *spans, int32_t node) {
 
 static const char frames_doc[] =
     "frames(log_probs, candidates, offsets, kinds, symbols, codepoints, beam_width, beam_prune_logp,\n"
-    "       total_mode, initial_text_score, unknown_prefix_penalty, average_word_length, part_child, text_child)\n"
+    "       total_mode, initial_text_score, unknown_prefix_penalty, average_word_length, lm_trie, hotword_trie,\n"
+    "       text_child)\n"
     "Run the search over all frames (see beam_search._native_frames); returns the final beams as tuples\n"
     "(text_id, partial_word, last_symbol, word_spans, part_span, score, text_score, part_score).";
 
 static PyObject *frames(PyObject *self, PyObject *args) {
     (void)self;
-    PyObject *lp_obj, *cand_obj, *off_obj, *kind_obj, *sym_obj, *code_obj, *part_cb, *text_cb;
+    PyObject *lp_obj, *cand_obj, *off_obj, *kind_obj, *sym_obj, *code_obj, *lm_trie_obj, *hot_trie_obj, *text_cb;
     int beam_width, total_mode, avg_len;
     double prune_logp, initial_ts, penalty;
-    if (!PyArg_ParseTuple(args, "OOOOOOididdiOO", &lp_obj, &cand_obj, &off_obj, &kind_obj, &sym_obj, &code_obj,
-                          &beam_width, &prune_logp, &total_mode, &initial_ts, &penalty, &avg_len, &part_cb,
+    if (!PyArg_ParseTuple(args, "OOOOOOididdiOOO", &lp_obj, &cand_obj, &off_obj, &kind_obj, &sym_obj, &code_obj,
+                          &beam_width, &prune_logp, &total_mode, &initial_ts, &penalty, &avg_len, &lm_trie_obj, &hot_trie_obj,
                           &text_cb))
         return NULL;
-    if (beam_width < 1 || avg_len < 1 || !PyCallable_Check(part_cb) || !PyCallable_Check(text_cb)) {
-        PyErr_SetString(PyExc_ValueError, "beam_width and average_word_length must be >= 1, callbacks callable");
+    if (beam_width < 1 || avg_len < 1 || !PyCallable_Check(text_cb)) {
+        PyErr_SetString(PyExc_ValueError, "beam_width and average_word_length must be >= 1, text_child callable");
         return NULL;
     }
+    const PrefixTrie *lm_trie = PyCapsule_GetPointer(lm_trie_obj, TRIE_NAME);
+    const PrefixTrie *hot_trie = lm_trie ? PyCapsule_GetPointer(hot_trie_obj, TRIE_NAME) : NULL;
+    if (!hot_trie) return NULL;
 
     PyObject *result = NULL;
     Held lp = {0}, cand = {0}, off = {0}, kind = {0}, sym = {0}, code = {0};
@@ -375,7 +401,8 @@ static PyObject *frames(PyObject *self, PyObject *args) {
     Map merged = {0};
     Beam *beams = NULL, *entries = NULL;
     Ranked *ranked = NULL;
-    st.part_cb = part_cb;
+    st.lm_trie = lm_trie;
+    st.hot_trie = hot_trie;
     st.text_cb = text_cb;
     st.has_lm = total_mode == TOTAL_LM;
     st.penalty = penalty;
@@ -398,7 +425,7 @@ static PyObject *frames(PyObject *self, PyObject *args) {
     const Py_ssize_t n_candidates = cand.buffer.shape[0], n_symbols = code.buffer.shape[0];
     st.codepoints = code.buffer.buf;
     for (Py_ssize_t v = 0; v < vocab; v++) {
-        if (kinds[v] < KIND_SILENT || kinds[v] > KIND_CHAR || symbols[v] >= n_symbols ||
+        if (kinds[v] < KIND_SILENT || kinds[v] > KIND_CHAR || symbols[v] >= n_symbols || symbols[v] < -1 ||
             (kinds[v] != KIND_SILENT && symbols[v] < 0)) {
             PyErr_SetString(PyExc_ValueError, "kinds must be 0, 1 or 2 and symbols index codepoints");
             goto done;
@@ -424,7 +451,7 @@ static PyObject *frames(PyObject *self, PyObject *args) {
     entries = malloc(max_entries * sizeof(Beam));
     ranked = malloc(max_entries * sizeof(Ranked));
     if (!beams || !entries || !ranked || map_init(&st.part_memo, 4096) < 0 || map_init(&st.text_memo, 1024) < 0 ||
-        map_init(&merged, max_entries) < 0 || parts_add(&st.parts, -1, -1, 0, 0, 0.0) < 0 ||
+        map_init(&merged, max_entries) < 0 || parts_add(&st.parts, -1, -1, 0, 0, 0, 0.0) < 0 ||
         scores_set(&st.text_scores, 0, initial_ts) < 0) {
         if (!PyErr_Occurred()) PyErr_NoMemory();
         goto done;
@@ -464,7 +491,7 @@ static PyObject *frames(PyObject *self, PyObject *args) {
                     entry.ts = st.text_scores.values[entry.text];
                 } else {
                     entry.last = symbol;
-                    if (part_child(&st, beam->part, token, symbol, &entry.part) < 0) goto done;
+                    if (part_child(&st, beam->part, symbol, &entry.part) < 0) goto done;
                     entry.ps0 = beam->ps0 < 0 ? (int32_t)f : beam->ps0;
                     entry.ps1 = end;
                     entry.pscore = st.parts.score[entry.part];
@@ -540,7 +567,8 @@ done:
     free(st.parts.parent);
     free(st.parts.symbol);
     free(st.parts.length);
-    free(st.parts.dead);
+    free(st.parts.lm_prefix);
+    free(st.parts.hot_prefix);
     free(st.parts.score);
     free(st.part_memo.slots);
     free(st.text_memo.slots);
@@ -555,8 +583,66 @@ done:
     return result;
 }
 
+static const char prefix_trie_doc[] =
+    "prefix_trie(parents, symbols, scores)\n"
+    "The known prefixes for frames(): node i >= 1 is node parents[i]'s string followed by symbol symbols[i]\n"
+    "(parents[i] < i), scored scores[i]; node 0 is the empty string. Returns an opaque, read-only capsule.";
+
+static PyObject *prefix_trie(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *parent_obj, *symbol_obj, *score_obj, *capsule = NULL;
+    if (!PyArg_ParseTuple(args, "OOO", &parent_obj, &symbol_obj, &score_obj)) return NULL;
+    Held parents = {0}, symbols = {0}, scores = {0};
+    PrefixTrie *trie = NULL;
+    if (get_array(parent_obj, &parents, "parents", "i", 4) < 0 || get_array(symbol_obj, &symbols, "symbols", "i", 4) < 0 ||
+        get_array(score_obj, &scores, "scores", "d", 8) < 0)
+        goto done;
+    const Py_ssize_t n = parents.buffer.shape[0];
+    const int32_t *parent = parents.buffer.buf, *symbol = symbols.buffer.buf;
+    if (n < 1 || n > INT32_MAX || symbols.buffer.shape[0] != n || scores.buffer.shape[0] != n) {
+        PyErr_SetString(PyExc_ValueError, "parents, symbols and scores must have one equal, non-zero length");
+        goto done;
+    }
+    trie = calloc(1, sizeof(PrefixTrie));
+    if (!trie || map_init(&trie->children, (size_t)n) < 0 || !(trie->scores = malloc((size_t)n * sizeof(double)))) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    memcpy(trie->scores, scores.buffer.buf, (size_t)n * sizeof(double));
+    trie->count = n;
+    for (Py_ssize_t i = 1; i < n; i++) {
+        if (parent[i] < 0 || parent[i] >= i || symbol[i] < 0) {
+            PyErr_SetString(PyExc_ValueError, "each node's parent must come before it; symbols must be >= 0");
+            goto done;
+        }
+        Slot *slot = map_find(&trie->children, parent[i], symbol[i], 0);
+        if (slot->stamp == trie->children.stamp) {
+            PyErr_SetString(PyExc_ValueError, "two nodes have the same parent and symbol");
+            goto done;
+        }
+        if (map_put(&trie->children, slot, parent[i], symbol[i], 0, (int32_t)i) < 0) {
+            PyErr_NoMemory();
+            goto done;
+        }
+    }
+    capsule = PyCapsule_New(trie, TRIE_NAME, prefix_trie_free);
+    if (capsule) trie = NULL;
+
+done:
+    if (trie) {
+        free(trie->children.slots);
+        free(trie->scores);
+        free(trie);
+    }
+    if (parents.held) PyBuffer_Release(&parents.buffer);
+    if (symbols.held) PyBuffer_Release(&symbols.buffer);
+    if (scores.held) PyBuffer_Release(&scores.buffer);
+    return capsule;
+}
+
 static PyMethodDef methods[] = {
     {"frames", frames, METH_VARARGS, frames_doc},
+    {"prefix_trie", prefix_trie, METH_VARARGS, prefix_trie_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from w2v2_onnx.beam_search import SearchSettings, search
+from w2v2_onnx.beam_search import SearchSettings, prepare, search
 from w2v2_onnx.errors import DecoderError
 from w2v2_onnx.lm import HotwordScorer, LanguageModelScorer, load_ngram_model, unigrams_for
 from w2v2_onnx.results import Decoded, Word
@@ -188,6 +188,7 @@ class BeamSearchDecoder:
         if lm is not None:
             model = load_ngram_model(lm, backend=lm_backend)
             self.scorer = LanguageModelScorer(model, unigrams_for(lm), **self._lm_options)
+        prepare(self._chars, self.settings, self.scorer, self._hotword_scorer)
 
     @property
     def options(self) -> dict[str, Any]:
@@ -227,6 +228,7 @@ class BeamSearchDecoder:
             new.scorer = LanguageModelScorer.__new__(LanguageModelScorer)
             new.scorer.__dict__.update(self.scorer.__dict__)
             new.scorer.__dict__.update(lm_options)
+        prepare(new._chars, new.settings, new.scorer, new._hotword_scorer)
         return new
 
     def decode(self, log_probs: np.ndarray, frame_duration: float) -> Decoded:

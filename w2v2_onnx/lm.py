@@ -173,6 +173,11 @@ class LanguageModelScorer:
         self.unigrams = frozenset(w for w in unigrams if w in model) if unigrams is not None else None
         self._prefixes = (None if self.unigrams is None else
                           frozenset(w[:i] for w in self.unigrams for i in range(1, len(w) + 1)))
+        #: what the beam search's C loop builds from this scorer (shared by copies; not pickled)
+        self.search_cache: dict = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "search_cache": {}}
 
     def start_state(self) -> Any:
         """The model state before the first word."""
@@ -186,6 +191,10 @@ class LanguageModelScorer:
         if is_last_word and self.score_boundary:
             logp += self.model.score(end_state, "</s>")[0]
         return self.alpha * logp * LOG10_TO_LN + self.beta, end_state
+
+    def known_prefixes(self) -> frozenset[str]:
+        """Every prefix of a known word (empty without a word list: then no prefix is known)."""
+        return self._prefixes or frozenset()
 
     def is_unknown_prefix(self, part: str) -> bool:
         """Whether ``part`` is no known word's prefix (then neither is any extension of it)."""
@@ -220,6 +229,11 @@ class HotwordScorer:
         for word in self.words:  # sorted by length, so the first word seen for a prefix is its shortest
             for i in range(1, len(word) + 1):
                 self._shortest.setdefault(word[:i], len(word))
+        #: what the beam search's C loop builds from this scorer (not pickled)
+        self.search_cache: dict = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "search_cache": {}}
 
     def __bool__(self) -> bool:
         return self._pattern is not None
@@ -232,6 +246,10 @@ class HotwordScorer:
         if self._pattern is None:
             return 0.0
         return self.weight * len(self._pattern.findall(text))
+
+    def prefixes(self) -> list[str]:
+        """Every prefix of every hotword word."""
+        return list(self._shortest)
 
     def score_partial_word(self, part: str) -> float:
         """Bonus for an unfinished word that is a hotword prefix, scaled by how much of it is spelt."""
