@@ -30,6 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from ctc_synth import VOCAB_TOKENS, sentences_for_frames, synth_with_alignment, true_word_spans  # noqa: E402
 
+from w2v2_onnx import beam_search  # noqa: E402
 from w2v2_onnx.beam import BeamSearchDecoder  # noqa: E402
 from w2v2_onnx.greedy import greedy_decode  # noqa: E402
 from w2v2_onnx.lm_tune import edit_distance  # noqa: E402
@@ -159,13 +160,31 @@ def main() -> None:
         backends.insert(0, "kenlm")
     except ImportError:
         pass
+    lm_decoders = {}
     if args.lm:
         for backend in backends:
             start = time.perf_counter()
-            dec = BeamSearchDecoder(vocab, lm=args.lm, beam_width=args.beam_width, lm_backend=backend)
+            dec = lm_decoders[backend] = BeamSearchDecoder(vocab, lm=args.lm, beam_width=args.beam_width,
+                                                           lm_backend=backend)
             load = time.perf_counter() - start
             record(f"w2v2-onnx beam+LM ({backend})",
                    *timed(lambda lp, d=dec: d.decode(lp, FRAME_S).text, inputs, args.repeats), load)
+    report["versions"]["w2v2_onnx_frame_loop"] = "C" if beam_search._native is not None else "Python"
+    if beam_search._native is not None:  # the same search with the pure-Python frame loop
+        native = beam_search._native
+        beam_search._native = None
+        try:
+            loops = [("w2v2-onnx beam", ours)]
+            loops += [(f"w2v2-onnx beam+LM ({backends[0]})", lm_decoders[backends[0]])] if lm_decoders else []
+            for name, dec in loops:
+                record(f"{name}, Python loop", *timed(lambda lp, d=dec: d.decode(lp, FRAME_S).text, inputs,
+                                                      args.repeats))
+                same = sum(a == b for a, b in zip(report["systems"][name]["texts"],
+                                                  report["systems"][f"{name}, Python loop"]["texts"], strict=True))
+                report["systems"][f"{name}, Python loop"]["identical_to_c_loop"] = f"{same}/{len(inputs)}"
+                print(f"{'':34s} transcripts identical to the C loop's: {same}/{len(inputs)}")
+        finally:
+            beam_search._native = native
     try:
         from flashlight_adapter import FlashlightDecoder
 

@@ -184,3 +184,48 @@ def test_the_lm_prefix_trie_is_built_once_per_lm_and_not_pickled() -> None:
     assert len(decoder.scorer.search_cache) == 1
     copy = pickle.loads(pickle.dumps(tuned))  # as worker processes receive it: rebuilt there
     assert copy.scorer.search_cache == {} and copy._hotword_scorer.search_cache == {}
+
+
+def final_beams(decoder: BeamSearchDecoder, log_probs: np.ndarray, native: bool) -> list[tuple]:
+    """Every beam left after the last frame, with its scores, from one of the two loops."""
+    from w2v2_onnx.beam import _MIN_LOG_PROB, _log_softmax
+
+    lp = np.clip(_log_softmax(np.asarray(log_probs)), _MIN_LOG_PROB, 0)
+    scorer = beam_search._Scorer(decoder.scorer, decoder._hotword_scorer)
+    if native:
+        return beam_search._native_frames(lp, decoder._chars, decoder.settings, scorer)
+    return [beam[:8] for beam in beam_search._python_frames(lp, decoder._chars, decoder.settings, scorer, 1)]
+
+
+@needs_native
+def test_native_loop_equals_python_loop_with_a_large_vocabulary(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over 64 symbols the C loop finds children through a hash map instead of per-node rows; every final
+    beam (text, partial word, last symbol, spans, scores) must be equal, not only the best one."""
+    letters = [chr(c) for c in range(ord("A"), ord("Z") + 1)] + [chr(c) for c in range(0x3B1, 0x3C9)]
+    letters += [chr(c) for c in range(0x410, 0x430)]  # Latin, Greek and Cyrillic capitals: 81 symbols
+    tokens = ["<pad>", "|", *letters]
+    vocab = Vocabulary.from_tokens(tokens, special_tokens=[])
+    rng = np.random.default_rng(0)
+    spoken = []  # CTC-like: each symbol held for 1-3 frames, then 0-2 blank frames
+    for token in rng.integers(1, len(tokens), size=120):
+        spoken += [int(token)] * int(rng.integers(1, 4)) + [0] * int(rng.integers(0, 3))
+    logits = rng.normal(0.0, 1.0, size=(len(spoken), len(tokens)))
+    logits[np.arange(len(spoken)), spoken] += 4.0
+    inputs = [logits[: len(spoken) // 2], logits[len(spoken) // 2:]]
+    for decoder in (BeamSearchDecoder(vocab, beam_width=16), BeamSearchDecoder(vocab, hotwords=["ΑΒΓ", "KITE"])):
+        native, python = both_loops(decoder, inputs, monkeypatch)
+        assert native == python
+        assert any(len(r.words) > 3 for r in native)
+        monkeypatch.setattr(beam_search, "_native", NATIVE)
+        for lp in inputs:
+            assert final_beams(decoder, lp, native=True) == final_beams(decoder, lp, native=False)
+
+
+@needs_native
+@pytest.mark.parametrize("settings", SETTINGS[:8], ids=[str(s) for s in SETTINGS[:8]])
+def test_both_loops_leave_the_same_beams(settings: dict, inputs: list[np.ndarray]) -> None:
+    settings = dict(settings)
+    lm = LM if settings.pop("lm", False) else None
+    decoder = BeamSearchDecoder(VOCAB, lm=lm, lm_backend="python", **settings)
+    for lp in inputs:
+        assert final_beams(decoder, lp, native=True) == final_beams(decoder, lp, native=False)

@@ -45,6 +45,7 @@ typedef struct {
 typedef struct {
     Slot *slots;
     size_t mask, count;
+    size_t allocated; /* slots allocated; `mask + 1` of them are in use (see map_clear_for) */
     uint32_t stamp;
 } Map;
 
@@ -62,15 +63,21 @@ static int map_init(Map *map, size_t capacity) {
     while (size < 2 * capacity) size <<= 1;
     map->slots = calloc(size, sizeof(Slot));
     map->mask = size - 1;
+    map->allocated = size;
     map->count = 0;
     map->stamp = 1;
     return map->slots ? 0 : -1;
 }
 
-static void map_clear(Map *map) {
+/* Empty the map and use only as many of its slots as `entries` keys need (a small table stays in the
+ * fastest cache); it must have been made for at least that many. */
+static void map_clear_for(Map *map, size_t entries) {
+    size_t size = 16;
+    while (size < 2 * entries) size <<= 1;
+    map->mask = (size < map->allocated ? size : map->allocated) - 1;
     map->count = 0;
     if (++map->stamp == 0) { /* wrapped: really clear */
-        memset(map->slots, 0, (map->mask + 1) * sizeof(Slot));
+        memset(map->slots, 0, map->allocated * sizeof(Slot));
         map->stamp = 1;
     }
 }
@@ -196,22 +203,31 @@ static int grow_arrays(void **arrays[], const size_t sizes[], int n, size_t size
     return 0;
 }
 
-/* The trie of partial words: node i is node parent[i]'s string followed by symbol[i]. */
+/* The trie of partial words: node i is node parent[i]'s string followed by symbol[i]. With few symbols
+ * (a character vocabulary) a node's children are found in a row of `pool` (children[i] is its offset, -1
+ * until the node is first extended), which stays in cache while its beam is extended frame after frame. */
 typedef struct {
     int32_t *parent, *symbol, *length, *lm_prefix, *hot_prefix; /* nodes in the prefix tries, or -1 */
+    int32_t *children;
     double *score;
     size_t count, size;
+    int32_t *pool;
+    size_t pool_count, pool_size;
 } Parts;
+
+/* Pool rows are used up to this many symbols; beyond, children are found through a hash map. */
+#define MAX_ROW_SYMBOLS 64
 
 static int32_t parts_add(Parts *parts, int32_t parent, int32_t symbol, int32_t length, int32_t lm_prefix,
                          int32_t hot_prefix, double score) {
     if (parts->count == parts->size) {
         size_t size = parts->size ? parts->size * 2 : 4096;
         void **arrays[] = {(void **)&parts->parent, (void **)&parts->symbol, (void **)&parts->length,
-                           (void **)&parts->lm_prefix, (void **)&parts->hot_prefix, (void **)&parts->score};
+                           (void **)&parts->lm_prefix, (void **)&parts->hot_prefix, (void **)&parts->children,
+                           (void **)&parts->score};
         const size_t sizes[] = {sizeof(int32_t), sizeof(int32_t), sizeof(int32_t), sizeof(int32_t), sizeof(int32_t),
-                                sizeof(double)};
-        if (grow_arrays(arrays, sizes, 6, size) < 0) return -1;
+                                sizeof(int32_t), sizeof(double)};
+        if (grow_arrays(arrays, sizes, 7, size) < 0) return -1;
         parts->size = size;
     }
     if (parts->count > INT32_MAX) {
@@ -224,6 +240,7 @@ static int32_t parts_add(Parts *parts, int32_t parent, int32_t symbol, int32_t l
     parts->length[id] = length;
     parts->lm_prefix[id] = lm_prefix;
     parts->hot_prefix[id] = hot_prefix;
+    parts->children[id] = -1;
     parts->score[id] = score;
     return (int32_t)id;
 }
@@ -263,6 +280,7 @@ typedef struct {
     PyObject *text_cb;
     const PrefixTrie *lm_trie, *hot_trie;
     const int32_t *codepoints;
+    int32_t n_symbols;
     int has_lm;
     double penalty;
     int avg_len;
@@ -281,10 +299,38 @@ static PyObject *part_string(const State *st, int32_t node) {
 
 /* The partial word `parent` followed by symbol `symbol`: its id, made (and scored) when new. */
 static int part_child(State *st, int32_t parent, int32_t symbol, int32_t *child) {
-    Slot *slot = map_find(&st->part_memo, parent, symbol, 0);
-    if (slot->stamp == st->part_memo.stamp) {
-        *child = slot->value;
-        return 0;
+    Parts *parts = &st->parts;
+    Slot *slot = NULL;
+    int32_t row = -1;
+    if (st->n_symbols <= MAX_ROW_SYMBOLS) {
+        row = parts->children[parent];
+        if (row < 0) { /* first extension of this node: give it a row of "no child yet" */
+            if (parts->pool_count + (size_t)st->n_symbols > parts->pool_size) {
+                size_t size = parts->pool_size ? parts->pool_size * 2 : 65536;
+                while (size < parts->pool_count + (size_t)st->n_symbols) size *= 2;
+                int32_t *pool = size <= INT32_MAX ? realloc(parts->pool, size * sizeof(int32_t)) : NULL;
+                if (!pool) {
+                    PyErr_NoMemory();
+                    return -1;
+                }
+                parts->pool = pool;
+                parts->pool_size = size;
+            }
+            row = (int32_t)parts->pool_count;
+            parts->pool_count += (size_t)st->n_symbols;
+            for (int32_t k = 0; k < st->n_symbols; k++) parts->pool[row + k] = -1;
+            parts->children[parent] = row;
+        }
+        if (parts->pool[row + symbol] >= 0) {
+            *child = parts->pool[row + symbol];
+            return 0;
+        }
+    } else {
+        slot = map_find(&st->part_memo, parent, symbol, 0);
+        if (slot->stamp == st->part_memo.stamp) {
+            *child = slot->value;
+            return 0;
+        }
     }
     const int32_t length = st->parts.length[parent] + 1;
     const int32_t lm_prefix = trie_child(st->lm_trie, st->parts.lm_prefix[parent], symbol);
@@ -302,7 +348,9 @@ static int part_child(State *st, int32_t parent, int32_t symbol, int32_t *child)
     int32_t id = parts_add(&st->parts, parent, symbol, length, lm_prefix, hot_prefix, score);
     if (id < 0) return -1;
     *child = id;
-    if (map_put(&st->part_memo, slot, parent, symbol, 0, id) < 0) {
+    if (row >= 0) {
+        st->parts.pool[row + symbol] = id;
+    } else if (map_put(&st->part_memo, slot, parent, symbol, 0, id) < 0) {
         PyErr_NoMemory();
         return -1;
     }
@@ -424,6 +472,11 @@ static PyObject *frames(PyObject *self, PyObject *args) {
     const int32_t *kinds = kind.buffer.buf, *symbols = sym.buffer.buf;
     const Py_ssize_t n_candidates = cand.buffer.shape[0], n_symbols = code.buffer.shape[0];
     st.codepoints = code.buffer.buf;
+    if (n_symbols > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "too many symbols");
+        goto done;
+    }
+    st.n_symbols = (int32_t)n_symbols;
     for (Py_ssize_t v = 0; v < vocab; v++) {
         if (kinds[v] < KIND_SILENT || kinds[v] > KIND_CHAR || symbols[v] >= n_symbols || symbols[v] < -1 ||
             (kinds[v] != KIND_SILENT && symbols[v] < 0)) {
@@ -464,7 +517,7 @@ static PyObject *frames(PyObject *self, PyObject *args) {
         const double *row = log_probs + f * vocab;
         const int32_t end = (int32_t)(f + 1);
         size_t n_entries = 0;
-        map_clear(&merged);
+        map_clear_for(&merged, (size_t)n_beams * (size_t)(offsets[f + 1] - offsets[f]));
         for (int32_t k = offsets[f]; k < offsets[f + 1]; k++) {
             const int32_t token = candidates[k];
             const double p = row[token];
@@ -571,6 +624,8 @@ done:
     free(st.parts.hot_prefix);
     free(st.parts.score);
     free(st.part_memo.slots);
+    free(st.parts.children);
+    free(st.parts.pool);
     free(st.text_memo.slots);
     free(st.text_scores.values);
     free(st.spans.parent);
