@@ -11,8 +11,9 @@ python benchmarks/report.py \
     $R/window_settings_base_spans.json $R/cuda_base_h100.json $R/cuda_base_h100_levers.json \
     $R/window_accuracy_bundled.json $R/conv_matmul_large_channels_last.json $R/denormals_bundled.json \
     $R/decoder_speed_vs_base_int8.json $R/decoder_speed_vs_base_int8_noisy.json \
+    $R/beam_loops_bundled_cathy.json $R/beam_loops_medium_fb_384_cathy.json \
     $R/accuracy_small_fb_v2_bundled.json $R/accuracy_medium_fb_384.json $R/accuracy_small_fb_v2.json $R/accuracy_small_fb_v2_matmul_int8.json \
-    $R/accuracy_small_fb_v1_pyctcdecode.json $R/serve_bundled_model.json \
+    $R/accuracy_small_fb_v2_pyctcdecode.json $R/serve_bundled_model.json \
     --history $R/peers_cpu_large_run0.json $R/peers_cpu_base_mha.json $R/peers_cpu_base_mha_run{2,3,4}.json $R/peers_cpu_base_gather_run_{a,b,c}.json \
     $R/peers_cpu_base_channels_last.json $R/peers_cpu_base_channels_last_run{2,3}.json \
     $R/runtime_base_channels_last.json $R/runtime_base_1thread_channels_last.json \
@@ -20,4 +21,5 @@ python benchmarks/report.py \
     $R/accuracy_small_fb_v2_bundled_mha.json $R/peers_cpu_base_conv_int8.json $R/peers_cpu_base_quiet.json \
     $R/runtime_base_quiet.json $R/runtime_base_memory.json $R/runtime_base_1thread.json \
     $R/conv_matmul_base_quiet2.json $R/accuracy_small_fb_v1.json $R/accuracy_small_fb_v1_conv_int8.json \
+    $R/accuracy_small_fb_v1_pyctcdecode.json \
     --intro benchmarks/report_intro.md --out docs/benchmarks.md --plots $R/plots

@@ -288,6 +288,19 @@ def decoder_section(name: str, data: dict) -> list[str]:
     return lines + [""]
 
 
+def beam_loops_section(name: str, data: dict) -> list[str]:
+    lines = [f"### {name}: the beam search's C and Python frame loops ({data['model_dir']}, {data['source']})",
+             f"_{machine_line(data)}_", "",
+             f"{data['utterances']} utterances, {data['audio_s']:.0f} s of audio; int8 acoustic model "
+             f"{data['acoustic_int8_s']:.2f} s.", "",
+             "| settings | Python loop s | C loop s | faster | C loop / acoustic time | identical results |",
+             "|---|---|---|---|---|---|"]
+    for label, entry in data["settings"].items():
+        lines.append(f"| {label} | {entry['python_loop_s']:.2f} | {entry['c_loop_s']:.2f} | {entry['speedup']:.1f}x "
+                     f"| {entry['c_over_acoustic']:.2f} | {entry['identical']} |")
+    return lines + [""]
+
+
 def serve_section(name: str, data: dict) -> list[str]:
     lines = [f"### {name}: HTTP serving ({data.get('model')})", "",
              "| concurrency | requests/s | audio real-time factor | p50 ms | p95 ms | p99 ms | statuses |",
@@ -380,7 +393,8 @@ def render(files: list[Path], plots: Path | None) -> list[str]:
                 "accuracy": lambda n, d: accuracy_section(n, d, plots), "denormals": denormals_section,
                 "window_settings": window_section, "window_accuracy": window_accuracy_section,
                 "ab_window": ab_window_section,
-                "decoder_speed": decoder_section, "cuda": lambda n, d: cuda_section(n, d, plots)}
+                "decoder_speed": decoder_section, "beam_loops": beam_loops_section,
+                "cuda": lambda n, d: cuda_section(n, d, plots)}
     lines: list[str] = []
     for path in files:
         data = json.loads(path.read_text())
