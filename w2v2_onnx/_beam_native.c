@@ -119,7 +119,7 @@ static int map_put(Map *map, Slot *slot, int32_t a, int32_t b, int32_t c, int32_
     return 0;
 }
 
-/* Growing arrays of doubles indexed by id (the scores Python returned for each interned id). */
+/* A growing array of doubles indexed by id (each text's score, as Python returned it). */
 typedef struct {
     double *values;
     size_t size;
@@ -127,7 +127,7 @@ typedef struct {
 
 static int scores_set(Scores *scores, long id, double value) {
     if (id < 0) {
-        PyErr_SetString(PyExc_ValueError, "interned ids must be non-negative");
+        PyErr_SetString(PyExc_ValueError, "ids must be non-negative");
         return -1;
     }
     if ((size_t)id >= scores->size) {
@@ -145,6 +145,19 @@ static int scores_set(Scores *scores, long id, double value) {
     return 0;
 }
 
+/* Grow each of n arrays (of the given item sizes) to hold `size` items. */
+static int grow_arrays(void **arrays[], const size_t sizes[], int n, size_t size) {
+    for (int i = 0; i < n; i++) {
+        void *grown = realloc(*arrays[i], size * sizes[i]);
+        if (!grown) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        *arrays[i] = grown;
+    }
+    return 0;
+}
+
 /* Word spans as linked lists in one arena: node i is (first[i], end[i]) after the list parent[i]. */
 typedef struct {
     int32_t *parent, *first, *end;
@@ -154,17 +167,14 @@ typedef struct {
 static int32_t spans_push(Spans *spans, int32_t parent, int32_t first, int32_t end) {
     if (spans->count == spans->size) {
         size_t size = spans->size ? spans->size * 2 : 1024;
-        int32_t *p = realloc(spans->parent, size * sizeof(int32_t));
-        if (p) spans->parent = p;
-        int32_t *f = realloc(spans->first, size * sizeof(int32_t));
-        if (f) spans->first = f;
-        int32_t *e = realloc(spans->end, size * sizeof(int32_t));
-        if (e) spans->end = e;
-        if (!p || !f || !e) {
-            PyErr_NoMemory();
-            return -2;
-        }
+        void **arrays[] = {(void **)&spans->parent, (void **)&spans->first, (void **)&spans->end};
+        const size_t sizes[] = {sizeof(int32_t), sizeof(int32_t), sizeof(int32_t)};
+        if (grow_arrays(arrays, sizes, 3, size) < 0) return -2;
         spans->size = size;
+    }
+    if (spans->count >= INT32_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "too many word spans");
+        return -2;
     }
     spans->parent[spans->count] = parent;
     spans->first[spans->count] = first;
@@ -188,19 +198,6 @@ static int compare_ranked(const void *x, const void *y) {
     if (a->total > b->total) return -1;
     if (a->total < b->total) return 1;
     return (a->index > b->index) - (a->index < b->index);
-}
-
-/* Grow each of n arrays (of the given item sizes) to hold `size` items. */
-static int grow_arrays(void **arrays[], const size_t sizes[], int n, size_t size) {
-    for (int i = 0; i < n; i++) {
-        void *grown = realloc(*arrays[i], size * sizes[i]);
-        if (!grown) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        *arrays[i] = grown;
-    }
-    return 0;
 }
 
 /* The trie of partial words: node i is node parent[i]'s string followed by symbol[i]. With few symbols
