@@ -122,7 +122,8 @@ def load_checkpoint(checkpoint: str | Path) -> LoadedCheckpoint:
     try:
         config = transformers.AutoConfig.from_pretrained(source)
     except (OSError, ValueError) as exc:
-        raise ExportError(f"cannot load the config of checkpoint {source!r}: {exc}") from exc
+        tried = "" if local.exists() else " (no local directory has this name, so it was tried as a hub id)"
+        raise ExportError(f"cannot load the config of checkpoint {source!r}{tried}: {exc}") from exc
     architectures = list(getattr(config, "architectures", None) or [])
     architecture = architectures[0] if architectures else f"{type(config).__name__} (no architectures field)"
     if architecture not in SUPPORTED_ARCHITECTURES:

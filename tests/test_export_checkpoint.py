@@ -64,3 +64,12 @@ def test_corrupt_weights_and_an_output_that_is_a_file(tmp_path: Path) -> None:
     (tmp_path / "a_file").write_text("x")
     with pytest.raises(ExportError, match="exists and is not a directory"):
         export_model(checkpoint, tmp_path / "a_file")
+
+
+def test_a_bare_name_that_is_no_folder_is_tried_as_a_hub_id(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Slash-less hub ids exist (legacy names), so a bare name is tried on the hub; offline (as here) or
+    unknown there, the error says both what was tried and why it failed."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ExportError, match="no local directory has this name, so it was tried as a hub id"):
+        load_checkpoint("no-such-model-w2v2-onnx-test")
