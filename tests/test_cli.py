@@ -153,3 +153,22 @@ def test_subtitle_text_cannot_break_cues_and_unknown_format_is_typed():
     assert vtt.count("-->") == 1 and "&lt;b&gt;&amp;" in vtt and "A--&gt;B" in vtt
     with pytest.raises(InvalidOptionError, match="format must be one of"):
         render(result, "xml")
+
+
+def test_non_finite_numbers_in_a_hand_built_result():
+    """The decoders never produce NaN (the runtime raises InferenceError first), but a hand-built result
+    might: JSON writes null (staying valid JSON), subtitles refuse it with a typed error."""
+    import json
+
+    from w2v2_onnx.errors import InvalidOptionError
+    from w2v2_onnx.formats import render, to_json_line
+    from w2v2_onnx.results import Transcription, Word
+
+    result = Transcription("HI", (Word(0.5, float("nan"), "HI", float("inf")),), 1.0, {"alpha": float("-inf")})
+    data = json.loads(render(result, "json", "a.wav"))
+    assert data["words"][0] == {"start": 0.5, "end": None, "word": "HI", "probability": None}
+    assert data["options"] == {"alpha": None} and data["source"] == "a.wav"
+    assert json.loads(to_json_line(result)) == {k: v for k, v in data.items() if k != "source"}
+    for fmt in ("srt", "vtt"):
+        with pytest.raises(InvalidOptionError, match="subtitle times must be finite"):
+            render(result, fmt)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
 import sys
 import time
 from pathlib import Path
 
 from w2v2_onnx.errors import W2V2OnnxError
-from w2v2_onnx.formats import FORMATS, render
+from w2v2_onnx.formats import FORMATS, render, to_json_line
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".w64", ".caf", ".rf64"}
 EXTENSIONS = {"txt": ".txt", "json": ".json", "srt": ".srt", "vtt": ".vtt"}
@@ -151,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
             _output_path(args.output_dir, path, args.format, used).write_text(
                 render(result, args.format, str(path)), encoding="utf-8")
         elif args.format == "json":
-            print(json.dumps({"source": str(path), **result.to_dict()}, ensure_ascii=False))
+            print(to_json_line(result, str(path)))
         elif args.format == "txt" and len(paths) > 1:
             print(f"{path}\t{result.text}")
         else:

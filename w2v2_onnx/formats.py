@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+from typing import Any
 
 from w2v2_onnx.errors import InvalidOptionError
 from w2v2_onnx.results import Transcription, Word
@@ -14,6 +16,8 @@ CUE_GAP_SECONDS = 1.0
 
 
 def _timestamp(seconds: float, decimal: str) -> str:
+    if not math.isfinite(seconds):
+        raise InvalidOptionError(f"subtitle times must be finite numbers of seconds, got {seconds!r}")
     millis = max(0, round(seconds * 1000))
     hours, millis = divmod(millis, 3_600_000)
     minutes, millis = divmod(millis, 60_000)
@@ -64,12 +68,34 @@ def to_vtt(result: Transcription) -> str:
     return "WEBVTT\n\n" + "\n".join(blocks)
 
 
+def _finite_or_none(value: Any) -> Any:
+    """``value`` with every NaN or infinite float inside it replaced by None (JSON has no NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_none(item) for item in value]
+    return value
+
+
 def to_json(result: Transcription, source: str | None = None) -> str:
-    """JSON with text, words, duration and the effective options (and the source path when given)."""
-    data = result.to_dict()
-    if source is not None:
-        data = {"source": source, **data}
-    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    """JSON with text, words, duration and the effective options (and the source path when given).
+
+    A number that is NaN or infinite (the decoders never produce one; a hand-built result might) is written
+    as ``null``, so the output stays valid JSON.
+    """
+    return json.dumps(_json_data(result, source), ensure_ascii=False, indent=2, allow_nan=False) + "\n"
+
+
+def to_json_line(result: Transcription, source: str | None = None) -> str:
+    """The same data as :func:`to_json` on one line (JSON Lines), without the final newline."""
+    return json.dumps(_json_data(result, source), ensure_ascii=False, allow_nan=False)
+
+
+def _json_data(result: Transcription, source: str | None) -> dict[str, Any]:
+    data = _finite_or_none(result.to_dict())
+    return data if source is None else {"source": source, **data}
 
 
 def render(result: Transcription, fmt: str, source: str | None = None) -> str:
