@@ -229,3 +229,16 @@ def test_both_loops_leave_the_same_beams(settings: dict, inputs: list[np.ndarray
     decoder = BeamSearchDecoder(VOCAB, lm=lm, lm_backend="python", **settings)
     for lp in inputs:
         assert final_beams(decoder, lp, native=True) == final_beams(decoder, lp, native=False)
+
+
+@needs_native
+def test_threads_share_a_decoder_safely(inputs: list[np.ndarray]) -> None:
+    """The C loop runs without the GIL (it takes it back to score new texts): decoding from several threads
+    at once with one decoder gives what decoding one after another gives."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    decoder = BeamSearchDecoder(VOCAB, lm=LM, lm_backend="python", hotwords=["KITE"])
+    work = inputs * 4
+    expected = [decoder.decode(lp, 0.02) for lp in work]
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(lambda lp: decoder.decode(lp, 0.02), work)) == expected

@@ -30,6 +30,10 @@
 enum { KIND_SILENT = 0, KIND_SPACE = 1, KIND_CHAR = 2 };
 enum { TOTAL_ACOUSTIC = 0, TOTAL_HOTWORDS = 1, TOTAL_LM = 2 };
 
+/* How a step of the frame loop failed. The loop runs without the GIL, so its helpers set no Python error
+ * (except the text callback, which holds the GIL while it runs); frames() raises it afterwards. */
+typedef enum { FAIL_NONE = 0, FAIL_MEMORY, FAIL_OVERFLOW, FAIL_PYTHON } Failure;
+
 typedef struct {
     int32_t text, part, last, spans, ps0, ps1;
     double score, ts, pscore;
@@ -125,19 +129,13 @@ typedef struct {
     size_t size;
 } Scores;
 
-static int scores_set(Scores *scores, long id, double value) {
-    if (id < 0) {
-        PyErr_SetString(PyExc_ValueError, "ids must be non-negative");
-        return -1;
-    }
-    if ((size_t)id >= scores->size) {
+/* Set scores[id] (id >= 0), growing the array; -1 when out of memory (no Python error set). */
+static int scores_set(Scores *scores, size_t id, double value) {
+    if (id >= scores->size) {
         size_t size = scores->size ? scores->size : 256;
-        while (size <= (size_t)id) size *= 2;
+        while (size <= id) size *= 2;
         double *values = realloc(scores->values, size * sizeof(double));
-        if (!values) {
-            PyErr_NoMemory();
-            return -1;
-        }
+        if (!values) return -1;
         scores->values = values;
         scores->size = size;
     }
@@ -145,14 +143,11 @@ static int scores_set(Scores *scores, long id, double value) {
     return 0;
 }
 
-/* Grow each of n arrays (of the given item sizes) to hold `size` items. */
+/* Grow each of n arrays (of the given item sizes) to hold `size` items; -1 when out of memory. */
 static int grow_arrays(void **arrays[], const size_t sizes[], int n, size_t size) {
     for (int i = 0; i < n; i++) {
         void *grown = realloc(*arrays[i], size * sizes[i]);
-        if (!grown) {
-            PyErr_NoMemory();
-            return -1;
-        }
+        if (!grown) return -1;
         *arrays[i] = grown;
     }
     return 0;
@@ -164,17 +159,15 @@ typedef struct {
     size_t count, size;
 } Spans;
 
+/* Append a span; its id, or -FAIL_MEMORY / -FAIL_OVERFLOW. */
 static int32_t spans_push(Spans *spans, int32_t parent, int32_t first, int32_t end) {
+    if (spans->count >= INT32_MAX) return -FAIL_OVERFLOW;
     if (spans->count == spans->size) {
         size_t size = spans->size ? spans->size * 2 : 1024;
         void **arrays[] = {(void **)&spans->parent, (void **)&spans->first, (void **)&spans->end};
         const size_t sizes[] = {sizeof(int32_t), sizeof(int32_t), sizeof(int32_t)};
-        if (grow_arrays(arrays, sizes, 3, size) < 0) return -2;
+        if (grow_arrays(arrays, sizes, 3, size) < 0) return -FAIL_MEMORY;
         spans->size = size;
-    }
-    if (spans->count >= INT32_MAX) {
-        PyErr_SetString(PyExc_OverflowError, "too many word spans");
-        return -2;
     }
     spans->parent[spans->count] = parent;
     spans->first[spans->count] = first;
@@ -215,8 +208,10 @@ typedef struct {
 /* Pool rows are used up to this many symbols; beyond, children are found through a hash map. */
 #define MAX_ROW_SYMBOLS 64
 
+/* Append a node; its id, or -FAIL_MEMORY / -FAIL_OVERFLOW. */
 static int32_t parts_add(Parts *parts, int32_t parent, int32_t symbol, int32_t length, int32_t lm_prefix,
                          int32_t hot_prefix, double score) {
+    if (parts->count >= INT32_MAX) return -FAIL_OVERFLOW;
     if (parts->count == parts->size) {
         size_t size = parts->size ? parts->size * 2 : 4096;
         void **arrays[] = {(void **)&parts->parent, (void **)&parts->symbol, (void **)&parts->length,
@@ -224,12 +219,8 @@ static int32_t parts_add(Parts *parts, int32_t parent, int32_t symbol, int32_t l
                            (void **)&parts->score};
         const size_t sizes[] = {sizeof(int32_t), sizeof(int32_t), sizeof(int32_t), sizeof(int32_t), sizeof(int32_t),
                                 sizeof(int32_t), sizeof(double)};
-        if (grow_arrays(arrays, sizes, 7, size) < 0) return -1;
+        if (grow_arrays(arrays, sizes, 7, size) < 0) return -FAIL_MEMORY;
         parts->size = size;
-    }
-    if (parts->count > INT32_MAX) {
-        PyErr_SetString(PyExc_OverflowError, "too many partial words");
-        return -1;
     }
     size_t id = parts->count++;
     parts->parent[id] = parent;
@@ -275,6 +266,7 @@ typedef struct {
     size_t n_texts;
     Spans spans;
     PyObject *text_cb;
+    PyThreadState *released; /* the thread state saved while the loop runs without the GIL */
     const PrefixTrie *lm_trie, *hot_trie;
     const int32_t *codepoints;
     int32_t n_symbols;
@@ -295,7 +287,7 @@ static PyObject *part_string(const State *st, int32_t node) {
 }
 
 /* The partial word `parent` followed by symbol `symbol`: its id, made (and scored) when new. */
-static int part_child(State *st, int32_t parent, int32_t symbol, int32_t *child) {
+static Failure part_child(State *st, int32_t parent, int32_t symbol, int32_t *child) {
     Parts *parts = &st->parts;
     Slot *slot = NULL;
     int32_t row = -1;
@@ -305,11 +297,9 @@ static int part_child(State *st, int32_t parent, int32_t symbol, int32_t *child)
             if (parts->pool_count + (size_t)st->n_symbols > parts->pool_size) {
                 size_t size = parts->pool_size ? parts->pool_size * 2 : 65536;
                 while (size < parts->pool_count + (size_t)st->n_symbols) size *= 2;
-                int32_t *pool = size <= INT32_MAX ? realloc(parts->pool, size * sizeof(int32_t)) : NULL;
-                if (!pool) {
-                    PyErr_NoMemory();
-                    return -1;
-                }
+                if (size > INT32_MAX) return FAIL_OVERFLOW;
+                int32_t *pool = realloc(parts->pool, size * sizeof(int32_t));
+                if (!pool) return FAIL_MEMORY;
                 parts->pool = pool;
                 parts->pool_size = size;
             }
@@ -343,43 +333,46 @@ static int part_child(State *st, int32_t parent, int32_t symbol, int32_t *child)
         score = length > st->avg_len ? st->penalty * (double)length / (double)st->avg_len : st->penalty;
     }
     int32_t id = parts_add(&st->parts, parent, symbol, length, lm_prefix, hot_prefix, score);
-    if (id < 0) return -1;
+    if (id < 0) return (Failure)-id;
     *child = id;
     if (row >= 0) {
         st->parts.pool[row + symbol] = id;
     } else if (map_put(&st->part_memo, slot, parent, symbol, 0, id) < 0) {
-        PyErr_NoMemory();
-        return -1;
+        return FAIL_MEMORY;
     }
-    return 0;
+    return FAIL_NONE;
+}
+
+/* Ask Python for the score of `text` followed by the word `part`, taking the GIL for the call. */
+static Failure call_text_child(State *st, int32_t text, int32_t part, double *score) {
+    PyEval_RestoreThread(st->released);
+    Failure failure = FAIL_PYTHON;
+    PyObject *word = part_string(st, part);
+    PyObject *result = word ? PyObject_CallFunction(st->text_cb, "iN", (int)text, word) : NULL;
+    if (result) {
+        *score = PyFloat_AsDouble(result);
+        Py_DECREF(result);
+        if (!(*score == -1.0 && PyErr_Occurred())) failure = FAIL_NONE;
+    }
+    st->released = PyEval_SaveThread();
+    return failure;
 }
 
 /* The text `text` followed by the word `part`: its id, made (and scored by Python) when new. */
-static int text_child(State *st, int32_t text, int32_t part, int32_t *child) {
+static Failure text_child(State *st, int32_t text, int32_t part, int32_t *child) {
     Slot *slot = map_find(&st->text_memo, text, part, 0);
     if (slot->stamp == st->text_memo.stamp) {
         *child = slot->value;
-        return 0;
+        return FAIL_NONE;
     }
-    PyObject *word = part_string(st, part);
-    if (!word) return -1;
-    PyObject *result = PyObject_CallFunction(st->text_cb, "iN", (int)text, word);
-    if (!result) return -1;
-    double score = PyFloat_AsDouble(result);
-    Py_DECREF(result);
-    if (score == -1.0 && PyErr_Occurred()) return -1;
-    if (st->n_texts > INT32_MAX) {
-        PyErr_SetString(PyExc_OverflowError, "too many texts");
-        return -1;
-    }
+    if (st->n_texts >= INT32_MAX) return FAIL_OVERFLOW;
+    double score;
+    Failure failure = call_text_child(st, text, part, &score);
+    if (failure != FAIL_NONE) return failure;
     int32_t id = (int32_t)st->n_texts++;
-    if (scores_set(&st->text_scores, id, score) < 0) return -1;
+    if (scores_set(&st->text_scores, (size_t)id, score) < 0) return FAIL_MEMORY;
     *child = id;
-    if (map_put(&st->text_memo, slot, text, part, 0, id) < 0) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    return 0;
+    return map_put(&st->text_memo, slot, text, part, 0, id) < 0 ? FAIL_MEMORY : FAIL_NONE;
 }
 
 typedef struct {
@@ -510,6 +503,8 @@ static PyObject *frames(PyObject *self, PyObject *args) {
 
     Py_ssize_t n_beams = 1;
     beams[0] = (Beam){0, 0, -2, -1, -1, -1, 0.0, initial_ts, 0.0};
+    Failure failure = FAIL_NONE;
+    st.released = PyEval_SaveThread(); /* other threads run while this loop does (text_child takes it back) */
     for (Py_ssize_t f = 0; f < n_frames; f++) {
         const double *row = log_probs + f * vocab;
         const int32_t end = (int32_t)(f + 1);
@@ -531,9 +526,12 @@ static PyObject *frames(PyObject *self, PyObject *args) {
                 } else if (token_kind == KIND_SPACE) {
                     entry.last = symbol;
                     if (beam->part != 0) {
-                        if (text_child(&st, beam->text, beam->part, &entry.text) < 0) goto done;
+                        if ((failure = text_child(&st, beam->text, beam->part, &entry.text))) goto loop_end;
                         entry.spans = spans_push(&st.spans, beam->spans, beam->ps0, beam->ps1);
-                        if (entry.spans == -2) goto done;
+                        if (entry.spans < 0) {
+                            failure = (Failure)-entry.spans;
+                            goto loop_end;
+                        }
                     }
                     entry.part = 0;
                     entry.ps0 = entry.ps1 = -1;
@@ -541,7 +539,7 @@ static PyObject *frames(PyObject *self, PyObject *args) {
                     entry.ts = st.text_scores.values[entry.text];
                 } else {
                     entry.last = symbol;
-                    if (part_child(&st, beam->part, symbol, &entry.part) < 0) goto done;
+                    if ((failure = part_child(&st, beam->part, symbol, &entry.part))) goto loop_end;
                     entry.ps0 = beam->ps0 < 0 ? (int32_t)f : beam->ps0;
                     entry.ps1 = end;
                     entry.pscore = st.parts.score[entry.part];
@@ -550,8 +548,8 @@ static PyObject *frames(PyObject *self, PyObject *args) {
                 if (slot->stamp != merged.stamp) {
                     entries[n_entries] = entry;
                     if (map_put(&merged, slot, entry.text, entry.part, entry.last, (int32_t)n_entries) < 0) {
-                        PyErr_NoMemory();
-                        goto done;
+                        failure = FAIL_MEMORY;
+                        goto loop_end;
                     }
                     n_entries++;
                 } else { /* merge: add probabilities, keep the spans of the likelier side (new wins ties) */
@@ -588,6 +586,12 @@ static PyObject *frames(PyObject *self, PyObject *args) {
         n_beams = n_kept < (size_t)beam_width ? (Py_ssize_t)n_kept : beam_width;
         for (Py_ssize_t b = 0; b < n_beams; b++) beams[b] = entries[ranked[b].index];
     }
+loop_end:
+    PyEval_RestoreThread(st.released);
+    if (failure == FAIL_MEMORY) PyErr_NoMemory();
+    if (failure == FAIL_OVERFLOW)
+        PyErr_SetString(PyExc_OverflowError, "the search made more than 2^31 texts, partial words or word spans");
+    if (failure != FAIL_NONE) goto done; /* FAIL_PYTHON: the callback's exception is set */
 
     result = PyList_New(n_beams);
     if (!result) goto done;
