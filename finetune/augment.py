@@ -26,6 +26,32 @@ class AugmentSettings:
     gain_db: tuple[float, float] = (-12.0, 3.0)
 
 
+def change_speed(audio: np.ndarray, factor: float, sample_rate: int = 16000) -> np.ndarray:
+    """Play ``audio`` ``factor`` times faster (tempo and pitch together, as Kaldi's speed perturbation)."""
+    import soxr
+
+    # Playing samples recorded at rate*factor back at rate speeds speech up by factor.
+    return soxr.resample(audio, sample_rate * factor, sample_rate)
+
+
+@dataclass(frozen=True)
+class SpeedPerturbation:
+    """On-the-fly speed perturbation of training audio: with probability ``prob`` an example is played
+    at a speed drawn uniformly from ``[low, high]`` each time it is drawn (other voices, in effect:
+    pitch and tempo change together)."""
+
+    prob: float
+    low: float = 0.9
+    high: float = 1.1
+
+    def apply(self, audio: np.ndarray, rng: np.random.Generator, sample_rate: int = 16000) -> np.ndarray:
+        """``audio`` itself, or a copy at another speed (float32)."""
+        if self.prob <= 0 or rng.random() >= self.prob:
+            return audio
+        factor = float(rng.uniform(self.low, self.high))
+        return change_speed(np.asarray(audio, dtype=np.float32), factor, sample_rate).astype(np.float32)
+
+
 def _pink_noise(rng: np.random.Generator, n: int) -> np.ndarray:
     spectrum = np.fft.rfft(rng.standard_normal(n))
     spectrum /= np.sqrt(np.maximum(np.arange(len(spectrum)), 1))
@@ -50,8 +76,7 @@ def augment(audio: np.ndarray, rng: np.random.Generator, settings: AugmentSettin
     applied: list[str] = []
     if rng.random() < settings.speed_prob:
         factor = float(rng.uniform(*settings.speed_range))
-        # Playing samples recorded at rate*factor back at rate speeds speech up by factor.
-        out = soxr.resample(out, sample_rate * factor, sample_rate)
+        out = change_speed(out, factor, sample_rate)
         applied.append(f"speed{factor:.2f}")
     if rng.random() < settings.band_limit_prob:
         out = soxr.resample(soxr.resample(out, sample_rate, 8000), 8000, sample_rate)

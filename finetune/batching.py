@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from w2v2_onnx_finetune.augment import SpeedPerturbation
 from w2v2_onnx_finetune.data import Example
 from w2v2_onnx_finetune.vocab import encode_transcript
 
@@ -24,18 +25,29 @@ class SpeechDataset:
     Args:
         examples: decoded utterances.
         normalize: apply per-utterance normalisation (the feature extractor's ``do_normalize``).
+        speed: speed perturbation applied each time an example is drawn (training data only), or None.
+        seed: seed of the perturbation: draw ``k`` of example ``i`` uses the generator of ``(seed, i, k)``,
+            so a run repeats exactly and each epoch sees other speeds.
     """
 
-    def __init__(self, examples: Sequence[Example], normalize: bool = True) -> None:
+    def __init__(self, examples: Sequence[Example], normalize: bool = True,
+                 speed: SpeedPerturbation | None = None, seed: int = 0) -> None:
         self.examples = list(examples)
         self.normalize = normalize
         self.labels = [encode_transcript(e.text) for e in self.examples]
+        self.speed = speed
+        self.seed = seed
+        self._draws = [0] * len(self.examples)
 
     def __len__(self) -> int:
         return len(self.examples)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         audio = self.examples[index].audio
+        if self.speed is not None:
+            rng = np.random.default_rng((self.seed, index, self._draws[index]))
+            self._draws[index] += 1
+            audio = self.speed.apply(audio, rng)
         values = normalize_audio(audio) if self.normalize else np.asarray(audio, dtype=np.float32)
         return {"input_values": values, "labels": self.labels[index]}
 

@@ -69,6 +69,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="metric choosing the final checkpoint (default: eval_<first eval source>_wer); "
                              "none: the last checkpoint")
     parser.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
+    parser.add_argument("--speed-perturb", type=float, default=0.0, metavar="P",
+                        help="play this share of training draws at another speed (tempo and pitch together; "
+                             "0-1, default 0: off); held-out data is never perturbed")
+    parser.add_argument("--speed-range", type=float, nargs=2, default=(0.9, 1.1), metavar=("LOW", "HIGH"),
+                        help="speed factors drawn uniformly for --speed-perturb (default: 0.9 1.1)")
     regularisation = parser.add_argument_group(
         "regularisation (model config overrides; default: the start model's own values)")
     for name, text in REGULARISATION.items():
@@ -100,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
             save_total_limit=args.save_total_limit, resume=args.resume,
             max_wall_minutes=args.max_wall_minutes, train_until=args.train_until,
             freeze_feature_encoder=args.freeze_feature_encoder,
-            best_metric=args.best_metric, num_workers=args.num_workers, model_overrides=overrides,
+            best_metric=args.best_metric, num_workers=args.num_workers, speed_perturb=args.speed_perturb,
+            speed_range=tuple(args.speed_range), model_overrides=overrides,
         )
         facts = run_training(config)
     except W2V2OnnxError as exc:

@@ -56,6 +56,8 @@ class TrainConfig:
     freeze_feature_encoder: str = "auto"
     best_metric: str | None = None
     num_workers: int = 0
+    speed_perturb: float = 0.0  # share of training draws played at another speed (see SpeedPerturbation)
+    speed_range: tuple[float, float] = (0.9, 1.1)
     model_overrides: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
@@ -98,6 +100,11 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not 0 <= value < 2**32:
                 raise bad(name, "an integer from 0 to 2**32 - 1", value)
+        if not is_finite_number(self.speed_perturb) or not 0 <= self.speed_perturb <= 1:
+            raise bad("speed_perturb", "a probability from 0 to 1", self.speed_perturb)
+        low, high = self.speed_range
+        if not (is_finite_number(low) and is_finite_number(high) and 0.5 <= low <= high <= 2.0):
+            raise bad("speed_range", "two speed factors LOW HIGH with 0.5 <= LOW <= HIGH <= 2", self.speed_range)
         if self.scheduler not in SCHEDULERS:
             raise bad("scheduler", f"one of {', '.join(SCHEDULERS)}", self.scheduler)
         for name, value in self.model_overrides.items():
@@ -233,6 +240,7 @@ def run_training(config: TrainConfig) -> dict[str, Any]:
     import transformers
     from transformers import PrinterCallback, TrainingArguments, set_seed
 
+    from w2v2_onnx_finetune.augment import SpeedPerturbation
     from w2v2_onnx_finetune.batching import CTCCollator, SpeechDataset
     from w2v2_onnx_finetune.callbacks import MetricsLogCallback, TimeBudgetCallback
     from w2v2_onnx_finetune.metrics import make_compute_metrics
@@ -258,7 +266,8 @@ def run_training(config: TrainConfig) -> dict[str, Any]:
     use_mask = getattr(model.config, "feat_extract_norm", "layer") == "layer"
     processor = build_processor(output)
     processor.feature_extractor.return_attention_mask = use_mask
-    train_set = SpeechDataset(train_examples)
+    speed = SpeedPerturbation(config.speed_perturb, *config.speed_range) if config.speed_perturb > 0 else None
+    train_set = SpeechDataset(train_examples, speed=speed, seed=config.seed)
     eval_sets = {name: SpeechDataset(items) for name, items in eval_examples.items()}
     logger.info("training on %d examples (%.0f s of audio); eval sets %s", len(train_set),
                 train_set.total_seconds(), {k: len(v) for k, v in eval_sets.items()})

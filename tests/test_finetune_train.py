@@ -113,6 +113,38 @@ def test_batched_transcription_matches_single() -> None:
     assert batched == single
 
 
+def test_speed_perturbation_is_seeded_per_draw_and_stays_in_range() -> None:
+    from w2v2_onnx_finetune.augment import SpeedPerturbation
+
+    rng = np.random.default_rng(2)
+    examples = [Example(rng.standard_normal(16000).astype(np.float32), "A B", f"x:{i}") for i in range(3)]
+    plain = SpeechDataset(examples)
+    assert np.array_equal(plain[0]["input_values"], normalize_audio(examples[0].audio))
+    speed = SpeedPerturbation(1.0, 0.9, 1.1)
+    one, two = SpeechDataset(examples, speed=speed, seed=5), SpeechDataset(examples, speed=speed, seed=5)
+    first = [len(one[i]["input_values"]) for i in range(3)]
+    assert first == [len(two[i]["input_values"]) for i in range(3)]  # same seed, same draws
+    assert all(16000 / 1.1 - 2 <= n <= 16000 / 0.9 + 2 for n in first) and len(set(first)) > 1
+    second_epoch = [len(one[i]["input_values"]) for i in range(3)]
+    assert second_epoch != first  # another draw of the same examples gets other speeds
+    assert one[0]["labels"] == plain[0]["labels"]
+    never = SpeechDataset(examples, speed=SpeedPerturbation(0.0), seed=5)
+    assert np.array_equal(never[1]["input_values"], plain[1]["input_values"])
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--speed-perturb", "1.5"], "--speed-perturb must be a probability from 0 to 1"),
+    (["--speed-perturb", "nan"], "--speed-perturb must be a probability from 0 to 1"),
+    (["--speed-range", "1.2", "0.9"], "--speed-range must be two speed factors"),
+    (["--speed-range", "0.1", "1.0"], "--speed-range must be two speed factors"),
+])
+def test_bad_speed_perturbation_settings_are_refused(flags: list[str], message: str, tmp_path, capsys) -> None:
+    from w2v2_onnx_finetune.cli import main
+
+    assert main(["--data", "x.tsv", "--output-dir", str(tmp_path / "run"), *flags]) == 1
+    assert message in capsys.readouterr().err
+
+
 def test_regularisation_settings_reach_the_model_from_scratch_and_from_a_checkpoint(tmp_path) -> None:
     from w2v2_onnx.errors import InvalidOptionError
     from w2v2_onnx_finetune.cli import add_arguments
@@ -160,11 +192,13 @@ def test_continue_from_own_checkpoint_and_resume(tiny_corpus, tmp_path) -> None:
     assert cli.main(common + ["--output-dir", str(first), "--start", "scratch:tiny", "--max-steps", "6",
                               "--eval-steps", "2", "--resume"]) == 0
     assert json.loads((first / "checkpoint" / "training.json").read_text())["global_step"] == 6
-    # continue fine-tuning from our own checkpoint: the feature encoder stays trainable
+    # continue fine-tuning from our own checkpoint (the feature encoder stays trainable), speed-perturbed
     second = tmp_path / "second"
     assert cli.main(common + ["--output-dir", str(second), "--start", str(first / "checkpoint"),
-                              "--max-steps", "2", "--eval-steps", "2"]) == 0
+                              "--max-steps", "2", "--eval-steps", "2", "--speed-perturb", "0.5"]) == 0
     assert (second / "checkpoint" / "config.json").is_file()
+    facts = json.loads((second / "checkpoint" / "training.json").read_text())
+    assert facts["config"]["speed_perturb"] == 0.5 and facts["config"]["speed_range"] == [0.9, 1.1]
 
 
 def test_bad_start_reports_error(tiny_corpus, tmp_path, capsys) -> None:
