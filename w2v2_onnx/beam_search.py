@@ -201,7 +201,7 @@ def _candidate_order(log_probs: np.ndarray, settings: SearchSettings) -> tuple[n
     above = log_probs >= settings.token_min_logp
     best_ids = log_probs.argmax(axis=1).tolist()
     counts = above.sum(axis=1).tolist()
-    rows, cols = np.nonzero(above)
+    _, cols = np.nonzero(above)
     cols = cols.tolist()
     order: list[int] = []
     offsets = [0]
