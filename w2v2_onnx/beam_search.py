@@ -273,39 +273,80 @@ def _symbol_ids(chars: list[str]) -> dict[str, int]:
     return {char: i for i, char in enumerate(dict.fromkeys(char for char in chars if char))}
 
 
+class _TextTable:
+    """The texts of one C search, by id, each as (previous text's id, last word) with its LM state and
+    scores: memory grows with the number of texts, not with their length (a full string per text, as the
+    Python loop keeps, grows with the square of the audio's length). Scores equal ``_Scorer.text_score``'s:
+    the hotword bonus is counted word by word (hotwords are single words, so a text's count of whole-word
+    matches is its previous text's plus one if the new word is a hotword)."""
+
+    def __init__(self, scorer: _Scorer) -> None:
+        self.lm, self.hotwords = scorer.lm, scorer.hotwords
+        start = scorer.text_cache[("", False)] if self.lm is not None else (0.0, 0.0, None)
+        self.start_score = scorer.text_score("", "", "", False)
+        self.previous, self.words, self.counts = [0], [""], [0]
+        self.raws, self.states = [start[1]], [start[2]]
+
+    def add(self, text_id: int, word: str) -> float:
+        """Make the next id: text ``text_id`` followed by ``word``; returns its LM + hotword score."""
+        count = self.counts[text_id] + self.hotwords.is_word(word)
+        self.previous.append(text_id)
+        self.words.append(word)
+        self.counts.append(count)
+        hot = self.hotwords.score_count(count)
+        if self.lm is None:
+            self.raws.append(0.0)
+            self.states.append(None)
+            return hot
+        score, state = self.lm.score(self.states[text_id], word, is_last_word=False)
+        raw = self.raws[text_id] + score
+        self.raws.append(raw)
+        self.states.append(state)
+        return raw + hot
+
+    def text(self, text_id: int) -> str:
+        words = []
+        while text_id:
+            words.append(self.words[text_id])
+            text_id = self.previous[text_id]
+        return " ".join(reversed(words))
+
+    def remember(self, scorer: _Scorer, text_id: int, text: str) -> None:
+        """Put the text's scores and state where the end-of-utterance step (``_score_and_prune``) reads them."""
+        if self.lm is not None:
+            raw = self.raws[text_id]
+            scorer.text_cache[(text, False)] = (raw + self.hotwords.score_count(self.counts[text_id]), raw,
+                                                self.states[text_id])
+
+
 def _native_frames(log_probs: np.ndarray, chars: list[str], settings: SearchSettings,
                    scorer: _Scorer) -> list[tuple]:
     """The frame loop in C (``_beam_native.frames``): the same beams as :func:`_python_frames`.
 
     C numbers texts and partial words (see the C file's head): it scores partial words itself, from the
-    prefix trie, and asks here for each new text's score.
+    prefix tries, and asks here (:class:`_TextTable`) for each new text's score.
     """
     symbol_ids = _symbol_ids(chars)
     kinds = [0 if char == "" else 1 if char == " " else 2 for char in chars]
     symbols = [symbol_ids[char] if char else -1 for char in chars]
     symbol_chars = list(symbol_ids)
-    texts = [""]
-    text_score = scorer.text_score
-
-    def text_child(text_id: int, word: str) -> float:
-        text = texts[text_id]
-        joined = word if not text else text + " " + word
-        texts.append(joined)
-        return text_score(text, joined, word, False)
-
+    table = _TextTable(scorer)
     order, offsets = _candidate_order(log_probs, settings)
     lm = scorer.lm
     total_mode = 2 if lm is not None else 1 if scorer.hotwords else 0
     found = _native.frames(np.ascontiguousarray(log_probs, dtype=np.float64), order, offsets,
                            np.asarray(kinds, dtype=np.int32), np.asarray(symbols, dtype=np.int32),
                            np.asarray([ord(char) for char in symbol_chars] or [0], dtype=np.int32),
-                           settings.beam_width, settings.beam_prune_logp, total_mode,
-                           scorer.text_score("", "", "", False),
+                           settings.beam_width, settings.beam_prune_logp, total_mode, table.start_score,
                            lm.unk_score_offset * 1.0 if lm is not None else 0.0, AVG_WORD_LEN,
-                           *_tries(scorer, chars, symbol_ids), text_child)
-    return [(texts[text], word_part, None if last == -2 else "" if last == -1 else symbol_chars[last],
-             spans, part_span, score, ts, part_value)
-            for text, word_part, last, spans, part_span, score, ts, part_value in found]
+                           *_tries(scorer, chars, symbol_ids), table.add)
+    beams = []
+    for text_id, word_part, last, spans, part_span, score, ts, part_value in found:
+        text = table.text(text_id)
+        table.remember(scorer, text_id, text)
+        beams.append((text, word_part, None if last == -2 else "" if last == -1 else symbol_chars[last],
+                      spans, part_span, score, ts, part_value))
+    return beams
 
 
 def _python_frames(log_probs: np.ndarray, chars: list[str], settings: SearchSettings, scorer: _Scorer,

@@ -220,6 +220,7 @@ class HotwordScorer:
             weight: natural-log bonus per matched hotword word.
         """
         words = [w for phrase in hotwords for w in str(phrase).split()]
+        self._words = frozenset(words)
         self.weight = float(weight) if words else 0.0
         self.words = tuple(sorted(set(words), key=lambda w: (len(w), w)))
         self._pattern = (re.compile("|".join(r"(?<!\S)" + re.escape(w) + r"(?!\S)"
@@ -245,7 +246,15 @@ class HotwordScorer:
         """Bonus for the whole hotwords in ``text``."""
         if self._pattern is None:
             return 0.0
-        return self.weight * len(self._pattern.findall(text))
+        return self.score_count(len(self._pattern.findall(text)))
+
+    def score_count(self, count: int) -> float:
+        """Bonus for ``count`` whole hotwords: what :meth:`score` gives a text holding that many."""
+        return 0.0 if self._pattern is None else self.weight * count
+
+    def is_word(self, word: str) -> bool:
+        """Whether ``word`` (no spaces) is one of the hotwords, so a text ending in it holds one more."""
+        return word in self._words
 
     def prefixes(self) -> list[str]:
         """Every prefix of every hotword word."""
