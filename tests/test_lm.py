@@ -206,3 +206,14 @@ def test_build_lm_refuses_non_utf8_text_and_unigram_order(tmp_path: Path, capsys
     with pytest.raises(SystemExit):  # KenLM loads no unigram-only model: the command asks for 2-6
         cli.main(["build-lm", str(good), "-o", str(tmp_path / "y"), "--order", "1"])
     assert "invalid choice: 1" in capsys.readouterr().err
+
+
+def test_hotword_bonus_counted_word_by_word_equals_the_text_score() -> None:
+    """The C beam loop adds hotword bonuses word by word; that must equal scoring the whole text."""
+    from w2v2_onnx.lm import HotwordScorer
+
+    scorer = HotwordScorer(["RED BALL", "KITE", "KITES"], 2.5)
+    for text in ["", "KITE", "A RED KITE", "KITES AND KITE RED BALL", "REDBALL KIT", "BALL BALL RED"]:
+        count = sum(scorer.is_word(word) for word in text.split())
+        assert scorer.score_count(count) == scorer.score(text)
+    assert HotwordScorer([], 2.5).score_count(3) == 0.0 == HotwordScorer([], 2.5).score("KITE")
