@@ -128,15 +128,23 @@ def _best(items: list, totals: list[float], settings: SearchSettings) -> list:
     return [items[i] for i in kept[:settings.beam_width]]
 
 
-def _prune_history(beams: list[tuple], settings: SearchSettings, lm_order: int) -> list[tuple]:
-    """With ``prune_history``, keep only the best beam per (last ``order - 1`` words, partial word, symbol)."""
+def _last_words_of_string(text: str, count: int) -> tuple[str, ...]:
+    return tuple(text.split()[-count:])
+
+
+def _prune_history(beams: list[tuple], settings: SearchSettings, lm_order: int,
+                   last_words: Any = _last_words_of_string) -> list[tuple]:
+    """With ``prune_history``, keep only the best beam per (last ``order - 1`` words, partial word, symbol).
+
+    ``last_words(text, count)`` reads a beam's text (a string, or an id of the frame loop's text table).
+    """
     if not settings.prune_history:
         return beams
     history = max(1, lm_order - 1)
     seen = set()
     pruned = []
     for beam in beams:
-        key = (tuple(beam[0].split()[-history:]), beam[1], beam[2])
+        key = (last_words(beam[0], history), beam[1], beam[2])
         if key not in seen:
             seen.add(key)
             pruned.append(beam)
@@ -285,7 +293,8 @@ class _TextTable:
         start = scorer.text_cache[("", False)] if self.lm is not None else (0.0, 0.0, None)
         self.start_score = scorer.text_score("", "", "", False)
         self.previous, self.words, self.counts = [0], [""], [0]
-        self.raws, self.states = [start[1]], [start[2]]
+        self.raws, self.states, self.scores = [start[1]], [start[2]], [self.start_score]
+        self._ids: dict[tuple[int, str], int] = {}
 
     def add(self, text_id: int, word: str) -> float:
         """Make the next id: text ``text_id`` followed by ``word``; returns its LM + hotword score."""
@@ -297,19 +306,49 @@ class _TextTable:
         if self.lm is None:
             self.raws.append(0.0)
             self.states.append(None)
+            self.scores.append(hot)
             return hot
         score, state = self.lm.score(self.states[text_id], word, is_last_word=False)
         raw = self.raws[text_id] + score
         self.raws.append(raw)
         self.states.append(state)
+        self.scores.append(raw + hot)
         return raw + hot
 
+    def join(self, text_id: int, word: str) -> tuple[int, float]:
+        """The id and score of text ``text_id`` followed by ``word``, made once (the Python loop's lookup;
+        the C loop remembers the ids it asked :meth:`add` for)."""
+        found = self._ids.get((text_id, word))
+        if found is None:
+            self.add(text_id, word)
+            found = self._ids[(text_id, word)] = len(self.words) - 1
+        return found, self.scores[found]
+
     def text(self, text_id: int) -> str:
+        """The text itself: its words joined by single spaces."""
         words = []
         while text_id:
             words.append(self.words[text_id])
             text_id = self.previous[text_id]
         return " ".join(reversed(words))
+
+    def last_words(self, text_id: int, count: int) -> tuple[str, ...]:
+        """The text's last ``count`` words (fewer if it has fewer)."""
+        words = []
+        while text_id and len(words) < count:
+            words.append(self.words[text_id])
+            text_id = self.previous[text_id]
+        return tuple(reversed(words))
+
+    def finish(self, beams: list[tuple], scorer: _Scorer) -> list[tuple]:
+        """The beams with their text ids replaced by the texts, whose scores and states the end-of-utterance
+        step (``_score_and_prune``) then reads from ``scorer``."""
+        finished = []
+        for text_id, *rest in beams:
+            text = self.text(text_id)
+            self.remember(scorer, text_id, text)
+            finished.append((text, *rest))
+        return finished
 
     def remember(self, scorer: _Scorer, text_id: int, text: str) -> None:
         """Put the text's scores and state where the end-of-utterance step (``_score_and_prune``) reads them."""
@@ -340,22 +379,20 @@ def _native_frames(log_probs: np.ndarray, chars: list[str], settings: SearchSett
                            settings.beam_width, settings.beam_prune_logp, total_mode, table.start_score,
                            lm.unk_score_offset * 1.0 if lm is not None else 0.0, AVG_WORD_LEN,
                            *_tries(scorer, chars, symbol_ids), table.add)
-    beams = []
-    for text_id, word_part, last, spans, part_span, score, ts, part_value in found:
-        text = table.text(text_id)
-        table.remember(scorer, text_id, text)
-        beams.append((text, word_part, None if last == -2 else "" if last == -1 else symbol_chars[last],
-                      spans, part_span, score, ts, part_value))
-    return beams
+    return table.finish([(text_id, word_part, None if last == -2 else "" if last == -1 else symbol_chars[last],
+                          spans, part_span, score, ts, part_value)
+                         for text_id, word_part, last, spans, part_span, score, ts, part_value in found], scorer)
 
 
 def _python_frames(log_probs: np.ndarray, chars: list[str], settings: SearchSettings, scorer: _Scorer,
                    lm_order: int) -> list[tuple]:
     """The frame loop in Python: the beams left after the last frame."""
-    # While frames are read, a beam also carries its text's LM + hotword score and its partial word's
-    # score, ``(text, word_part, last_char, spans, part_span, score, text_score, part_score)``: both depend
-    # only on the key, so they are looked up once per new text or partial word instead of per entry.
-    beams: list[tuple] = [("", "", None, (), NULL_SPAN, 0.0, scorer.text_score("", "", "", False), 0.0)]
+    # While frames are read, a beam is ``(text_id, word_part, last_char, spans, part_span, score, text_score,
+    # part_score)``: its text is an id of a _TextTable (memory then grows with the number of texts, not
+    # their length), and it carries its text's LM + hotword score and its partial word's score, which
+    # depend only on the key, so they are looked up once per new text or partial word, not per entry.
+    table = _TextTable(scorer)
+    beams: list[tuple] = [(0, "", None, (), NULL_SPAN, 0.0, table.start_score, 0.0)]
     above = log_probs >= settings.token_min_logp
     best_ids = log_probs.argmax(axis=1).tolist()
     only_best = (above.sum(axis=1) <= 1).tolist()
@@ -368,23 +405,23 @@ def _python_frames(log_probs: np.ndarray, chars: list[str], settings: SearchSett
                 beams = kept
                 continue
         candidates = set(np.flatnonzero(above[frame]).tolist()) | {best}
-        beams = _extend(beams, row, candidates, chars, frame, scorer, settings, lm_order)
-    return beams
+        beams = _extend(beams, row, candidates, chars, frame, scorer, table, settings, lm_order)
+    return table.finish(beams, scorer)
 
 
 def _extend(beams: list[tuple], row: np.ndarray, candidates: set[int], chars: list[str], frame: int,
-            scorer: _Scorer, settings: SearchSettings, lm_order: int) -> list[tuple]:
+            scorer: _Scorer, table: _TextTable, settings: SearchSettings, lm_order: int) -> list[tuple]:
     """One frame: extend every beam by every candidate token, merge equal prefixes, score and prune.
 
-    A merged entry is ``[spans, part_span, score, text_score, part_score]``, keyed by ``(text, word_part,
+    A merged entry is ``[spans, part_span, score, text_score, part_score]``, keyed by ``(text_id, word_part,
     last_char)``; merging adds probabilities and keeps the spans of the likelier side (see ``_merge_into``).
     Entries of different candidates never share a key (their last symbols differ).
     """
     merged: dict[tuple, list] = {}
     end = frame + 1
     get = merged.get
-    text_score, part_score, part_cached = scorer.text_score, scorer.part_score, scorer.part_cache.get
-    lm_texts = scorer.text_cache.get if scorer.lm is not None else None
+    part_score, part_cached = scorer.part_score, scorer.part_cache.get
+    join, text_scores = table.join, table.scores
     for idx in candidates:
         char = chars[idx]
         p = float(row[idx])
@@ -407,13 +444,13 @@ def _extend(beams: list[tuple], row: np.ndarray, candidates: set[int], chars: li
                 key = (text, word_part, char)
                 new_part_span = (part_span[0], end)
             elif char == " ":
-                joined = _join(text, word_part)
-                key = (joined, "", char)
                 if word_part:
+                    joined, ts = join(text, word_part)
                     new_spans = spans + (part_span,)
+                else:
+                    joined, ts = text, text_scores[text]
+                key = (joined, "", char)
                 new_part_span, part = NULL_SPAN, 0.0
-                cached = None if lm_texts is None else lm_texts((joined, False))
-                ts = cached[0] if cached is not None else text_score(text, joined, word_part, False)
             else:
                 longer = word_part + char
                 key = (text, longer, char)
@@ -433,7 +470,7 @@ def _extend(beams: list[tuple], row: np.ndarray, candidates: set[int], chars: li
     beams = [(text, word_part, last_char, spans, part_span, score, ts, part)
              for (text, word_part, last_char), (spans, part_span, score, ts, part)
              in _best(items, totals, settings)]
-    return _prune_history(beams, settings, lm_order)
+    return _prune_history(beams, settings, lm_order, table.last_words)
 
 
 def _silent_frame(beams: list[tuple], p: float, scorer: _Scorer, settings: SearchSettings) -> list[tuple] | None:
