@@ -7,7 +7,7 @@ finished word and ``part_span`` those of ``word_part``. Beams with the same text
 symbol are merged by adding their probabilities (see ``_merge_into`` for which spans are kept).
 
 The frame loop exists twice with the same output: in C (``_beam_native.c``, built at install time where a C
-compiler is; 3-9x faster) and in Python (``_python_frames``, used without the C build, with
+compiler is; 5-8x faster on our models' posteriors) and in Python (``_python_frames``, used without the C build, with
 ``prune_history``, for vocabularies with multi-character tokens, or when ``W2V2_ONNX_PURE_PYTHON`` is set).
 """
 
@@ -205,7 +205,7 @@ def search(log_probs: np.ndarray, chars: list[str], settings: SearchSettings,
 
 def _candidate_order(log_probs: np.ndarray, settings: SearchSettings) -> tuple[np.ndarray, np.ndarray]:
     """Each frame's candidate tokens (those at or above ``token_min_logp``, and the best one) in the order
-    the Python loop visits them (a set's), flattened, with the ``[frames + 1]`` offsets into it."""
+    both loops visit them (pyctcdecode's: a set's), flattened, with the ``[frames + 1]`` offsets into it."""
     above = log_probs >= settings.token_min_logp
     best_ids = log_probs.argmax(axis=1).tolist()
     counts = above.sum(axis=1).tolist()
@@ -282,9 +282,9 @@ def _symbol_ids(chars: list[str]) -> dict[str, int]:
 
 
 class _TextTable:
-    """The texts of one C search, by id, each as (previous text's id, last word) with its LM state and
-    scores: memory grows with the number of texts, not with their length (a full string per text, as the
-    Python loop keeps, grows with the square of the audio's length). Scores equal ``_Scorer.text_score``'s:
+    """The texts of one search (either loop), by id, each as (previous text's id, last word) with its LM
+    state and scores: memory grows with the number of texts, not with their length (a full string per text
+    would grow with the square of the audio's length). Scores equal ``_Scorer.text_score``'s:
     the hotword bonus is counted word by word (hotwords are single words, so a text's count of whole-word
     matches is its previous text's plus one if the new word is a hotword)."""
 
@@ -393,23 +393,20 @@ def _python_frames(log_probs: np.ndarray, chars: list[str], settings: SearchSett
     # depend only on the key, so they are looked up once per new text or partial word, not per entry.
     table = _TextTable(scorer)
     beams: list[tuple] = [(0, "", None, (), NULL_SPAN, 0.0, table.start_score, 0.0)]
-    above = log_probs >= settings.token_min_logp
-    best_ids = log_probs.argmax(axis=1).tolist()
-    only_best = (above.sum(axis=1) <= 1).tolist()
+    order, offsets = (array.tolist() for array in _candidate_order(log_probs, settings))
     silent = [char == "" for char in chars]
     for frame, row in enumerate(log_probs):
-        best = best_ids[frame]
-        if only_best[frame] and silent[best]:
-            kept = _silent_frame(beams, float(row[best]), scorer, settings)
+        candidates = order[offsets[frame]:offsets[frame + 1]]
+        if len(candidates) == 1 and silent[candidates[0]]:
+            kept = _silent_frame(beams, float(row[candidates[0]]), scorer, settings)
             if kept is not None:
                 beams = kept
                 continue
-        candidates = set(np.flatnonzero(above[frame]).tolist()) | {best}
         beams = _extend(beams, row, candidates, chars, frame, scorer, table, settings, lm_order)
     return table.finish(beams, scorer)
 
 
-def _extend(beams: list[tuple], row: np.ndarray, candidates: set[int], chars: list[str], frame: int,
+def _extend(beams: list[tuple], row: np.ndarray, candidates: Sequence[int], chars: list[str], frame: int,
             scorer: _Scorer, table: _TextTable, settings: SearchSettings, lm_order: int) -> list[tuple]:
     """One frame: extend every beam by every candidate token, merge equal prefixes, score and prune.
 

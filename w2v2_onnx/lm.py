@@ -196,13 +196,9 @@ class LanguageModelScorer:
         """Every prefix of a known word (empty without a word list: then no prefix is known)."""
         return self._prefixes or frozenset()
 
-    def is_unknown_prefix(self, part: str) -> bool:
-        """Whether ``part`` is no known word's prefix (then neither is any extension of it)."""
-        return self._prefixes is None or part not in self._prefixes
-
     def score_partial_word(self, part: str) -> float:
         """Penalty for an unfinished word that is no known word's prefix (0 when it is one)."""
-        is_oov = float(self.is_unknown_prefix(part))
+        is_oov = 1.0 if self._prefixes is None else float(part not in self._prefixes)
         penalty = self.unk_score_offset * is_oov
         if len(part) > AVG_WORD_LEN:
             penalty = penalty * len(part) / AVG_WORD_LEN
