@@ -307,6 +307,9 @@ def run_training(config: TrainConfig) -> dict[str, Any]:
         greater_is_better=False,
         seed=config.seed,
         dataloader_num_workers=config.num_workers,
+        # Workers keep their copy of the dataset across epochs, so its per-example draw counts go on and
+        # speed perturbation draws other speeds each epoch (fresh workers would repeat the first epoch's).
+        dataloader_persistent_workers=config.num_workers > 0,
         remove_unused_columns=False,
         report_to="none",
         disable_tqdm=True,
