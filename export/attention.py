@@ -13,12 +13,18 @@ export, and a ``torch.autograd.Function`` computes the same result in PyTorch fo
 ``symbolic`` writes the ONNX node. The query, key and value projections stay ordinary MatMuls, so dynamic
 quantization still makes them int8. fp32 and fp16 keep Hugging Face's pattern, which the optimizer fuses into
 ``Attention`` for GPUs.
+
+ONNX Runtime runs ``MultiHeadAttention`` on the CPU in a flash-attention kernel (blocks of keys in cache, an
+online softmax, no ``time x time`` score buffer) only when the node has no key-padding mask; with one it falls
+back to the score-buffer path. A single input, or a batch of equal lengths, keeps every key, so
+:func:`add_unmasked_attention` gives each node a branch without the mask, taken when the mask keeps every key.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -107,3 +113,49 @@ def fused_attention(model: nn.Module) -> Iterator[bool]:
         yield True
     finally:
         config._attn_implementation = previous
+
+
+def add_unmasked_attention(path: Path) -> int:
+    """Rewrite the graph at ``path`` so that each masked ``MultiHeadAttention`` runs without its mask when the
+    mask keeps every key; return how many nodes were rewritten.
+
+    Each such node becomes ``If(ReduceMin(mask) != 0)`` with the node minus its mask in the ``then`` branch
+    (ONNX Runtime's CPU flash-attention kernel) and the node as it was in the ``else`` branch (padded
+    batches). Both compute the same attention, so results agree to float rounding. Nodes with other optional
+    inputs (an additive bias, past keys) are left as they are.
+    """
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    nodes, rewritten = [], 0
+    for node in graph.node:
+        inputs = list(node.input)
+        masked = (node.op_type == "MultiHeadAttention" and node.domain == "com.microsoft" and len(inputs) >= 5
+                  and inputs[4] != "" and not any(inputs[5:]) and len(node.output) == 1)
+        if not masked:
+            nodes.append(node)
+            continue
+        name = node.name or f"MultiHeadAttention_{rewritten}"
+        mask, output = inputs[4], node.output[0]
+        attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        smallest, all_kept = f"{name}/mask_min", f"{name}/all_kept"
+        nodes.append(helper.make_node("ReduceMin", [mask], [smallest], keepdims=0, name=f"{name}/MaskMin"))
+        nodes.append(helper.make_node("Cast", [smallest], [all_kept], to=TensorProto.BOOL, name=f"{name}/AllKept"))
+        branches = {}
+        for branch, branch_inputs in (("unmasked", inputs[:4]), ("masked", inputs[:5])):
+            result = f"{name}/{branch}_output"
+            inner = helper.make_node("MultiHeadAttention", branch_inputs, [result], domain="com.microsoft",
+                                     name=f"{name}/{branch}", **attributes)
+            branches[branch] = helper.make_graph(
+                [inner], f"{name}_{branch}".replace("/", "_"), [],
+                [helper.make_tensor_value_info(result, TensorProto.FLOAT, None)])
+        nodes.append(helper.make_node("If", [all_kept], [output], name=f"{name}/IfAllKept",
+                                      then_branch=branches["unmasked"], else_branch=branches["masked"]))
+        rewritten += 1
+    if rewritten:
+        del graph.node[:]
+        graph.node.extend(nodes)
+        onnx.save(model, str(path))
+    return rewritten

@@ -204,6 +204,12 @@ def export_model(
             method = "static" if int8_method == "static" else "dynamic"
             report.notes.extend(
                 quantize_int8(source, files["int8"], audio, method=method, fp32_weight_shape=fp32_weight))
+            from w2v2_onnx_export.attention import add_unmasked_attention
+
+            unmasked = add_unmasked_attention(files["int8"])
+            if unmasked:
+                report.notes.append(f"int8: {unmasked} MultiHeadAttention node(s) skip the key-padding mask when "
+                                    f"it keeps every key (ONNX Runtime's CPU flash-attention kernel)")
             timings["int8"] = time.perf_counter() - start
 
     kept = {p: files[p] for p in contract.PRECISIONS if p in files and p in wanted}

@@ -46,9 +46,15 @@ class ExportReport:
 
 
 def op_histogram(onnx_path: Path) -> dict[str, int]:
-    """Op type -> node count of the main graph (subgraphs are not counted), most frequent first."""
+    """Op type -> node count, most frequent first; nodes of subgraphs (both branches of an ``If``) count too."""
     import onnx
 
     model = onnx.load(str(onnx_path), load_external_data=False)
-    counts = Counter(node.op_type for node in model.graph.node)
+    counts: Counter[str] = Counter()
+    graphs = [model.graph]
+    while graphs:
+        for node in graphs.pop().node:
+            counts[node.op_type] += 1
+            graphs.extend(attr.g for attr in node.attribute if attr.type == onnx.AttributeProto.GRAPH)
+            graphs.extend(g for attr in node.attribute if attr.type == onnx.AttributeProto.GRAPHS for g in attr.graphs)
     return dict(counts.most_common())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,9 @@ import pytest
 import torch
 from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
 
-from w2v2_onnx_export.attention import FUSED_ATTENTION, fused_attention
+from w2v2_onnx_export.attention import FUSED_ATTENTION, add_unmasked_attention, fused_attention
 from w2v2_onnx_export.onnx_export import export_onnx
+from w2v2_onnx_export.report import op_histogram
 from w2v2_onnx_export.testing import STANDARD_CONV
 from w2v2_onnx_export.wrapper import CTCExportWrapper
 
@@ -84,3 +86,49 @@ def test_models_it_does_not_apply_to_are_left_alone() -> None:
     training = tiny_model("group").train()
     with fused_attention(training) as active:
         assert not active
+
+
+def _kernels_run(session_path: Path, feeds: dict, tmp_path: Path) -> tuple[list[np.ndarray], set[str]]:
+    """Outputs of one run and the names of the nodes ONNX Runtime's profiler saw run (subgraphs included)."""
+    options = ort.SessionOptions()
+    options.enable_profiling = True
+    options.profile_file_prefix = str(tmp_path / "profile")
+    session = ort.InferenceSession(str(session_path), options, providers=["CPUExecutionProvider"])
+    outputs = session.run(None, feeds)
+    events = json.loads(Path(session.end_profiling()).read_text())
+    names = {event["name"].removesuffix("_kernel_time") for event in events
+             if event.get("cat") == "Node" and event["name"].endswith("_kernel_time")}
+    return outputs, names
+
+
+def test_unmasked_branch_runs_when_every_key_is_kept_and_gives_the_same_result(tmp_path: Path) -> None:
+    model = tiny_model("group")
+    reference = CTCExportWrapper(copy.deepcopy(model), do_normalize=True).eval()
+    fused = CTCExportWrapper(model, do_normalize=True).eval()
+    plain_path, fused_path = tmp_path / "eager.onnx", tmp_path / "fused.onnx"
+    export_onnx(reference, plain_path, opset=17, receptive_field=400, frame_step=320)
+    with fused_attention(model):
+        export_onnx(fused, fused_path, opset=17, receptive_field=400, frame_step=320)
+    assert add_unmasked_attention(fused_path) == 2
+    assert add_unmasked_attention(fused_path) == 0  # nothing left to rewrite
+    counts = op_histogram(fused_path)
+    assert counts["If"] == 2 and counts["MultiHeadAttention"] == 4  # both branches counted
+    audio, lengths = padded_batch()
+    plain = ort.InferenceSession(str(plain_path), providers=["CPUExecutionProvider"])
+    cases = {
+        "padded batch": {"input_values": audio.numpy(), "input_lengths": lengths.numpy()},
+        "one input": {"input_values": audio[:1].numpy(), "input_lengths": lengths[:1].numpy()},
+        "equal lengths": {"input_values": audio[:, :1200].numpy(), "input_lengths": np.array([1200] * 3)},
+    }
+    for case, feeds in cases.items():
+        expected, expected_lengths = plain.run(None, feeds)
+        (got, got_lengths), ran = _kernels_run(fused_path, feeds, tmp_path)
+        assert got_lengths.tolist() == expected_lengths.tolist()
+        for row, frames in enumerate(expected_lengths.tolist()):
+            np.testing.assert_allclose(got[row, :frames], expected[row, :frames], atol=1e-5, err_msg=case)
+        unmasked = {name for name in ran if name.endswith("/unmasked")}
+        masked = {name for name in ran if name.endswith("/masked")}
+        if case == "padded batch":
+            assert len(masked) == 2 and not unmasked, ran
+        else:
+            assert len(unmasked) == 2 and not masked, ran

@@ -178,7 +178,9 @@ def test_default_int8_runs_the_conv_front_end_as_int8_matmuls(
     assert [10, 16] in fp32_weights  # conv layer 0 (kernel 10, 16 channels) stays fp32
     assert any("rewritten as channels-last matmuls" in note for note in report.notes)
     layers = json.loads((checkpoint / "config.json").read_text())["num_hidden_layers"]
-    assert counts.get("MultiHeadAttention", 0) == layers and "Softmax" not in counts  # fused attention
+    assert counts.get("MultiHeadAttention", 0) == 2 * layers and "Softmax" not in counts  # fused attention,
+    assert counts.get("If", 0) == layers  # without its key-padding mask when that keeps every key
+    assert any("skip the key-padding mask" in note for note in report.notes)
     assert plain.get("Softmax", 0) == layers and "MultiHeadAttention" not in plain
     # Tiny random weights: activation quantization of the conv front-end costs agreement here (0.5 vs 0.8+);
     # the trained model's WER decides the default (docs/export.md). Still far above chance (1/30).
