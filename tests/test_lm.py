@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from w2v2_onnx import cli
 from w2v2_onnx.errors import InvalidOptionError, LanguageModelError
 from w2v2_onnx.lm import HotwordScorer, LanguageModelScorer, load_ngram_model
 from w2v2_onnx.lm_arpa import ArpaModel, iter_arpa, read_arpa_unigrams
-from w2v2_onnx.lm_build import build_lm, estimate_kneser_ney, read_sentences
+from w2v2_onnx.lm_build import _log10_prob, build_lm, estimate_kneser_ney, read_sentences
 
 DATA = Path(__file__).parent / "data"
 SENTENCES = Path(__file__).resolve().parents[2] / "shared" / "data" / "text" / "sentences.txt"
@@ -189,6 +190,9 @@ def test_build_lm_uses_kenlm_programs_on_path(tmp_path: Path, monkeypatch: pytes
     assert (tmp_path / "stdin.txt").read_text() == "THE CAT SAT\nTHE DOG\n"  # the test sentence left out
     assert (tmp_path / "args.txt").read_text().split()[:2] == ["-o", "3"]
     assert "KITE" in (tmp_path / "lm.bin.unigrams.txt").read_text().split()
+    assert "--prune" not in (tmp_path / "args.txt").read_text().split()
+    build_lm([text], tmp_path / "pruned", order=3, min_count=3)
+    assert (tmp_path / "args.txt").read_text().split()[-3:] == ["--prune", "0", "2"]  # counts <= 2 pruned
     with pytest.raises(LanguageModelError):
         monkeypatch.setenv("PATH", "/nonexistent")
         build_lm([text], tmp_path / "x", estimator="lmplz")
@@ -217,3 +221,50 @@ def test_hotword_bonus_counted_word_by_word_equals_the_text_score() -> None:
         count = sum(scorer.is_word(word) for word in text.split())
         assert scorer.score_count(count) == scorer.score(text)
     assert HotwordScorer([], 2.5).score_count(3) == 0.0 == HotwordScorer([], 2.5).score("KITE")
+
+
+def _total_probability(model: list[dict], context: tuple[str, ...]) -> float:
+    """Sum over the vocabulary (words, </s>, <unk>) of P(word | context), queried with back-off."""
+    vocabulary = [gram[0] for gram in model[0] if gram[0] != "<s>"]
+    return sum(10.0 ** _log10_prob(model, context + (word,)) for word in vocabulary)
+
+
+@pytest.mark.parametrize("order", [2, 3, 4])
+def test_pruned_model_keeps_each_context_a_distribution(order: int) -> None:
+    rng = random.Random(order)
+    words = "A B C D E F G H".split()
+    corpus = [[rng.choice(words[:rng.randint(2, 8)]) for _ in range(rng.randint(1, 7))] for _ in range(300)]
+    full = estimate_kneser_ney(iter(corpus), order)
+    assert estimate_kneser_ney(iter(corpus), order, min_count=1) == full
+    for min_count in (2, 3):
+        pruned = estimate_kneser_ney(iter(corpus), order, min_count=min_count)
+        assert pruned[0] == {g: (p, pruned[0][g][1]) for g, (p, _) in full[0].items()}  # unigram probs kept
+        assert all(len(p) < len(f) for p, f in zip(pruned[1:], full[1:], strict=True))  # something pruned
+        for n, level in enumerate(pruned[1:], start=2):
+            for gram, (logp, _) in level.items():  # kept n-grams keep their probability, prefixes are kept
+                assert logp == full[n - 1][gram][0] and gram[:-1] in pruned[n - 2] and gram[1:] in pruned[n - 2]
+        contexts = [()] + [gram for level in pruned[:-1] for gram in level if gram[-1] != "</s>"]
+        for context in contexts:
+            assert _total_probability(pruned, context) == pytest.approx(1.0, abs=1e-9), context
+        # a dropped n-gram is now scored through the (renormalised) back-off, and differs from before
+        dropped = [g for g in full[-1] if g not in pruned[-1]]
+        assert dropped and any(abs(_log10_prob(pruned, g) - full[-1][g][0]) > 1e-6 for g in dropped)
+
+
+def test_build_lm_min_count_writes_a_smaller_model_that_loads(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    text = tmp_path / "text.txt"
+    rng = random.Random(0)
+    text.write_text("\n".join(" ".join(rng.choice("THE A CAT DOG SAT RAN ON MAT".split()) for _ in range(6))
+                              for _ in range(400)) + "\n")
+    sizes = {}
+    for min_count in (1, 3):
+        out = tmp_path / f"lm{min_count}"
+        assert cli.main(["build-lm", str(text), "-o", str(out), "--order", "3", "--estimator", "python",
+                     "--no-binary", "--min-count", str(min_count)]) == 0
+        arpa = out.with_suffix(".arpa")
+        sizes[min_count] = arpa.stat().st_size
+        model = load_ngram_model(arpa, backend="python")
+        assert model.order == 3
+    assert sizes[3] < sizes[1]
+    assert cli.main(["build-lm", str(text), "-o", str(tmp_path / "bad"), "--min-count", "0"]) == 2
+    assert "min_count must be a positive integer" in capsys.readouterr().err

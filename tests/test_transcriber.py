@@ -353,3 +353,68 @@ def test_nan_log_probabilities_are_an_inference_error(tone_model_dir, monkeypatc
     monkeypatch.setattr(model.model, "session", type("S", (), {"run": staticmethod(nan_run)})())
     with pytest.raises(InferenceError, match="NaN or \\+inf log-probabilities"):
         model.transcribe(tm.synthesize("HI"))
+
+
+def _model_with_language_model(tone_model_dir, tmp_path, entry=None):
+    from w2v2_onnx.lm_build import build_lm
+
+    model = _copy_model(tone_model_dir, tmp_path)
+    text = tmp_path / "lm.txt"
+    text.write_text("HELLO WORLD IT'S A TEST\nA TEST OF THE WORLD\nHELLO THERE\n" * 3)
+    build_lm([text], model / "lm", order=2, estimator="python", binary=False)
+    config = json.loads((model / "w2v2_onnx.json").read_text())
+    entry = {"path": "lm.arpa", "alpha": 0.3, "beta": 1.5} if entry is None else entry
+    (model / "w2v2_onnx.json").write_text(json.dumps(config | {"language_model": entry}))
+    return model
+
+
+def test_model_directory_language_model_is_the_default_beam_search(tone_model_dir, tmp_path):
+    model = _model_with_language_model(tone_model_dir, tmp_path)
+    transcriber = Transcriber(model)
+    shipped = transcriber.language_model
+    assert shipped.path == model / "lm.arpa" and (shipped.alpha, shipped.beta) == (0.3, 1.5)
+    audio = tm.synthesize(TEXT)
+    default = transcriber.transcribe(audio)
+    assert default.text == TEXT
+    assert default.options["decoder"] == "beam" and default.options["lm"] == str(model / "lm.arpa")
+    assert (default.options["alpha"], default.options["beta"]) == (0.3, 1.5)
+    explicit = transcriber.transcribe(audio, decoder="beam", lm=model / "lm.arpa", alpha=0.3, beta=1.5)
+    assert explicit.text == default.text and explicit.words == default.words
+    own_alpha = transcriber.transcribe(audio, alpha=0.9)
+    assert (own_alpha.options["alpha"], own_alpha.options["beta"]) == (0.9, 1.5)
+    no_lm = transcriber.transcribe(audio, lm=False)
+    assert no_lm.options["decoder"] == "beam" and "lm" not in no_lm.options and "alpha" not in no_lm.options
+    greedy = transcriber.transcribe(audio, decoder="greedy")
+    assert greedy.options["decoder"] == "greedy" and "lm" not in greedy.options and greedy.text == TEXT
+    with pytest.raises(InvalidOptionError, match="lm=True is not an option"):
+        transcriber.transcribe(audio, lm=True)
+    with pytest.raises(InvalidOptionError, match="apply to decoder='beam' only"):
+        transcriber.transcribe(audio, decoder="greedy", alpha=0.5)
+    # a model without one decodes greedily by default, as before
+    assert Transcriber(tone_model_dir).transcribe(audio).options["decoder"] == "greedy"
+
+
+def test_bad_language_model_entries(tone_model_dir, tmp_path):
+    cases = [({"path": "gone.arpa"}, ModelNotFoundError, "gone.arpa"),
+             ({"path": "../lm.arpa"}, ModelDirectoryError, "inside the model directory"),
+             ({"path": "lm.arpa", "alpha": "high"}, ModelDirectoryError, "'alpha' must be a finite number"),
+             ({"path": "lm.arpa", "beta": float("nan")}, ModelDirectoryError, "'beta' must be a finite number"),
+             ("lm.arpa", ModelDirectoryError, "must be an object with a 'path' string")]
+    for number, (entry, error, match) in enumerate(cases):
+        model = _model_with_language_model(tone_model_dir, tmp_path / str(number), entry)
+        with pytest.raises(error, match=match):
+            Transcriber(model)
+
+
+def test_cli_no_lm_and_lm_exclude_each_other(tone_model_dir, tmp_path, capsys):
+    from w2v2_onnx.cli import main
+
+    model = _model_with_language_model(tone_model_dir, tmp_path)
+    audio = tmp_path / "a.wav"
+    sf.write(audio, tm.synthesize(TEXT), tm.RATE)
+    assert main(["transcribe", str(audio), "--model", str(model)]) == 0
+    assert main(["transcribe", str(audio), "--model", str(model), "--no-lm"]) == 0
+    assert capsys.readouterr().out.splitlines() == [TEXT, TEXT]
+    with pytest.raises(SystemExit) as exited:
+        main(["transcribe", str(audio), "--model", str(model), "--no-lm", "--lm", str(model / "lm.arpa")])
+    assert exited.value.code == 2

@@ -20,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="modified Kneser-Ney by KenLM's lmplz (when on PATH) or by w2v2-onnx's own "
                              "implementation (default auto: lmplz if found)")
     parser.add_argument("--no-binary", action="store_true", help="write ARPA only")
+    parser.add_argument("--min-count", type=int, default=1, metavar="N",
+                        help="prune n-grams of order 2 and up seen fewer than N times, renormalising the back-off "
+                             "(default 1: keep all; 3 makes a small LM, see docs/decoding.md)")
     parser.add_argument("--exclude", action="append", default=[], metavar="FILE",
                         help="leave out every sentence of TEXT that is also a line of FILE (e.g. the test set's "
                              "transcripts, one per line), so the LM never saw them; repeatable")
@@ -35,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         written = build_lm(args.texts, args.output, order=args.order, estimator=args.estimator,
-                           binary=not args.no_binary, uppercase=not args.keep_case, exclude=args.exclude)
+                           binary=not args.no_binary, uppercase=not args.keep_case, exclude=args.exclude,
+                           min_count=args.min_count)
     except (W2V2OnnxError, OSError) as exc:
         print(f"w2v2-onnx build-lm: error: {exc}", file=sys.stderr)
         return 2

@@ -27,8 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", default="txt", choices=FORMATS, help="output format (default: txt)")
     parser.add_argument("--output-dir", type=Path, default=None,
                         help="write one file per input here instead of printing to stdout")
-    parser.add_argument("--decoder", default="greedy", choices=["greedy", "beam"])
-    parser.add_argument("--lm", default=None, help="n-gram language model (ARPA or KenLM binary) for --decoder beam")
+    parser.add_argument("--decoder", default=None, choices=["greedy", "beam"],
+                        help="default: beam when the model ships a language model (the bundled one does), "
+                             "else greedy")
+    lm = parser.add_mutually_exclusive_group()
+    lm.add_argument("--lm", default=None, help="n-gram language model (ARPA, .arpa.gz or KenLM binary) for beam "
+                    "search (default: the model's own, if it ships one)")
+    lm.add_argument("--no-lm", action="store_true", help="beam search without a language model")
     parser.add_argument("--beam-width", type=int, default=None)
     parser.add_argument("--alpha", type=float, default=None, help="language model weight")
     parser.add_argument("--beta", type=float, default=None, help="word insertion bonus")
@@ -120,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
     transcriber = load_transcriber(args)
     if transcriber is None:
         return 2
-    options = {k: v for k, v in dict(decoder=args.decoder, lm=args.lm, beam_width=args.beam_width, alpha=args.alpha,
+    options = {k: v for k, v in dict(decoder=args.decoder, lm=False if args.no_lm else args.lm,
+                                     beam_width=args.beam_width, alpha=args.alpha,
                                      beta=args.beta, hotwords=args.hotwords, batch_size=args.batch_size,
                                      chunk_length=args.chunk_length).items() if v is not None}
     try:

@@ -81,23 +81,30 @@ def _discounts(count_of_counts: Counter) -> tuple[float, float, float]:
     return d
 
 
-def estimate_kneser_ney(sentences: Iterable[list[str]], order: int) -> list[dict[Ngram, tuple[float, float]]]:
+def estimate_kneser_ney(sentences: Iterable[list[str]], order: int,
+                        min_count: int = 1) -> list[dict[Ngram, tuple[float, float]]]:
     """Estimate an interpolated modified Kneser-Ney model.
 
     Args:
         sentences: word lists, without ``<s>`` / ``</s>``.
         order: the n-gram order (>= 1).
+        min_count: n-grams of order 2 and up seen fewer times than this are pruned after estimation (their
+            probability then comes from the back-off, whose weights are renormalised; see
+            :func:`prune_model`). 1 keeps every n-gram.
 
     Returns:
         For each order 1..N, a dict from n-gram to ``(log10 probability, log10 back-off)``, as in ARPA.
 
     Raises:
-        InvalidOptionError: if ``order`` < 1; LanguageModelError: if there are no words.
+        InvalidOptionError: if ``order`` < 1 or ``min_count`` < 1; LanguageModelError: if there are no words.
     """
     if order < 1:
         raise InvalidOptionError(f"order must be at least 1, got {order}")
+    if min_count < 1:
+        raise InvalidOptionError(f"min_count must be at least 1, got {min_count}")
     top: Counter = Counter()
     bos_counts: Counter = Counter()  # raw counts of lower-order n-grams that start with <s>
+    raw: list[Counter] = [Counter() for _ in range(order + 1)]  # raw counts of orders 2..N-1, for pruning
     for words in sentences:
         padded = [BOS, *words, EOS]
         for n in range(1, order + 1):
@@ -105,8 +112,11 @@ def estimate_kneser_ney(sentences: Iterable[list[str]], order: int) -> list[dict
                 gram = tuple(padded[i:i + n])
                 if n == order:
                     top[gram] += 1
-                elif i == 0:
-                    bos_counts[gram] += 1
+                else:
+                    if i == 0:
+                        bos_counts[gram] += 1
+                    if min_count > 1 and n > 1:
+                        raw[n][gram] += 1
     if not top and not bos_counts:
         raise LanguageModelError("no words in the training text")
 
@@ -154,7 +164,61 @@ def estimate_kneser_ney(sentences: Iterable[list[str]], order: int) -> list[dict
             bos_backoff = gammas[2].get((BOS,)) if order > 1 else None
             level[(BOS,)] = (0.0, 0.0 if bos_backoff is None else math.log10(bos_backoff))
         model.append(level)
+    if min_count > 1 and order > 1:
+        raw[order] = top
+        kept = [set(raw[n]) if n < 2 else {g for g, c in raw[n].items() if c >= min_count} for n in range(order + 1)]
+        model = prune_model(model, kept[2:])
     return model
+
+
+def _log10_prob(model: list[dict[Ngram, tuple[float, float]]], gram: Ngram) -> float:
+    """log10 P(last word | the words before it) in an ARPA-style model, backing off as a query does."""
+    backoff = 0.0
+    while len(gram) > 1:
+        entry = model[len(gram) - 1].get(gram)
+        if entry is not None:
+            return backoff + entry[0]
+        context = model[len(gram) - 2].get(gram[:-1])
+        if context is not None:
+            backoff += context[1]
+        gram = gram[1:]
+    return backoff + model[0].get(gram, model[0].get((UNK,), (0.0, 0.0)))[0]
+
+
+def prune_model(model: list[dict[Ngram, tuple[float, float]]],
+                kept: list[Collection[Ngram]]) -> list[dict[Ngram, tuple[float, float]]]:
+    """Keep only the listed n-grams of orders 2 and up and renormalise the back-off weights.
+
+    The kept probabilities are unchanged; a dropped n-gram's probability comes from the back-off. Each
+    context's back-off weight becomes ``(1 - sum of its kept probabilities) / (1 - sum of what the shorter
+    context gives those words)``, so every context's distribution still sums to one (SRILM's renormalisation
+    after pruning). ``kept`` must be closed under prefixes and suffixes (true of count thresholds on raw
+    counts: a part of an n-gram is seen at least as often as the n-gram).
+
+    Args:
+        model: per order, n-gram -> (log10 probability, log10 back-off), from :func:`estimate_kneser_ney`.
+        kept: for orders 2..N, the n-grams to keep.
+
+    Returns:
+        The pruned model (new dicts; unigrams kept whole).
+    """
+    order = len(model)
+    pruned = [dict(model[0])] + [{g: model[n][g] for g in kept[n - 1] if g in model[n]} for n in range(1, order)]
+    for n in range(1, order):  # contexts of order n (their continuations are at order n + 1), low to high
+        kept_mass: dict[Ngram, list[float]] = defaultdict(lambda: [0.0, 0.0])
+        for gram, (logp, _) in pruned[n].items():
+            sums = kept_mass[gram[:-1]]
+            sums[0] += 10.0 ** logp
+            sums[1] += 10.0 ** _log10_prob(pruned, gram[1:])
+        level = pruned[n - 1]
+        for context, (logp, _) in level.items():
+            if context not in kept_mass:  # no continuation left: the shorter context gives every word
+                level[context] = (logp, 0.0)
+                continue
+            numerator, denominator = 1.0 - kept_mass[context][0], 1.0 - kept_mass[context][1]
+            backoff = numerator / denominator if numerator > 0 and denominator > 0 else 1.0
+            level[context] = (logp, math.log10(backoff))
+    return pruned
 
 
 def write_arpa(model: list[dict[Ngram, tuple[float, float]]], path: str | Path) -> None:
@@ -188,7 +252,7 @@ def find_kenlm_tool(name: str) -> str | None:
 
 def build_lm(texts: str | os.PathLike | Iterable[str | os.PathLike], output: str | Path, *, order: int = 4,
              estimator: str = "auto", binary: bool = True, uppercase: bool = True,
-             exclude: str | os.PathLike | Iterable[str | os.PathLike] = ()) -> list[Path]:
+             exclude: str | os.PathLike | Iterable[str | os.PathLike] = (), min_count: int = 1) -> list[Path]:
     """Build an n-gram LM from text files: ``OUTPUT.arpa``, a unigram list, and a KenLM binary if possible.
 
     Args:
@@ -201,6 +265,9 @@ def build_lm(texts: str | os.PathLike | Iterable[str | os.PathLike], output: str
         uppercase: upper-case the text (the CTC vocabularies here are upper case).
         exclude: text files of sentences to leave out of ``texts`` wherever they occur (compared word by word
             after the same case folding), e.g. the transcripts of a test set, so that the LM never saw them.
+        min_count: prune n-grams of order 2 and up seen fewer times (lmplz: ``--prune 0 MIN_COUNT-1``); 1
+            keeps all. A 3-gram with ``min_count=3`` from ``sentences.txt`` is 1.2 MB gzipped against 49 MB for
+            the full 4-gram binary, and decodes the bundled model's held-out sets as well (docs/decoding.md).
 
     Returns:
         The files written: the ARPA file first, then ``<binary>.unigrams.txt`` and the binary when built.
@@ -211,6 +278,8 @@ def build_lm(texts: str | os.PathLike | Iterable[str | os.PathLike], output: str
     """
     if not 1 <= order <= 6:
         raise InvalidOptionError(f"order must be between 1 and 6, got {order}")
+    if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
+        raise InvalidOptionError(f"min_count must be a positive integer, got {min_count!r}")
     if estimator not in ("auto", "python", "lmplz"):
         raise InvalidOptionError(f"estimator must be auto, python or lmplz, got {estimator!r}")
     texts = [Path(t) for t in _paths(texts)]
@@ -222,9 +291,10 @@ def build_lm(texts: str | os.PathLike | Iterable[str | os.PathLike], output: str
         raise LanguageModelError("estimator='lmplz' but KenLM's lmplz is not on PATH (see docs/decoding.md)")
     left_out = excluded(_paths(exclude), uppercase=uppercase)
     if estimator != "python" and lmplz is not None:
-        _run_lmplz(lmplz, texts, arpa, order, uppercase, left_out)
+        _run_lmplz(lmplz, texts, arpa, order, uppercase, left_out, min_count)
     else:
-        write_arpa(estimate_kneser_ney(read_sentences(texts, uppercase=uppercase, exclude=left_out), order), arpa)
+        sentences = read_sentences(texts, uppercase=uppercase, exclude=left_out)
+        write_arpa(estimate_kneser_ney(sentences, order, min_count=min_count), arpa)
     written = [arpa]
     build_binary = find_kenlm_tool("build_binary") if binary else None
     if build_binary is not None:
@@ -254,7 +324,8 @@ def _run(command: list[str], name: str, stdin: bytes | None = None) -> bytes:
 
 
 def _run_lmplz(lmplz: str, texts: list[Path], arpa: Path, order: int, uppercase: bool,
-               exclude: Collection[tuple[str, ...]]) -> None:
+               exclude: Collection[tuple[str, ...]], min_count: int = 1) -> None:
     text = "\n".join(" ".join(words) for words in read_sentences(texts, uppercase=uppercase, exclude=exclude)) + "\n"
-    arpa.write_bytes(_run([lmplz, "-o", str(order), "--discount_fallback", "-S", "20%"], "lmplz",
+    prune = ["--prune", "0", str(min_count - 1)] if min_count > 1 and order > 1 else []
+    arpa.write_bytes(_run([lmplz, "-o", str(order), "--discount_fallback", "-S", "20%", *prune], "lmplz",
                           text.encode("utf-8")))

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,21 @@ BUNDLED_MODEL_DIR = Path(__file__).parent / "models" / "default"
 
 
 @dataclass(frozen=True)
+class ModelLanguageModel:
+    """The n-gram language model a model directory ships for beam search, with the weights tuned for it.
+
+    Attributes:
+        path: the ARPA (``.arpa``, ``.arpa.gz``) or KenLM binary file inside the model directory.
+        alpha: language model weight tuned for this model (None: the decoder's default).
+        beta: word insertion bonus tuned for this model (None: the decoder's default).
+    """
+
+    path: Path
+    alpha: float | None = None
+    beta: float | None = None
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """The facts the runtime needs about a model, read from ``w2v2_onnx.json`` or ONNX metadata."""
 
@@ -30,6 +46,7 @@ class ModelConfig:
     files: dict[str, Path]
     model_type: str = "wav2vec2"
     do_normalize: bool = True
+    language_model: ModelLanguageModel | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -155,7 +172,32 @@ def load_model_config(model: str | os.PathLike) -> ModelConfig:
         files[precision] = file_path
     if not files:
         raise ModelDirectoryError(f"{config_path} lists no ONNX file in 'files'")
-    return parse_config(raw, str(config_path), files)
+    config = parse_config(raw, str(config_path), files)
+    if "language_model" in raw:
+        config = replace(config, language_model=_language_model(raw["language_model"], path,
+                                                                              config_path))
+    return config
+
+
+def _language_model(entry: Any, directory: Path, config_path: Path) -> ModelLanguageModel:
+    """The ``language_model`` entry of a model directory's config, checked (see docs/model-directory.md)."""
+    where = f"{config_path}: 'language_model'"
+    if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) or not entry["path"]:
+        raise ModelDirectoryError(f"{where} must be an object with a 'path' string (and optional 'alpha', "
+                                  f"'beta' numbers), got {entry!r}")
+    lm_path = directory / entry["path"]
+    if Path(entry["path"]).is_absolute() or ".." in Path(entry["path"]).parts:
+        raise ModelDirectoryError(f"{where}: path {entry['path']!r} must name a file inside the model directory")
+    if not lm_path.is_file():
+        raise ModelNotFoundError(f"{where} names {entry['path']!r}, which is missing")
+    weights = {}
+    for key in ("alpha", "beta"):
+        value = entry.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                  or not math.isfinite(value)):
+            raise ModelDirectoryError(f"{where}: {key!r} must be a finite number or null, got {value!r}")
+        weights[key] = None if value is None else float(value)
+    return ModelLanguageModel(lm_path, **weights)
 
 
 def _config_from_onnx(path: Path) -> ModelConfig:

@@ -137,7 +137,9 @@ def create_app(transcriber: Transcriber, settings: ServerSettings | None = None)
     """Build the ASGI application around a loaded Transcriber."""
     settings = settings or ServerSettings()
     # Requests gathered by the micro-batcher share model calls (padded batches of up to max_batch inputs).
-    batcher = MicroBatcher(lambda audios: transcriber.transcribe(list(audios), batch_size=settings.max_batch),
+    # Greedy decoding always: a beam search per request would hold the batcher's one thread (docs/serving.md).
+    batcher = MicroBatcher(lambda audios: transcriber.transcribe(list(audios), decoder="greedy",
+                                                                 batch_size=settings.max_batch),
                            max_batch=settings.max_batch,
                            max_wait_ms=settings.max_wait_ms, queue_size=settings.queue_size)
     rate = transcriber.sample_rate

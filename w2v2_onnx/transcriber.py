@@ -16,7 +16,7 @@ from w2v2_onnx.audio import AudioInput, AudioSource, open_audio
 from w2v2_onnx.checks import MAX_THREADS
 from w2v2_onnx.errors import DeviceNotAvailableError, InvalidOptionError, ModelDirectoryError
 from w2v2_onnx.greedy import best_path, collapse, tokens_to_words
-from w2v2_onnx.model_dir import load_model_config, resolve_model
+from w2v2_onnx.model_dir import ModelLanguageModel, load_model_config, resolve_model
 from w2v2_onnx.results import Decoded, Transcription
 from w2v2_onnx.session import OnnxModel, provider_names, resolve_device
 from w2v2_onnx.windows import Window, WindowPlan, iter_windows, make_plan
@@ -123,12 +123,12 @@ class Transcriber:
         audio: AudioInput | Sequence[AudioInput],
         *,
         sample_rate: int | None = None,
-        decoder: str = "greedy",
+        decoder: str | None = None,
         word_timestamps: bool = True,
         batch_size: int | None = None,
         chunk_length: float = DEFAULT_CHUNK_LENGTH,
         chunk_context: float = DEFAULT_CHUNK_CONTEXT,
-        lm: str | os.PathLike | None = None,
+        lm: str | os.PathLike | bool | None = None,
         beam_width: int | None = None,
         alpha: float | None = None,
         beta: float | None = None,
@@ -141,14 +141,18 @@ class Transcriber:
             audio: a path, encoded bytes, a binary file object, a numpy array (float or integer PCM,
                 shape (samples,) or (samples, channels)), or a list of these.
             sample_rate: the rate of array inputs (default: the model's rate); files carry their own.
-            decoder: ``greedy`` (default) or ``beam``.
+            decoder: ``greedy`` or ``beam``; None (default) is ``beam`` when the model directory ships a
+                language model (``model.language_model``, e.g. the bundled model's) and ``greedy`` otherwise.
             word_timestamps: whether to return the words with times and probabilities.
             batch_size: windows per model call (default 1 on CPU, 16 on CUDA). fp32 and fp16 results do not
                 depend on it (padding is exact); int8 ones do slightly, since dynamic int8 quantizes each call's
                 activations on one range for the whole batch (docs/runtime.md, "Batching and int8").
             chunk_length: longest window in seconds; longer audio is cut in overlapping windows.
             chunk_context: seconds of overlap each window gives its neighbours.
-            lm, beam_width, alpha, beta, hotwords, hotword_weight: beam-search options (``decoder="beam"``).
+            lm: for ``decoder="beam"``: an n-gram model file (ARPA, ``.arpa.gz`` or KenLM binary); None (default)
+                is the model directory's language model, if it ships one, with its tuned ``alpha`` and
+                ``beta``; False is none.
+            beam_width, alpha, beta, hotwords, hotword_weight: beam-search options (``decoder="beam"``).
 
         Returns:
             A :class:`Transcription`, or a list of them for a list input.
@@ -189,15 +193,34 @@ class Transcriber:
             raise InvalidOptionError(f"unknown transcribe options {unknown}; the options are {', '.join(allowed)}")
         self._prepare(**options)
 
-    def _prepare(self, *, decoder: str = "greedy", word_timestamps: bool = True, batch_size: int | None = None,
+    @property
+    def language_model(self) -> ModelLanguageModel | None:
+        """The language model the model directory ships (used by ``decoder="beam"`` unless ``lm`` says
+        otherwise), or None."""
+        return self.config.language_model
+
+    def _prepare(self, *, decoder: str | None = None, word_timestamps: bool = True, batch_size: int | None = None,
                  chunk_length: float = DEFAULT_CHUNK_LENGTH, chunk_context: float = DEFAULT_CHUNK_CONTEXT,
                  **beam: Any) -> tuple[Any, Any, dict[str, Any]]:
         """The window plan, the beam decoder (or None) and the echoed options of a transcribe call, checked."""
+        if decoder is None:
+            decoder = "beam" if self.language_model is not None else "greedy"
         if decoder not in DECODERS:
-            raise InvalidOptionError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
-        beam_options = {k: v for k, v in beam.items() if v is not None}
+            raise InvalidOptionError(f"decoder must be one of {', '.join(DECODERS)} (or None: beam when the "
+                                     f"model ships a language model, else greedy), got {decoder!r}")
+        lm = beam.get("lm")
+        if lm is True:
+            raise InvalidOptionError("lm=True is not an option: give a path, None (the model's own language "
+                                     "model, if any) or False (none)")
+        beam_options = {k: v for k, v in beam.items() if v is not None and v is not False}
         if beam_options and decoder != "beam":
             raise InvalidOptionError(f"options {sorted(beam_options)} apply to decoder='beam' only")
+        if decoder == "beam" and lm is None and self.language_model is not None:
+            beam_options["lm"] = self.language_model.path
+            for key in ("alpha", "beta"):
+                tuned = getattr(self.language_model, key)
+                if beam_options.get(key) is None and tuned is not None:
+                    beam_options[key] = tuned
         batch_size = DEFAULT_BATCH_SIZE[self.device] if batch_size is None else batch_size
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidOptionError(f"batch_size must be a positive integer, got {batch_size!r}")
