@@ -39,8 +39,8 @@ def main() -> None:
         transcriber = Transcriber(args.model, precision=precision, threads=args.threads)
         alone = transcriber.log_probs(files, batch_size=1)
         batched = transcriber.log_probs(files, batch_size=args.batch_size)
-        texts_alone = transcriber.transcribe(files, batch_size=1)
-        texts_batched = transcriber.transcribe(files, batch_size=args.batch_size)
+        texts_alone = transcriber.transcribe(files, decoder="greedy", batch_size=1)
+        texts_batched = transcriber.transcribe(files, decoder="greedy", batch_size=args.batch_size)
         row = {
             "transcripts_equal": sum(a.text == b.text for a, b in zip(texts_alone, texts_batched, strict=True)),
             "argmax_agreement": float(np.mean([(a.argmax(-1) == b.argmax(-1)).mean()

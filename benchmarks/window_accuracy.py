@@ -69,7 +69,8 @@ def main() -> None:
     results, single = {}, None
     for length, context in settings:
         name = "single pass" if length == SINGLE_PASS_S else f"{length:g} s windows, {context:g} s context"
-        texts = [model.transcribe(audio, chunk_length=length, chunk_context=context).text for audio, _ in files]
+        texts = [model.transcribe(audio, decoder="greedy", chunk_length=length, chunk_context=context).text
+                 for audio, _ in files]
         single = single or texts
         changed = sum(edit_distance(x.split(), y.split()) for x, y in zip(texts, single, strict=True))
         results[name] = {**error_rates(texts, refs), "word_edits_to_single_pass": changed}
