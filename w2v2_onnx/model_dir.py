@@ -174,8 +174,7 @@ def load_model_config(model: str | os.PathLike) -> ModelConfig:
         raise ModelDirectoryError(f"{config_path} lists no ONNX file in 'files'")
     config = parse_config(raw, str(config_path), files)
     if "language_model" in raw:
-        config = replace(config, language_model=_language_model(raw["language_model"], path,
-                                                                              config_path))
+        config = replace(config, language_model=_language_model(raw["language_model"], path, config_path))
     return config
 
 
@@ -185,9 +184,9 @@ def _language_model(entry: Any, directory: Path, config_path: Path) -> ModelLang
     if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) or not entry["path"]:
         raise ModelDirectoryError(f"{where} must be an object with a 'path' string (and optional 'alpha', "
                                   f"'beta' numbers), got {entry!r}")
-    lm_path = directory / entry["path"]
     if Path(entry["path"]).is_absolute() or ".." in Path(entry["path"]).parts:
         raise ModelDirectoryError(f"{where}: path {entry['path']!r} must name a file inside the model directory")
+    lm_path = directory / entry["path"]
     if not lm_path.is_file():
         raise ModelNotFoundError(f"{where} names {entry['path']!r}, which is missing")
     weights = {}

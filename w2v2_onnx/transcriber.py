@@ -142,7 +142,7 @@ class Transcriber:
                 shape (samples,) or (samples, channels)), or a list of these.
             sample_rate: the rate of array inputs (default: the model's rate); files carry their own.
             decoder: ``greedy`` or ``beam``; None (default) is ``beam`` when the model directory ships a
-                language model (``model.language_model``, e.g. the bundled model's) and ``greedy`` otherwise.
+                language model (:attr:`language_model`, e.g. the bundled model's) and ``greedy`` otherwise.
             word_timestamps: whether to return the words with times and probabilities.
             batch_size: windows per model call (default 1 on CPU, 16 on CUDA). fp32 and fp16 results do not
                 depend on it (padding is exact); int8 ones do slightly, since dynamic int8 quantizes each call's
