@@ -54,7 +54,8 @@ def test_fused_attention_equals_eager_on_every_frame_of_a_padded_batch(norm: str
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)  # padded frames included
 
 
-def test_exported_node_runs_in_onnx_runtime_like_the_eager_graph(tmp_path: Path) -> None:
+def _export_eager_and_fused(tmp_path: Path) -> tuple[Path, Path]:
+    """The tiny group-norm model exported twice: Hugging Face's eager attention, and the fused node."""
     model = tiny_model("group")
     reference = CTCExportWrapper(copy.deepcopy(model), do_normalize=True).eval()
     fused = CTCExportWrapper(model, do_normalize=True).eval()
@@ -62,6 +63,11 @@ def test_exported_node_runs_in_onnx_runtime_like_the_eager_graph(tmp_path: Path)
     export_onnx(reference, plain_path, opset=17, receptive_field=400, frame_step=320)
     with fused_attention(model):
         export_onnx(fused, fused_path, opset=17, receptive_field=400, frame_step=320)
+    return plain_path, fused_path
+
+
+def test_exported_node_runs_in_onnx_runtime_like_the_eager_graph(tmp_path: Path) -> None:
+    plain_path, fused_path = _export_eager_and_fused(tmp_path)
     ops = [node.op_type for node in onnx.load(str(fused_path)).graph.node]
     assert ops.count("MultiHeadAttention") == 2 and "Softmax" not in ops
     assert "MultiHeadAttention" not in [node.op_type for node in onnx.load(str(plain_path)).graph.node]
@@ -102,13 +108,7 @@ def _kernels_run(session_path: Path, feeds: dict, tmp_path: Path) -> tuple[list[
 
 
 def test_unmasked_branch_runs_when_every_key_is_kept_and_gives_the_same_result(tmp_path: Path) -> None:
-    model = tiny_model("group")
-    reference = CTCExportWrapper(copy.deepcopy(model), do_normalize=True).eval()
-    fused = CTCExportWrapper(model, do_normalize=True).eval()
-    plain_path, fused_path = tmp_path / "eager.onnx", tmp_path / "fused.onnx"
-    export_onnx(reference, plain_path, opset=17, receptive_field=400, frame_step=320)
-    with fused_attention(model):
-        export_onnx(fused, fused_path, opset=17, receptive_field=400, frame_step=320)
+    plain_path, fused_path = _export_eager_and_fused(tmp_path)
     assert add_unmasked_attention(fused_path) == 2
     assert add_unmasked_attention(fused_path) == 0  # nothing left to rewrite
     counts = op_histogram(fused_path)
