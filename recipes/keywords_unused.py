@@ -2,7 +2,8 @@
 
 Model (a) trains on ``keywords:role=train,limit=500``: 500 of the 1,600 rows, drawn with seed 0. The other
 1,100 (more than 50 speakers, the same six phrases) were never trained on. This writes them as
-``OUT/manifest.tsv`` with absolute audio paths, for ``benchmarks/accuracy.py --test "OUT:name=keywords_unused,role=eval"``.
+``OUT/manifest.tsv`` with absolute audio paths, for
+``benchmarks/accuracy.py --test "OUT:name=keywords_unused,role=eval"``.
 
     python recipes/keywords_unused.py /tmp/kw [--data ../shared/data]
 """
