@@ -418,3 +418,29 @@ def test_cli_no_lm_and_lm_exclude_each_other(tone_model_dir, tmp_path, capsys):
     with pytest.raises(SystemExit) as exited:
         main(["transcribe", str(audio), "--model", str(model), "--no-lm", "--lm", str(model / "lm.arpa")])
     assert exited.value.code == 2
+
+
+def test_add_lm_command_gives_a_model_its_language_model_and_takes_it_away(tone_model_dir, tmp_path, capsys):
+    from w2v2_onnx.cli import main
+    from w2v2_onnx.lm_build import build_lm
+
+    model = _copy_model(tone_model_dir, tmp_path)
+    text = tmp_path / "lm.txt"
+    text.write_text("HELLO WORLD IT'S A TEST\nA TEST OF THE WORLD\n" * 3)
+    lm = build_lm([text], tmp_path / "words", order=2, estimator="python", binary=False)[0]
+    assert main(["add-lm", str(model), str(lm), "--alpha", "0.3", "--beta", "1.5"]) == 0
+    assert "beam search with it is the default" in capsys.readouterr().out
+    transcriber = Transcriber(model)
+    assert transcriber.language_model.path == model / "words.arpa" and transcriber.language_model.alpha == 0.3
+    result = transcriber.transcribe(tm.synthesize(TEXT))
+    assert result.text == TEXT and result.options["decoder"] == "beam" and result.options["beta"] == 1.5
+    not_an_lm = tmp_path / "notes.arpa"
+    not_an_lm.write_text("these are not n-grams\n")
+    for argv, match in [([str(not_an_lm)], "notes.arpa"), ([str(lm), "--alpha", "nan"], "alpha must be a finite"),
+                        ([], "either an LM file or --remove"), ([str(tmp_path / "gone.arpa")], "not found")]:
+        assert main(["add-lm", str(model), *argv]) == 2
+        assert match in capsys.readouterr().err
+    assert Transcriber(model).language_model.alpha == 0.3  # a refused call changed nothing
+    assert main(["add-lm", str(model), "--remove"]) == 0
+    assert Transcriber(model).language_model is None
+    assert Transcriber(model).transcribe(tm.synthesize(TEXT)).options["decoder"] == "greedy"

@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "finetune": ("w2v2_onnx_finetune.cli", "fine-tune or train a CTC model into a checkpoint directory"),
     "serve": ("w2v2_onnx.cli_serve", "serve a model over HTTP (SageMaker contract: /ping, /invocations)"),
     "build-lm": ("w2v2_onnx.cli_build_lm", "build an n-gram language model from text"),
+    "add-lm": ("w2v2_onnx.cli_add_lm", "give a model directory its own language model (default for beam search)"),
 }
 
 

@@ -199,6 +199,58 @@ def _language_model(entry: Any, directory: Path, config_path: Path) -> ModelLang
     return ModelLanguageModel(lm_path, **weights)
 
 
+def set_language_model(model_dir: str | os.PathLike, lm: str | os.PathLike | None, *,
+                       alpha: float | None = None, beta: float | None = None) -> ModelConfig:
+    """Give a model directory its own language model (or take it away), as ``w2v2-onnx add-lm`` does.
+
+    The LM file is checked by loading it, copied into the directory (unless it is there already) and named in
+    ``w2v2_onnx.json`` with ``alpha`` and ``beta``; ``lm=None`` removes the entry (the file stays).
+
+    Args:
+        model_dir: a model directory written by ``w2v2-onnx export``.
+        lm: an ARPA, gzipped ARPA or KenLM binary file; None to remove the entry.
+        alpha, beta: the weights tuned for this model (None: the decoder's defaults).
+
+    Returns:
+        The directory's config as the runtime now reads it.
+
+    Raises:
+        ModelNotFoundError, ModelDirectoryError: not a model directory, or a missing LM file.
+        LanguageModelError: the file is not a loadable language model.
+        InvalidOptionError: a weight that is not a finite number.
+    """
+    import shutil
+
+    from w2v2_onnx.errors import InvalidOptionError
+    from w2v2_onnx.lm import load_ngram_model
+
+    directory = Path(model_dir)
+    if not directory.is_dir():
+        raise ModelNotFoundError(f"model directory not found: {directory}")
+    load_model_config(directory)  # a valid model directory first
+    config_path = directory / CONFIG_NAME
+    raw = json.loads(config_path.read_text(encoding="utf-8"))
+    if lm is None:
+        raw.pop("language_model", None)
+    else:
+        for name, value in (("alpha", alpha), ("beta", beta)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                      or not math.isfinite(value)):
+                raise InvalidOptionError(f"{name} must be a finite number or None, got {value!r}")
+        source = Path(lm)
+        if not source.is_file():
+            raise ModelNotFoundError(f"language model file not found: {source}")
+        load_ngram_model(source)  # refuse a file the decoder could not load
+        target = directory / source.name
+        if not (target.exists() and target.samefile(source)):
+            shutil.copyfile(source, target)
+        raw["language_model"] = {"path": source.name, "alpha": alpha, "beta": beta}
+    temporary = config_path.with_name(config_path.name + ".tmp")
+    temporary.write_text(json.dumps(raw, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    temporary.replace(config_path)
+    return load_model_config(directory)
+
+
 def _config_from_onnx(path: Path) -> ModelConfig:
     import onnxruntime as ort  # metadata without loading the graph into an optimizer twice is not offered
 
