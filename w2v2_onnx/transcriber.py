@@ -212,7 +212,7 @@ class Transcriber:
         if lm is True:
             raise InvalidOptionError("lm=True is not an option: give a path, None (the model's own language "
                                      "model, if any) or False (none)")
-        beam_options = {k: v for k, v in beam.items() if v is not None and v is not False}
+        beam_options = {k: v for k, v in beam.items() if v is not None and not (k == "lm" and v is False)}
         if beam_options and decoder != "beam":
             raise InvalidOptionError(f"options {sorted(beam_options)} apply to decoder='beam' only")
         if decoder == "beam" and lm is None and self.language_model is not None:
