@@ -166,8 +166,7 @@ def estimate_kneser_ney(sentences: Iterable[list[str]], order: int,
         model.append(level)
     if min_count > 1 and order > 1:
         raw[order] = top
-        kept = [set(raw[n]) if n < 2 else {g for g, c in raw[n].items() if c >= min_count} for n in range(order + 1)]
-        model = prune_model(model, kept[2:])
+        model = prune_model(model, [{g for g, c in raw[n].items() if c >= min_count} for n in range(2, order + 1)])
     return model
 
 

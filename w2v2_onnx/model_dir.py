@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from w2v2_onnx.checks import is_finite_number
 from w2v2_onnx.errors import ModelDirectoryError, ModelNotFoundError, PrecisionNotAvailableError
 from w2v2_onnx.vocabulary import Vocabulary
 
@@ -192,8 +192,7 @@ def _language_model(entry: Any, directory: Path, config_path: Path) -> ModelLang
     weights = {}
     for key in ("alpha", "beta"):
         value = entry.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
-                                  or not math.isfinite(value)):
+        if value is not None and not is_finite_number(value):
             raise ModelDirectoryError(f"{where}: {key!r} must be a finite number or null, got {value!r}")
         weights[key] = None if value is None else float(value)
     return ModelLanguageModel(lm_path, **weights)
@@ -234,8 +233,7 @@ def set_language_model(model_dir: str | os.PathLike, lm: str | os.PathLike | Non
         raw.pop("language_model", None)
     else:
         for name, value in (("alpha", alpha), ("beta", beta)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
-                                      or not math.isfinite(value)):
+            if value is not None and not is_finite_number(value):
                 raise InvalidOptionError(f"{name} must be a finite number or None, got {value!r}")
         source = Path(lm)
         if not source.is_file():
