@@ -34,6 +34,7 @@ from w2v2_onnx import Transcriber  # noqa: E402
 from w2v2_onnx.beam import BeamSearchDecoder  # noqa: E402
 from w2v2_onnx.greedy import greedy_decode  # noqa: E402
 from w2v2_onnx.lm_tune import DEFAULT_ALPHAS, DEFAULT_BETAS, grid_search  # noqa: E402
+from w2v2_onnx.phrases import phrase_log_likelihoods, spell_phrases  # noqa: E402
 
 
 def held_out(spec_text: str, seed: int) -> tuple[str, list[tuple[str, str]]]:
@@ -71,6 +72,19 @@ def decode_all(decode, log_probs: list[np.ndarray]) -> tuple[list[str], float]:
     start = time.perf_counter()
     texts = [decode(lp).text for lp in log_probs]
     return texts, time.perf_counter() - start
+
+
+def match_scores(log_probs: list[np.ndarray], references: list[str], phrases: list[str], vocab,
+                 model_s: float) -> dict:
+    """Closed-set recognition among ``phrases``: the share of utterances whose best phrase is the reference."""
+    spelled = spell_phrases(phrases, vocab)
+    start = time.perf_counter()
+    best = [phrases[int(np.argmax(phrase_log_likelihoods(lp, spelled, vocab)))] for lp in log_probs]
+    seconds = time.perf_counter() - start
+    wrong = [[r, b] for r, b in zip(references, best, strict=True) if r != b]
+    return {"exact": round(float(np.mean([b == r for b, r in zip(best, references, strict=True)])), 4),
+            "phrases": phrases, "decode_s": round(seconds, 3), "decode_over_acoustic": round(seconds / model_s, 3),
+            "errors": wrong[:20], "error_count": len(wrong)}
 
 
 def pyctcdecode_labels(vocab) -> list[str]:
@@ -142,6 +156,9 @@ def main() -> None:
                         "(BeamSearchDecoder.decode_batch), checking that the transcripts are the same")
     parser.add_argument("--pyctc-python", help="interpreter of a numpy<2 venv with pyctcdecode and kenlm: "
                         "decode the first precision's log-probabilities with pyctcdecode too, at the same settings")
+    parser.add_argument("--match-max", type=int, default=0, metavar="N",
+                        help="also score closed-set recognition (Transcriber.match_phrases) on each set with at "
+                        "most N distinct transcripts, choosing among them (e.g. the ten digit words)")
     parser.add_argument("--limit", type=int, default=None, help="first N rows per set (quick runs)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -203,6 +220,11 @@ def main() -> None:
                 if args.decode_workers > 1 and decoder in batch_decoders:
                     per[decoder].update(parallel_decode(batch_decoders[decoder], log_probs, texts,
                                                         config.frame_duration, args.decode_workers, model_s))
+            phrases = sorted(set(references))
+            if len(phrases) <= args.match_max:
+                per["match"] = match_scores(log_probs, references, phrases, config.vocabulary, model_s)
+                print(f"{precision:5s} {name:12s} match    exact {per['match']['exact']:.3f} among "
+                      f"{len(phrases)} phrases  decode {per['match']['decode_s']:.2f} s")
             if args.pyctc_python and precision == args.precisions[0]:
                 per["pyctcdecode"] = compare_pyctcdecode(args, config.vocabulary, log_probs, references, per,
                                                          beam_lm)

@@ -347,6 +347,14 @@ def accuracy_section(name: str, data: dict, plots: Path | None = None) -> list[s
                     lines.append(f"| {set_name} ({entry['utterances']} utt, {entry['audio_s']:.0f} s) | {precision} | "
                                  f"{decoder} | {res['wer']:.3f} | {res['cer']:.3f} | {res['exact']:.3f} | "
                                  f"{res['decode_s']:.2f} | {res['decode_over_acoustic']:.3f} |" + parallel)
+    matched = [(set_name, entry, precision, per["match"]) for set_name, entry in data["sets"].items()
+               for precision, per in entry["results"].items() if "match" in per]
+    if matched:
+        lines += ["", "Closed-set recognition (`Transcriber.match_phrases`, choosing among the set's distinct "
+                  "transcripts):", "", "| set | precision | phrases | exact | decode s | decode / acoustic time |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {s_} ({e_['utterances']} utt) | {p_} | {len(m['phrases'])} | {m['exact']:.3f} | "
+                  f"{m['decode_s']:.2f} | {m['decode_over_acoustic']:.3f} |" for s_, e_, p_, m in matched]
     compared = [(set_name, precision, decoder, res) for set_name, entry in data["sets"].items()
                 for precision, per in entry["results"].items()
                 for decoder, res in per.get("pyctcdecode", {}).items()]

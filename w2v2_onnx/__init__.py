@@ -23,15 +23,15 @@ from w2v2_onnx.errors import (
     SampleRateError,
     W2V2OnnxError,
 )
-from w2v2_onnx.results import Transcription, Word
-from w2v2_onnx.transcriber import Transcriber, transcribe
+from w2v2_onnx.results import PhraseMatch, Transcription, Word
+from w2v2_onnx.transcriber import Transcriber, match_phrases, transcribe
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AudioDecodeError", "AudioError", "AudioFileNotFoundError", "AudioShapeError", "AudioValueError",
     "DecoderError", "DeviceNotAvailableError", "InferenceError", "InvalidOptionError", "LanguageModelError",
-    "MissingDependencyError", "ModelDirectoryError", "ModelError", "ModelNotFoundError",
+    "MissingDependencyError", "ModelDirectoryError", "ModelError", "ModelNotFoundError", "PhraseMatch",
     "PrecisionNotAvailableError", "SampleRateError", "Transcriber", "Transcription", "W2V2OnnxError", "Word",
-    "__version__", "transcribe",
+    "__version__", "match_phrases", "transcribe",
 ]

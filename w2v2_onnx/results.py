@@ -50,3 +50,28 @@ class Transcription:
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict of the transcription."""
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class PhraseMatch:
+    """Which of the given phrases an input says (:meth:`Transcriber.match_phrases`).
+
+    Attributes:
+        phrase: the most likely phrase, as given; None when no phrase fits in the input's frames (too short).
+        probability: its share of the probability among the given phrases, in [0, 1] (equal priors). Relative
+            only: an input that says none of them still has a best phrase; use ``log_likelihood`` to reject.
+        log_likelihood: natural log of P(phrase | audio) under the model, summed over all CTC alignments; an
+            absolute score, comparable across inputs of similar length.
+        scores: every phrase's log-likelihood, in the order given (``-inf`` for one that cannot fit).
+        duration: the input's duration in seconds.
+    """
+
+    phrase: str | None
+    probability: float
+    log_likelihood: float
+    scores: dict[str, float]
+    duration: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict of the match."""
+        return asdict(self)

@@ -14,10 +14,10 @@ import numpy as np
 
 from w2v2_onnx.audio import AudioInput, AudioSource, open_audio
 from w2v2_onnx.checks import MAX_THREADS
-from w2v2_onnx.errors import DeviceNotAvailableError, InvalidOptionError, ModelDirectoryError
+from w2v2_onnx.errors import DecoderError, DeviceNotAvailableError, InvalidOptionError, ModelDirectoryError
 from w2v2_onnx.greedy import best_path, collapse, tokens_to_words
 from w2v2_onnx.model_dir import ModelLanguageModel, load_model_config, resolve_model
-from w2v2_onnx.results import Decoded, Transcription
+from w2v2_onnx.results import Decoded, PhraseMatch, Transcription
 from w2v2_onnx.session import OnnxModel, provider_names, resolve_device
 from w2v2_onnx.windows import Window, WindowPlan, iter_windows, make_plan
 
@@ -221,9 +221,7 @@ class Transcriber:
                 tuned = getattr(self.language_model, key)
                 if beam_options.get(key) is None and tuned is not None:
                     beam_options[key] = tuned
-        batch_size = DEFAULT_BATCH_SIZE[self.device] if batch_size is None else batch_size
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise InvalidOptionError(f"batch_size must be a positive integer, got {batch_size!r}")
+        batch_size = self._checked_batch_size(batch_size)
         plan = make_plan(self.config, chunk_length, chunk_context)
         decoder_object = self._beam_decoder(beam_options) if decoder == "beam" else None
         options = dict(decoder=decoder, word_timestamps=word_timestamps, batch_size=batch_size,
@@ -252,21 +250,118 @@ class Transcriber:
         Raises:
             The same errors as :meth:`transcribe`.
         """
+        single = not isinstance(audio, list | tuple)
+        results = [frames for _, frames in self._log_probs_of(audio, sample_rate, batch_size, chunk_length,
+                                                              chunk_context)]
+        return results[0] if single else results
+
+    def decode(
+        self,
+        log_probs: np.ndarray,
+        *,
+        decoder: str | None = None,
+        lm: str | os.PathLike | bool | None = None,
+        beam_width: int | None = None,
+        alpha: float | None = None,
+        beta: float | None = None,
+        hotwords: Sequence[str] | None = None,
+        hotword_weight: float | None = None,
+    ) -> Decoded:
+        """Decode one input's log-probabilities from :meth:`log_probs` as :meth:`transcribe` would.
+
+        ``t.decode(t.log_probs(x), **options)`` gives the text and words of ``t.transcribe(x, **options)``;
+        the split lets a server batch the model calls and decode each request in its own thread.
+
+        Args:
+            log_probs: ``[frames, vocabulary]`` float log-probabilities.
+            decoder, lm, beam_width, alpha, beta, hotwords, hotword_weight: as for :meth:`transcribe`.
+
+        Raises:
+            InvalidOptionError, DecoderError, LanguageModelError: bad options; DecoderError: log-probabilities
+            of the wrong shape or type, or with NaN.
+        """
+        _, beam, _ = self._prepare(decoder=decoder, lm=lm, beam_width=beam_width, alpha=alpha, beta=beta,
+                                   hotwords=hotwords, hotword_weight=hotword_weight)
+        vocab = self.config.vocabulary
+        log_probs = np.asarray(log_probs)
+        if log_probs.ndim != 2 or log_probs.shape[1] != len(vocab) or not np.issubdtype(log_probs.dtype,
+                                                                                         np.floating):
+            raise DecoderError(f"log_probs must be a float array of shape [frames, {len(vocab)}], got "
+                               f"{log_probs.dtype} {log_probs.shape}")
+        if beam is not None:
+            return beam.decode(log_probs, self.config.frame_duration)
+        if np.isnan(log_probs).any():
+            raise DecoderError("log_probs contains NaN")
+        return tokens_to_words(*collapse(*best_path(log_probs), vocab), vocab, self.config.frame_duration)
+
+    def match_phrases(
+        self,
+        audio: AudioInput | Sequence[AudioInput],
+        phrases: Sequence[str],
+        *,
+        sample_rate: int | None = None,
+        batch_size: int | None = None,
+        chunk_length: float = DEFAULT_CHUNK_LENGTH,
+        chunk_context: float = DEFAULT_CHUNK_CONTEXT,
+    ) -> PhraseMatch | list[PhraseMatch]:
+        """Which of the given phrases each input says: closed-set recognition of digits, commands or keywords.
+
+        Each phrase is scored by the exact CTC probability of its spelling given the audio (all alignments),
+        so nothing outside the list can be the answer: far more accurate than transcribing and comparing
+        when the answer is known to be one of the list (docs/decoding.md, "Choosing among phrases").
+
+        Args:
+            audio: as for :meth:`transcribe`; a list gives a list of matches in the same order.
+            phrases: the candidates, e.g. ``["zero", "one", ..., "nine"]``; case is matched to the model's
+                vocabulary, words are separated by spaces.
+            sample_rate, batch_size, chunk_length, chunk_context: as for :meth:`transcribe`.
+
+        Returns:
+            A :class:`PhraseMatch` (best phrase, its probability among the phrases, every phrase's score).
+
+        Raises:
+            InvalidOptionError for a bad phrase list (empty, not strings, duplicates, characters the model
+            cannot write), and the errors of :meth:`transcribe` for the audio.
+        """
+        from w2v2_onnx.phrases import phrase_log_likelihoods, posterior, spell_phrases
+
+        vocab = self.config.vocabulary
+        spelled = spell_phrases(phrases, vocab)
+        single = not isinstance(audio, list | tuple)
+        matches = []
+        for source, frames in self._log_probs_of(audio, sample_rate, batch_size, chunk_length, chunk_context):
+            scores = phrase_log_likelihoods(frames, spelled, vocab)
+            shares = posterior(scores)
+            best = int(np.argmax(scores)) if np.isfinite(scores).any() else None
+            matches.append(PhraseMatch(
+                phrase=None if best is None else spelled[best].text,
+                probability=0.0 if best is None else float(shares[best]),
+                log_likelihood=float("-inf") if best is None else float(scores[best]),
+                scores={p.text: float(s) for p, s in zip(spelled, scores, strict=True)},
+                duration=round(source.duration, 6)))
+        return matches[0] if single else matches
+
+    # --- internals --------------------------------------------------------------------------------------
+
+    def _checked_batch_size(self, batch_size: int | None) -> int:
+        """The batch size to use: the device's default for None; anything but a positive integer is refused."""
         batch_size = DEFAULT_BATCH_SIZE[self.device] if batch_size is None else batch_size
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidOptionError(f"batch_size must be a positive integer, got {batch_size!r}")
+        return batch_size
+
+    def _log_probs_of(self, audio: AudioInput | Sequence[AudioInput], sample_rate: int | None,
+                      batch_size: int | None, chunk_length: float,
+                      chunk_context: float) -> Iterator[tuple[AudioSource, np.ndarray]]:
+        """Each input's source and joined log-probabilities, in input order (options checked first)."""
+        batch_size = self._checked_batch_size(batch_size)
         plan = make_plan(self.config, chunk_length, chunk_context)
-        single = not isinstance(audio, list | tuple)
-        items = [audio] if single else list(audio)
+        items = list(audio) if isinstance(audio, list | tuple) else [audio]
         sources = [open_audio(item, self.sample_rate, sample_rate) for item in items]
         width = len(self.config.vocabulary)
-        results = []
         for collected in self._run(sources, plan, batch_size, keep_log_probs=True):
             parts = [collected.parts[i][0] for i in range(len(collected.parts))]
-            results.append(np.concatenate(parts) if parts else np.zeros((0, width), dtype=np.float32))
-        return results[0] if single else results
-
-    # --- internals --------------------------------------------------------------------------------------
+            yield collected.source, (np.concatenate(parts) if parts else np.zeros((0, width), dtype=np.float32))
 
     def _beam_decoder(self, options: dict[str, Any]) -> Any:
         """A beam decoder for these options; the language model is loaded once per path and reused."""
@@ -364,6 +459,28 @@ def transcribe(audio: AudioInput | Sequence[AudioInput], model: str | os.PathLik
         device, precision, threads: as for :class:`Transcriber`.
         **options: passed to :meth:`Transcriber.transcribe` (sample_rate, decoder, word_timestamps, ...).
     """
+    return _cached_transcriber(model, device, precision, threads).transcribe(audio, **options)
+
+
+def match_phrases(audio: AudioInput | Sequence[AudioInput], phrases: Sequence[str],
+                  model: str | os.PathLike | None = None, *, device: str = "auto", precision: str | None = None,
+                  threads: int | None = None, **options: Any) -> PhraseMatch | list[PhraseMatch]:
+    """Which of ``phrases`` the audio says, in one call (the model is cached as in :func:`transcribe`).
+
+    Example:
+        >>> w2v2_onnx.match_phrases("digit.wav", ["zero", "one", "two"]).phrase
+
+    Args:
+        audio, phrases: as for :meth:`Transcriber.match_phrases`.
+        model, device, precision, threads: as for :func:`transcribe`.
+        **options: passed to :meth:`Transcriber.match_phrases` (sample_rate, batch_size, ...).
+    """
+    return _cached_transcriber(model, device, precision, threads).match_phrases(audio, phrases, **options)
+
+
+def _cached_transcriber(model: str | os.PathLike | None, device: str, precision: str | None,
+                        threads: int | None) -> Transcriber:
+    """The one cached Transcriber of the one-call functions, built (or rebuilt for another model) as needed."""
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)):
         raise InvalidOptionError(f"threads must be an integer from 1 to {MAX_THREADS} or None, got {threads!r}")
     if model is not None and not isinstance(model, str | os.PathLike):
@@ -379,4 +496,4 @@ def transcribe(audio: AudioInput | Sequence[AudioInput], model: str | os.PathLik
             transcriber = Transcriber(model, device=device, precision=precision, threads=threads)
             _CACHE.clear()  # keep one model in memory (only once the new one loaded): switching models is rare
             _CACHE[key] = transcriber
-    return transcriber.transcribe(audio, **options)
+    return transcriber
