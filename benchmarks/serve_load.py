@@ -119,9 +119,12 @@ async def main_async(args: argparse.Namespace) -> dict:
                "--threads", str(args.threads), "--device", "cpu"]
     if args.model:
         command += ["--model", args.model]
+    if args.decoder:
+        command += ["--decoder", args.decoder]
     server = subprocess.Popen(command)
     report: dict = {"machine": {"python": platform.python_version(), "cpus": len(os.sched_getaffinity(0))},
-                    "model": args.model or "bundled", "clip_seconds": args.clip_seconds}
+                    "model": args.model or "bundled", "clip_seconds": args.clip_seconds,
+                    "clip_file": args.clip_file}
     try:
         async with httpx.AsyncClient(base_url=f"http://{HOST}:{port}", timeout=120.0,
                                      limits=httpx.Limits(max_connections=64)) as client:
@@ -133,9 +136,16 @@ async def main_async(args: argparse.Namespace) -> dict:
                     await asyncio.sleep(0.1)
             else:
                 raise RuntimeError("server did not come up")
+            report["decoder"] = (await client.get("/ping")).json().get("decoder")
             report["rss_after_start_mb"] = rss_mb(server.pid)
             deadline = time.monotonic() + args.max_seconds
-            body = json.dumps({"speech_array": clip(args.clip_seconds).tolist(), "sampling_rate": 16000}).encode()
+            if args.clip_file:
+                speech, rate = sf.read(args.clip_file, dtype="float32", always_2d=True)
+                body = json.dumps({"speech_array": speech.mean(axis=1).tolist(), "sampling_rate": rate}).encode()
+                report["clip_seconds"] = speech.shape[0] / rate
+            else:
+                body = json.dumps({"speech_array": clip(args.clip_seconds).tolist(),
+                                   "sampling_rate": 16000}).encode()
 
             report["load"] = {}
             for concurrency in (1, 8, 32):
@@ -145,7 +155,7 @@ async def main_async(args: argparse.Namespace) -> dict:
                 elapsed = time.perf_counter() - start
                 report["load"][str(concurrency)] = {
                     "requests": len(latencies), "statuses": statuses, "requests_per_s": len(latencies) / elapsed,
-                    "audio_rtfx": len(latencies) * args.clip_seconds / elapsed, **percentiles(latencies)}
+                    "audio_rtfx": len(latencies) * report["clip_seconds"] / elapsed, **percentiles(latencies)}
                 print(f"concurrency {concurrency:2d}: {report['load'][str(concurrency)]}", flush=True)
 
             memory_curve = [(0, rss_mb(server.pid))]
@@ -184,7 +194,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="model directory (default: the bundled model)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--clip-seconds", type=float, default=3.0)
+    parser.add_argument("--clip-seconds", type=float, default=3.0, help="length of the synthetic load clip")
+    parser.add_argument("--clip-file", default=None, help="send this audio file in the load phase instead of a "
+                        "synthetic clip (real speech makes beam search do real work)")
+    parser.add_argument("--decoder", default=None, choices=["greedy", "beam"],
+                        help="the server's --decoder (default: its own, i.e. the model's)")
     parser.add_argument("--load-requests", type=int, default=200)
     parser.add_argument("--soak-requests", type=int, default=10_000)
     parser.add_argument("--soak-concurrency", type=int, default=8)

@@ -191,3 +191,29 @@ def test_unknown_query_parameters_fields_and_routes_get_json_errors(client):
     assert response.status_code == 404 and "GET /ping and POST /invocations" in response.json()["error"]
     response = client.get("/invocations")
     assert response.status_code == 405 and response.json()["status"] == 405
+
+
+def test_decoder_setting_beam_search_with_the_models_language_model(tone_model_dir, tmp_path):
+    import shutil
+
+    from w2v2_onnx import Transcriber
+
+    model = tm.copy_with_language_model(shutil.copytree(tone_model_dir, tmp_path / "model"), tmp_path)
+    transcriber = Transcriber(model, device="cpu", threads=1)
+    payload = {"speech_array": tm.synthesize("HELLO WORLD").tolist(), "sampling_rate": 16000}
+    for setting, used in ((None, "beam"), ("greedy", "greedy"), ("beam", "beam")):
+        app = create_app(transcriber, ServerSettings(decoder=setting, max_batch=4, max_wait_ms=20))
+        with TestClient(app) as c, ThreadPoolExecutor(4) as pool:
+            assert c.get("/ping").json()["decoder"] == used
+            bodies = list(pool.map(lambda _: c.post("/invocations", json=payload).json(), range(4)))
+        expected = transcriber.transcribe(tm.synthesize("HELLO WORLD"), decoder=setting)
+        assert all(b["text"] == expected.text == "HELLO WORLD" for b in bodies)
+        assert [w["end"] for w in bodies[0]["words"]] == [w.end for w in expected.words]
+    assert create_app(Transcriber(tone_model_dir, device="cpu", threads=1)).state.settings.decoder is None
+
+
+def test_unknown_decoder_setting_is_refused():
+    from w2v2_onnx.errors import InvalidOptionError
+
+    with pytest.raises(InvalidOptionError, match="server setting decoder must be None, 'greedy' or 'beam'"):
+        ServerSettings(decoder="fast")

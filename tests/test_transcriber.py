@@ -13,6 +13,7 @@ import tone_model as tm
 
 import w2v2_onnx
 from w2v2_onnx import (
+    DecoderError,
     DeviceNotAvailableError,
     InvalidOptionError,
     ModelDirectoryError,
@@ -356,16 +357,7 @@ def test_nan_log_probabilities_are_an_inference_error(tone_model_dir, monkeypatc
 
 
 def _model_with_language_model(tone_model_dir, tmp_path, entry=None):
-    from w2v2_onnx.lm_build import build_lm
-
-    model = _copy_model(tone_model_dir, tmp_path)
-    text = tmp_path / "lm.txt"
-    text.write_text("HELLO WORLD IT'S A TEST\nA TEST OF THE WORLD\nHELLO THERE\n" * 3)
-    build_lm([text], model / "lm", order=2, estimator="python", binary=False)
-    config = json.loads((model / "w2v2_onnx.json").read_text())
-    entry = {"path": "lm.arpa", "alpha": 0.3, "beta": 1.5} if entry is None else entry
-    (model / "w2v2_onnx.json").write_text(json.dumps(config | {"language_model": entry}))
-    return model
+    return tm.copy_with_language_model(_copy_model(tone_model_dir, tmp_path), tmp_path, entry)
 
 
 def test_model_directory_language_model_is_the_default_beam_search(tone_model_dir, tmp_path):
@@ -444,3 +436,24 @@ def test_add_lm_command_gives_a_model_its_language_model_and_takes_it_away(tone_
     assert main(["add-lm", str(model), "--remove"]) == 0
     assert Transcriber(model).language_model is None
     assert Transcriber(model).transcribe(tm.synthesize(TEXT)).options["decoder"] == "greedy"
+
+
+def test_decode_of_log_probs_equals_transcribe(tone_model_dir, tmp_path):
+    transcriber = Transcriber(_model_with_language_model(tone_model_dir, tmp_path))
+    audio = tm.synthesize("HELLO WORLD")
+    frames = transcriber.log_probs(audio)
+    for options in ({}, {"decoder": "greedy"}, {"lm": False}, {"decoder": "beam", "alpha": 0.9, "beam_width": 8}):
+        expected = transcriber.transcribe(audio, **options)
+        decoded = transcriber.decode(frames, **options)
+        assert (decoded.text, decoded.words) == (expected.text, expected.words), options
+    with pytest.raises(DecoderError, match=r"shape \[frames, 30\]"):
+        transcriber.decode(frames[:, :5])
+    with pytest.raises(DecoderError, match="float array"):
+        transcriber.decode(np.zeros((3, 30), dtype=np.int64), decoder="greedy")
+    broken = frames.copy()
+    broken[1, 2] = np.nan
+    for decoder in ("greedy", "beam"):
+        with pytest.raises(DecoderError, match="NaN"):
+            transcriber.decode(broken, decoder=decoder)
+    with pytest.raises(InvalidOptionError, match="decoder must be one of"):
+        transcriber.decode(frames, decoder="viterbi")

@@ -119,3 +119,17 @@ def build_tone_model(out_dir: Path, *, vocab_size: int = len(VOCAB), with_metada
     (out_dir / "model.fp32.onnx").write_bytes(model.SerializeToString())
     (out_dir / "w2v2_onnx.json").write_text(json.dumps(config({"fp32": "model.fp32.onnx"}), indent=2))
     return out_dir
+
+
+def copy_with_language_model(model: Path, work: Path, entry: dict | None = None) -> Path:
+    """Give a (copied) tone model directory a small bigram LM over a few words, named in its config as
+    ``entry`` (default: ``lm.arpa`` with alpha 0.3 and beta 1.5)."""
+    from w2v2_onnx.lm_build import build_lm
+
+    text = work / "lm.txt"
+    text.write_text("HELLO WORLD IT'S A TEST\nA TEST OF THE WORLD\nHELLO THERE\n" * 3)
+    build_lm([text], model / "lm", order=2, estimator="python", binary=False)
+    config = json.loads((model / "w2v2_onnx.json").read_text())
+    entry = {"path": "lm.arpa", "alpha": 0.3, "beta": 1.5} if entry is None else entry
+    (model / "w2v2_onnx.json").write_text(json.dumps(config | {"language_model": entry}))
+    return model

@@ -19,6 +19,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--precision", default=None, choices=["fp32", "fp16", "int8"])
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--decoder", default=None, choices=["greedy", "beam"],
+                        help="default: as 'transcribe', beam search with the model's own language model when it "
+                             "ships one (the bundled model does), else greedy; each request decodes in its own "
+                             "thread")
     parser.add_argument("--max-batch", type=int, default=8, help="most requests per model call")
     parser.add_argument("--max-wait-ms", type=float, default=10.0, help="longest wait to fill a batch")
     parser.add_argument("--queue-size", type=int, default=64, help="waiting requests before 503")
@@ -41,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as exc:
         print(f"error: {exc}; install the serve extra: pip install 'w2v2-onnx[serve]'", file=sys.stderr)
         return 2
-    from w2v2_onnx.errors import InvalidOptionError
+    from w2v2_onnx.errors import InvalidOptionError, W2V2OnnxError
 
     if not 0 <= args.port <= 65535:
         print(f"error: --port must be from 0 to 65535, got {args.port}", file=sys.stderr)
@@ -51,13 +55,18 @@ def run(args: argparse.Namespace) -> int:
         settings = ServerSettings(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, queue_size=args.queue_size,
                                   max_body_bytes=int(body_bytes) if math.isfinite(body_bytes) else body_bytes,
                                   max_audio_seconds=args.max_audio_seconds, timeout_s=args.timeout,
-                                  api_key=args.api_key or None)
+                                  api_key=args.api_key or None, decoder=args.decoder)
     except InvalidOptionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     transcriber = load_transcriber(args)
     if transcriber is None:
         return 2
-    uvicorn.run(create_app(transcriber, settings), host=args.host, port=args.port, log_level=args.log_level,
+    try:
+        app = create_app(transcriber, settings)
+    except W2V2OnnxError as exc:  # e.g. the model's language model cannot be loaded
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
                 timeout_keep_alive=5)
     return 0

@@ -22,6 +22,7 @@ from w2v2_onnx.audio import load_audio
 from w2v2_onnx.batcher import MicroBatcher, QueueFullError
 from w2v2_onnx.checks import is_finite_number
 from w2v2_onnx.errors import InferenceError, InvalidOptionError, MissingDependencyError, W2V2OnnxError
+from w2v2_onnx.results import Transcription
 from w2v2_onnx.transcriber import Transcriber
 
 try:
@@ -50,6 +51,7 @@ class ServerSettings:
     max_audio_seconds: float = 600.0
     timeout_s: float = 60.0
     api_key: str | None = None
+    decoder: str | None = None  # None: as transcribe(): beam with the model's LM if it ships one, else greedy
 
     def __post_init__(self) -> None:
         """Refuse limits that would hang or refuse every request.
@@ -69,6 +71,7 @@ class ServerSettings:
                    "a finite number of seconds above 0"),
                   ("timeout_s", is_finite_number(self.timeout_s) and self.timeout_s > 0,
                    "a finite number of seconds above 0")]
+        checks.append(("decoder", self.decoder in (None, "greedy", "beam"), "None, 'greedy' or 'beam'"))
         for name, ok, allowed in checks:
             if not ok:
                 raise InvalidOptionError(f"server setting {name} must be {allowed}, got {getattr(self, name)!r}")
@@ -115,7 +118,7 @@ def _parse_json(body: bytes) -> tuple[np.ndarray, int]:
     unknown = sorted(set(payload) - JSON_FIELDS)
     if unknown:
         raise HTTPError(400, f"JSON body has unknown fields {unknown}; the fields are 'speech_array' and "
-                             f"'sampling_rate' (the server decodes greedily with its startup settings)")
+                             f"'sampling_rate' (the server decodes with its startup settings)")
     missing = [k for k in ("speech_array", "sampling_rate") if k not in payload]
     if missing:
         raise HTTPError(400, f"JSON body lacks {missing}; expected {{\"speech_array\": [numbers], "
@@ -136,13 +139,14 @@ def _words(result: Any) -> list[dict[str, Any]]:
 def create_app(transcriber: Transcriber, settings: ServerSettings | None = None) -> Starlette:
     """Build the ASGI application around a loaded Transcriber."""
     settings = settings or ServerSettings()
-    # Requests gathered by the micro-batcher share model calls (padded batches of up to max_batch inputs).
-    # Greedy decoding always: a beam search per request would hold the batcher's one thread (docs/serving.md).
-    batcher = MicroBatcher(lambda audios: transcriber.transcribe(list(audios), decoder="greedy",
-                                                                 batch_size=settings.max_batch),
+    transcriber.check_options(decoder=settings.decoder)  # loads the language model now, not at the first request
+    # Requests gathered by the micro-batcher share model calls (padded batches of up to max_batch inputs);
+    # each request then decodes its own frames in a worker thread, so a beam search holds no other request.
+    batcher = MicroBatcher(lambda audios: transcriber.log_probs(list(audios), batch_size=settings.max_batch),
                            max_batch=settings.max_batch,
                            max_wait_ms=settings.max_wait_ms, queue_size=settings.queue_size)
     rate = transcriber.sample_rate
+    decoder_name = settings.decoder or ("beam" if transcriber.language_model is not None else "greedy")
 
     def decode(content_type: str, body: bytes) -> np.ndarray:
         if content_type in JSON_TYPES:
@@ -155,9 +159,14 @@ def create_app(transcriber: Transcriber, settings: ServerSettings | None = None)
                                  f"{settings.max_audio_seconds:g} s per request")
         return audio
 
+    async def recognize(audio: np.ndarray) -> Transcription:
+        frames = await batcher.submit(audio)
+        decoded = await asyncio.to_thread(transcriber.decode, frames, decoder=settings.decoder)
+        return Transcription(decoded.text, decoded.words, round(audio.size / rate, 6))
+
     async def ping(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "sample_rate": rate, "precision": transcriber.precision,
-                             "device": transcriber.device})
+                             "device": transcriber.device, "decoder": decoder_name})
 
     async def invocations(request: Request) -> JSONResponse:
         if settings.api_key is not None:
@@ -166,7 +175,7 @@ def create_app(transcriber: Transcriber, settings: ServerSettings | None = None)
                 return _error(401, "missing or wrong X-API-Key header")
         if request.query_params:
             return _error(400, f"unknown query parameters {sorted(request.query_params.keys())}; /invocations "
-                               f"takes none (the server decodes greedily with its startup settings)")
+                               f"takes none (the server decodes with its startup settings)")
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type not in JSON_TYPES | AUDIO_TYPES:
             return _error(415, f"unsupported content type {content_type or '(none)'!r}; use application/json or "
@@ -174,7 +183,7 @@ def create_app(transcriber: Transcriber, settings: ServerSettings | None = None)
         try:
             body = await _read_body(request, settings.max_body_bytes)
             audio = await asyncio.to_thread(decode, content_type, body)
-            result = await asyncio.wait_for(batcher.submit(audio), settings.timeout_s)
+            result = await asyncio.wait_for(recognize(audio), settings.timeout_s)
         except HTTPError as exc:
             return _error(exc.status, exc.message)
         except ClientDisconnect:
