@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 from pathlib import Path
 
 import pytest
@@ -268,3 +269,18 @@ def test_build_lm_min_count_writes_a_smaller_model_that_loads(tmp_path: Path, ca
     assert sizes[3] < sizes[1]
     assert cli.main(["build-lm", str(text), "-o", str(tmp_path / "bad"), "--min-count", "0"]) == 2
     assert "min_count must be a positive integer" in capsys.readouterr().err
+
+
+def test_without_kenlm_arpa_files_load_and_a_non_arpa_file_is_named(arpa: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from w2v2_onnx.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "kenlm", None)  # "import kenlm" now raises ImportError
+    assert isinstance(load_ngram_model(arpa), ArpaModel)
+    notes = tmp_path / "notes.arpa"
+    notes.write_text("these are not n-grams\n")
+    with pytest.raises(MissingDependencyError, match=r"notes\.arpa has no ARPA .* header, so reading it as a KenLM "
+                                                     r"binary language model needs the package 'kenlm'"):
+        load_ngram_model(notes)
+    with pytest.raises(MissingDependencyError, match="pip install 'w2v2-onnx\\[lm\\]'"):
+        load_ngram_model(arpa, backend="kenlm")

@@ -121,9 +121,13 @@ def load_ngram_model(path: str | Path, *, backend: str = "auto") -> NgramModel:
         return ArpaModel(path)
     try:
         return KenlmModel(path)
-    except MissingDependencyError:
-        if backend == "kenlm" or not arpa:
+    except MissingDependencyError as exc:
+        if backend == "kenlm":
             raise
+        if not arpa:  # say which file, and why it is taken for a binary
+            raise MissingDependencyError(
+                "kenlm", "lm", f"{path} has no ARPA \\data\\ header, so reading it as a KenLM binary "
+                               f"language model") from exc
         logger.info("kenlm is not installed: reading %s with the pure-Python ARPA backend", path)
         return ArpaModel(path)
 
