@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from w2v2_onnx.cli_transcribe import expand_paths, load_transcriber
+from w2v2_onnx.cli_transcribe import load_transcriber, reported_paths
 from w2v2_onnx.errors import InvalidOptionError, W2V2OnnxError
 from w2v2_onnx.formats import to_json_line
 
@@ -44,9 +44,7 @@ def run(args: argparse.Namespace) -> int:
     """Match every input; a failing file is reported and skipped. Returns 0, or 1 if any file failed."""
     from w2v2_onnx.phrases import spell_phrases
 
-    paths, missing = expand_paths(args.paths)
-    for problem in missing:
-        print(f"error: {problem}", file=sys.stderr)
+    paths, missing = reported_paths(args.paths)
     if not paths:
         return 1
     transcriber = load_transcriber(args)

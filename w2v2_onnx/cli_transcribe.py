@@ -112,11 +112,17 @@ def load_transcriber(args: argparse.Namespace):
         return None
 
 
-def run(args: argparse.Namespace) -> int:
-    """Transcribe every input; a failing file is reported and skipped. Returns 0, or 1 if any file failed."""
-    paths, missing = expand_paths(args.paths)
+def reported_paths(patterns: list[str]) -> tuple[list[Path], list[str]]:
+    """:func:`expand_paths`, with each pattern that gave no audio reported on stderr."""
+    paths, missing = expand_paths(patterns)
     for problem in missing:
         print(f"error: {problem}", file=sys.stderr)
+    return paths, missing
+
+
+def run(args: argparse.Namespace) -> int:
+    """Transcribe every input; a failing file is reported and skipped. Returns 0, or 1 if any file failed."""
+    paths, missing = reported_paths(args.paths)
     if not paths:
         return 1
     if len(paths) > 1 and args.format in ("srt", "vtt") and args.output_dir is None:
