@@ -302,7 +302,9 @@ def beam_loops_section(name: str, data: dict) -> list[str]:
 
 
 def serve_section(name: str, data: dict) -> list[str]:
-    lines = [f"### {name}: HTTP serving ({data.get('model')})", "",
+    clip = f"{Path(data['clip_file']).name}, " if data.get("clip_file") else ""
+    lines = [f"### {name}: HTTP serving ({data.get('model')}, {clip}{data.get('clip_seconds', 0):.1f} s per request"
+             + (f", decoder {data['decoder']}" if data.get("decoder") else "") + ")", "",
              "| concurrency | requests/s | audio real-time factor | p50 ms | p95 ms | p99 ms | statuses |",
              "|---|---|---|---|---|---|---|"]
     for concurrency, load in data["load"].items():
