@@ -66,6 +66,16 @@ def test_a_phrase_longer_than_the_frames_allow_is_impossible():
     assert (phrase_log_likelihoods(np.zeros((0, 4)), spell_phrases(["A"], VOCAB), VOCAB) == -np.inf).all()
 
 
+def test_bad_log_probs_raise_decoder_errors():
+    from w2v2_onnx import DecoderError
+
+    phrases = spell_phrases(["A"], VOCAB)
+    for bad, message in [(np.zeros((3, 5)), "shape"), (np.zeros(4), "shape"), (np.zeros((3, 4), np.int32), "float"),
+                         (np.array([[0.0, np.nan, 0.0, 0.0]]), "NaN")]:
+        with pytest.raises(DecoderError, match=message):
+            phrase_log_likelihoods(bad, phrases, VOCAB)
+
+
 def test_posterior_is_a_distribution_and_zero_when_nothing_fits():
     shares = posterior(np.array([-1.0, -3.0, -np.inf]))
     assert shares.sum() == pytest.approx(1.0) and shares[2] == 0.0 and shares[0] > shares[1]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from w2v2_onnx.errors import InvalidOptionError
+from w2v2_onnx.errors import DecoderError, InvalidOptionError
 from w2v2_onnx.vocabulary import Vocabulary
 
 MAX_PHRASES = 10_000
@@ -98,10 +98,17 @@ def phrase_log_likelihoods(log_probs: np.ndarray, phrases: Sequence[SpelledPhras
     Returns:
         float64 ``[len(phrases)]``; ``-inf`` for a phrase that cannot fit in the frames (CTC needs one frame
         per character, plus one between repeated characters).
+
+    Raises:
+        DecoderError: ``log_probs`` is not a float ``[frames, len(vocab)]`` array, or holds NaN.
     """
-    log_probs = np.asarray(log_probs, dtype=np.float64)
-    if log_probs.ndim != 2 or log_probs.shape[1] != len(vocab):
-        raise InvalidOptionError(f"log_probs must have shape [frames, {len(vocab)}], got {log_probs.shape}")
+    log_probs = np.asarray(log_probs)
+    if log_probs.ndim != 2 or log_probs.shape[1] != len(vocab) or not np.issubdtype(log_probs.dtype, np.floating):
+        raise DecoderError(f"log_probs must be a float array of shape [frames, {len(vocab)}], got "
+                           f"{log_probs.dtype} {log_probs.shape}")
+    if np.isnan(log_probs).any():
+        raise DecoderError("log_probs contains NaN")
+    log_probs = log_probs.astype(np.float64)
     blank = vocab.blank_id
     edge = vocab.delimiter_id
     count = len(phrases)

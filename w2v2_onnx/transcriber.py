@@ -308,7 +308,7 @@ class Transcriber:
 
         Each phrase is scored by the exact CTC probability of its spelling given the audio (all alignments),
         so nothing outside the list can be the answer: far more accurate than transcribing and comparing
-        when the answer is known to be one of the list (docs/decoding.md, "Choosing among phrases").
+        when the answer is known to be one of the list (docs/decoding.md, "Choosing among a few phrases").
 
         Args:
             audio: as for :meth:`transcribe`; a list gives a list of matches in the same order.
