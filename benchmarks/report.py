@@ -317,6 +317,26 @@ def serve_section(name: str, data: dict) -> list[str]:
     return lines + [""]
 
 
+def rejection_section(name: str, data: dict) -> list[str]:
+    tests = list(next(iter(data["rules"].values()))["test_false_accepts"])
+    lines = [f"### {name}: rejecting inputs that say none of the phrases ({data['model_dir']})",
+             f"_{machine_line(data)}_", "",
+             f"In-set: {data['in_set']} ({data['dev_in']} dev / {data['test_in']} test recordings), phrases "
+             f"{', '.join(data['phrases'])}. Each threshold rejects {data['reject_share']:.0%} of the dev in-set "
+             f"recordings; the figures are on the test recordings.", "",
+             "| accept when | threshold | in-set right | in-set wrong | in-set rejected | "
+             + " | ".join(f"false accepts: {t}" for t in tests) + " |", "|---" * (5 + len(tests)) + "|"]
+    for key, rule in data["rules"].items():
+        t = rule["test_in"]
+        lines.append(f"| {key} >= threshold | {rule['threshold']:.6g} | {t['accepted_right']:.3f} | "
+                     f"{t['accepted_wrong']:.3f} | {t['rejected']:.3f} | "
+                     + " | ".join(f"{rule['test_false_accepts'][n]:.3f}" for n in tests) + " |")
+    none = next(iter(data["rules"].values()))["no_threshold_test_in"]
+    lines.append(f"| always (no threshold) | | {none['accepted_right']:.3f} | {none['accepted_wrong']:.3f} | 0.000 | "
+                 + " | ".join("1.000" for _ in tests) + " |")
+    return lines + [""]
+
+
 def accuracy_section(name: str, data: dict, plots: Path | None = None) -> list[str]:
     if "sets" not in data:  # the summary form only: {"wer": {precision: {decoder: wer}}}
         decoders = sorted({d for per in data["wer"].values() for d in per})
@@ -402,7 +422,7 @@ def render(files: list[Path], plots: Path | None) -> list[str]:
                 "conv_matmul": conv_section, "serve": serve_section,
                 "accuracy": lambda n, d: accuracy_section(n, d, plots), "denormals": denormals_section,
                 "window_settings": window_section, "window_accuracy": window_accuracy_section,
-                "ab_window": ab_window_section,
+                "ab_window": ab_window_section, "phrase_rejection": rejection_section,
                 "decoder_speed": decoder_section, "beam_loops": beam_loops_section,
                 "cuda": lambda n, d: cuda_section(n, d, plots)}
     lines: list[str] = []

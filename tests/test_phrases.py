@@ -12,7 +12,7 @@ import tone_model as tm
 
 from w2v2_onnx import InvalidOptionError, PhraseMatch, match_phrases
 from w2v2_onnx.cli import main
-from w2v2_onnx.phrases import MAX_PHRASES, phrase_log_likelihoods, posterior, spell_phrases
+from w2v2_onnx.phrases import MAX_PHRASES, best_path_log_prob, phrase_log_likelihoods, posterior, spell_phrases
 from w2v2_onnx.vocabulary import Vocabulary
 
 VOCAB = Vocabulary.from_tokens(["<pad>", "|", "A", "B"], blank_id=0, special_tokens=["<pad>"])
@@ -117,6 +117,7 @@ def test_the_spoken_phrase_wins_end_to_end(tone_transcriber):
         assert isinstance(match, PhraseMatch)
         assert match.probability > 0.99
         assert match.log_likelihood == max(match.scores.values())
+        assert match.margin > -1.0  # the phrase is what the model hears
         assert list(match.scores) == [w.lower() for w in DIGITS]
     single = tone_transcriber.match_phrases(tm.synthesize("SEVEN"), ["SEVEN", "SEVENTY"], sample_rate=16000)
     assert single.phrase == "SEVEN" and single.duration == pytest.approx(len(tm.synthesize("SEVEN")) / 16000)
@@ -124,13 +125,27 @@ def test_the_spoken_phrase_wins_end_to_end(tone_transcriber):
 
 def test_multi_word_phrases_and_a_near_miss(tone_transcriber):
     match = tone_transcriber.match_phrases(tm.synthesize("TURN ON"), ["TURN ON", "TURN OFF", "TURNON"])
-    assert match.phrase == "TURN ON"
+    assert match.phrase == "TURN ON" and match.margin > -1.0
     assert match.scores["TURN OFF"] < match.log_likelihood and match.scores["TURNON"] < match.log_likelihood
 
 
 def test_audio_too_short_for_every_phrase_has_no_answer(tone_transcriber):
     match = tone_transcriber.match_phrases(np.zeros(800, np.float32), ["SEVENTEEN", "NINETEEN"])
     assert match.phrase is None and match.probability == 0.0 and match.log_likelihood == -math.inf
+    assert match.margin == -math.inf
+
+
+def test_margin_rejects_an_input_that_says_none_of_the_phrases(tone_transcriber):
+    said = tone_transcriber.match_phrases(tm.synthesize("SEVEN"), ["SEVEN", "ELEVEN"])
+    other = tone_transcriber.match_phrases(tm.synthesize("TWELVE"), ["SEVEN", "ELEVEN"])
+    assert other.phrase in ("SEVEN", "ELEVEN") and other.probability > 0.5  # relative: still a best phrase
+    assert other.margin < -20 < -1 < said.margin  # absolute: far below what the model hears
+
+
+def test_best_path_log_prob_is_the_sum_of_frame_maxima():
+    log_probs = random_log_probs(7, len(VOCAB), 5)
+    assert best_path_log_prob(log_probs) == pytest.approx(log_probs.max(axis=1).sum())
+    assert best_path_log_prob(np.zeros((0, 4))) == 0.0
 
 
 def test_bad_phrases_and_bad_audio_raise_typed_errors(tone_transcriber):
@@ -156,11 +171,13 @@ def test_cli_prints_the_best_phrase_and_json(tone_model_dir, tmp_path, capsys):
     phrase_file = tmp_path / "phrases.txt"
     phrase_file.write_text("\n".join(DIGITS) + "\n\n", encoding="utf-8")
     assert main(["match", str(path), "--model", str(tone_model_dir), "--phrases", "FIVE", "FOUR"]) == 0
-    assert capsys.readouterr().out.split("\t")[:2] == [str(path), "FOUR"]
+    fields = capsys.readouterr().out.strip().split("\t")
+    assert fields[:2] == [str(path), "FOUR"] and float(fields[2]) > 0.99 and float(fields[3]) > -1
     assert main(["match", str(path), "--model", str(tone_model_dir), "--phrases-file", str(phrase_file),
                  "--format", "json"]) == 0
     line = json.loads(capsys.readouterr().out)
     assert line["source"] == str(path) and line["phrase"] == "FOUR" and set(line["scores"]) == set(DIGITS)
+    assert line["margin"] > -1
     assert main(["match", str(path), "--model", str(tone_model_dir), "--phrases", "F!VE"]) == 2
     assert "cannot write" in capsys.readouterr().err
     assert main(["match", str(tmp_path / "gone.wav"), str(path), "--model", str(tone_model_dir),

@@ -23,8 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", default=None, choices=["fp32", "fp16", "int8"])
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: CPUs available)")
     parser.add_argument("--format", default="txt", choices=["txt", "json"],
-                        help="txt: path, phrase and its probability among the phrases; json: one line per file "
-                             "with every phrase's log-likelihood")
+                        help="txt: path, phrase, its probability among the phrases and its margin (reject low "
+                             "margins, docs/decoding.md); json: one line per file with every phrase's score")
 
 
 def read_phrases(path: Path) -> list[str]:
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
             print(to_json_line(match, str(path)))
         else:
             phrase = "" if match.phrase is None else match.phrase
-            print(f"{path}\t{phrase}\t{match.probability:.3f}")
+            print(f"{path}\t{phrase}\t{match.probability:.3f}\t{match.margin:.2f}")
         sys.stdout.flush()
     if failures:
         print(f"{failures} of {len(paths) + len(missing)} inputs failed", file=sys.stderr)

@@ -143,6 +143,13 @@ def phrase_log_likelihoods(log_probs: np.ndarray, phrases: Sequence[SpelledPhras
     return np.logaddexp.reduce(alpha[np.arange(count)[:, None], finals], axis=1)
 
 
+def best_path_log_prob(log_probs: np.ndarray) -> float:
+    """Natural log-probability of the model's single most likely frame path, with no phrase imposed (the path
+    greedy decoding reads): the yardstick of :attr:`PhraseMatch.margin`."""
+    log_probs = np.asarray(log_probs, dtype=np.float64)
+    return float(log_probs.max(axis=1).sum()) if log_probs.shape[0] else 0.0
+
+
 def posterior(scores: np.ndarray) -> np.ndarray:
     """Each phrase's share of the probability among the phrases (softmax of the log-likelihoods).
 

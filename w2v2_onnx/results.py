@@ -60,8 +60,11 @@ class PhraseMatch:
         phrase: the most likely phrase, as given; None when no phrase fits in the input's frames (too short).
         probability: its share of the probability among the given phrases, in [0, 1] (equal priors). Relative
             only: an input that says none of them still has a best phrase; use ``log_likelihood`` to reject.
-        log_likelihood: natural log of P(phrase | audio) under the model, summed over all CTC alignments; an
-            absolute score, comparable across inputs of similar length.
+        log_likelihood: natural log of P(phrase | audio) under the model, summed over all CTC alignments.
+        margin: ``log_likelihood`` minus the log-probability of the model's single best frame path with no
+            phrase imposed (what greedy decoding reads). About 0 or above when the model hears the phrase;
+            far below 0 when the input says something else: reject matches below a threshold
+            (docs/decoding.md gives measured ones). ``-inf`` when no phrase fits.
         scores: every phrase's log-likelihood, in the order given (``-inf`` for one that cannot fit).
         duration: the input's duration in seconds.
     """
@@ -69,6 +72,7 @@ class PhraseMatch:
     phrase: str | None
     probability: float
     log_likelihood: float
+    margin: float
     scores: dict[str, float]
     duration: float
 

@@ -317,13 +317,14 @@ class Transcriber:
             sample_rate, batch_size, chunk_length, chunk_context: as for :meth:`transcribe`.
 
         Returns:
-            A :class:`PhraseMatch` (best phrase, its probability among the phrases, every phrase's score).
+            A :class:`PhraseMatch` (best phrase, its probability among the phrases, its margin over the
+            unconstrained best path for rejecting inputs that say none of them, every phrase's score).
 
         Raises:
             InvalidOptionError for a bad phrase list (empty, not strings, duplicates, characters the model
             cannot write), and the errors of :meth:`transcribe` for the audio.
         """
-        from w2v2_onnx.phrases import phrase_log_likelihoods, posterior, spell_phrases
+        from w2v2_onnx.phrases import best_path_log_prob, phrase_log_likelihoods, posterior, spell_phrases
 
         vocab = self.config.vocabulary
         spelled = spell_phrases(phrases, vocab)
@@ -337,6 +338,7 @@ class Transcriber:
                 phrase=None if best is None else spelled[best].text,
                 probability=0.0 if best is None else float(shares[best]),
                 log_likelihood=float("-inf") if best is None else float(scores[best]),
+                margin=float("-inf") if best is None else float(scores[best]) - best_path_log_prob(frames),
                 scores={p.text: float(s) for p, s in zip(spelled, scores, strict=True)},
                 duration=round(source.duration, 6)))
         return matches[0] if single else matches
