@@ -217,3 +217,22 @@ def test_unknown_decoder_setting_is_refused():
 
     with pytest.raises(InvalidOptionError, match="server setting decoder must be None, 'greedy' or 'beam'"):
         ServerSettings(decoder="fast")
+
+
+def test_json_phrases_ask_which_phrase_the_audio_says(client):
+    phrases = ["TURN ON", "TURN OFF", "STOP"]
+    response = client.post("/invocations", json={"speech_array": tm.synthesize("TURN OFF").tolist(),
+                                                 "sampling_rate": 16000, "phrases": phrases})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["phrase"] == "TURN OFF" and body["probability"] > 0.99 and body["margin"] > -1
+    assert list(body["scores"]) == phrases and "text" not in body
+    # too short for any phrase: no answer, and -inf scores are sent as null (valid JSON)
+    short = client.post("/invocations", json={"speech_array": [0.0] * 800, "sampling_rate": 16000,
+                                              "phrases": ["SEVENTEEN"]})
+    assert short.status_code == 200 and short.json()["phrase"] is None and short.json()["scores"] == {"SEVENTEEN": None}
+    for bad, match in [("STOP", "must be a list of strings"), ([], "phrases is empty"), (["ÉTÉ"], "cannot write"),
+                       (["STOP", 3], "must be strings")]:
+        response = client.post("/invocations", json={"speech_array": [0.0] * 1600, "sampling_rate": 16000,
+                                                     "phrases": bad})
+        assert response.status_code == 400 and match in response.json()["error"], bad

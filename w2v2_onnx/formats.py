@@ -68,14 +68,14 @@ def to_vtt(result: Transcription) -> str:
     return "WEBVTT\n\n" + "\n".join(blocks)
 
 
-def _finite_or_none(value: Any) -> Any:
+def finite_or_none(value: Any) -> Any:
     """``value`` with every NaN or infinite float inside it replaced by None (JSON has no NaN)."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {key: _finite_or_none(item) for key, item in value.items()}
+        return {key: finite_or_none(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite_or_none(item) for item in value]
+        return [finite_or_none(item) for item in value]
     return value
 
 
@@ -97,7 +97,7 @@ def to_json_line(result: Transcription | PhraseMatch, source: str | None = None)
 
 
 def _json_data(result: Transcription | PhraseMatch, source: str | None) -> dict[str, Any]:
-    data = _finite_or_none(result.to_dict())
+    data = finite_or_none(result.to_dict())
     return data if source is None else {"source": source, **data}
 
 

@@ -10,12 +10,14 @@ word is optional, as the model may emit one at the edges.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from w2v2_onnx.errors import DecoderError, InvalidOptionError
+from w2v2_onnx.results import PhraseMatch
 from w2v2_onnx.vocabulary import Vocabulary
 
 MAX_PHRASES = 10_000
@@ -141,6 +143,24 @@ def phrase_log_likelihoods(log_probs: np.ndarray, phrases: Sequence[SpelledPhras
     last = np.array([2 * len(label) for label in labels])[:, None]
     finals = last - np.arange(4 if edge is not None else 2)[None, :]
     return np.logaddexp.reduce(alpha[np.arange(count)[:, None], finals], axis=1)
+
+
+def match_frames(log_probs: np.ndarray, phrases: Sequence[SpelledPhrase], vocab: Vocabulary,
+                 duration: float) -> PhraseMatch:
+    """The :class:`PhraseMatch` of one input's log-probabilities against spelled phrases.
+
+    Raises:
+        DecoderError: as :func:`phrase_log_likelihoods`.
+    """
+    scores = phrase_log_likelihoods(log_probs, phrases, vocab)
+    every = {p.text: float(s) for p, s in zip(phrases, scores, strict=True)}
+    if not np.isfinite(scores).any():  # the input is too short for every phrase
+        return PhraseMatch(None, 0.0, -math.inf, -math.inf, every, round(duration, 6))
+    best = int(np.argmax(scores))
+    return PhraseMatch(phrase=phrases[best].text, probability=float(posterior(scores)[best]),
+                       log_likelihood=float(scores[best]),
+                       margin=float(scores[best]) - best_path_log_prob(log_probs), scores=every,
+                       duration=round(duration, 6))
 
 
 def best_path_log_prob(log_probs: np.ndarray) -> float:

@@ -1,7 +1,8 @@
 """HTTP serving with the SageMaker container contract: ``GET /ping`` and ``POST /invocations``.
 
 ``/invocations`` takes the seed's JSON (``{"speech_array": [...], "sampling_rate": N}``) or raw audio bytes
-(``audio/wav``, ``audio/flac``, ``audio/ogg``, ...). Library errors become 4xx JSON bodies with a message;
+(``audio/wav``, ``audio/flac``, ``audio/ogg``, ...). A JSON body may add ``"phrases": [...]`` to ask which of
+them the audio says (a :class:`PhraseMatch` as JSON) instead of a transcript. Library errors become 4xx JSON bodies with a message;
 only a real server fault is a 500. Needs the ``serve`` extra (starlette, uvicorn).
 """
 
@@ -22,7 +23,8 @@ from w2v2_onnx.audio import load_audio
 from w2v2_onnx.batcher import MicroBatcher, QueueFullError
 from w2v2_onnx.checks import is_finite_number
 from w2v2_onnx.errors import InferenceError, InvalidOptionError, MissingDependencyError, W2V2OnnxError
-from w2v2_onnx.results import Transcription
+from w2v2_onnx.formats import finite_or_none
+from w2v2_onnx.phrases import SpelledPhrase, match_frames, spell_phrases
 from w2v2_onnx.transcriber import Transcriber
 
 try:
@@ -76,8 +78,9 @@ class ServerSettings:
             if not ok:
                 raise InvalidOptionError(f"server setting {name} must be {allowed}, got {getattr(self, name)!r}")
 
-#: The JSON body's fields; others are refused rather than ignored.
-JSON_FIELDS = frozenset({"speech_array", "sampling_rate"})
+#: The JSON body's fields; others are refused rather than ignored. "phrases" (optional) asks which of the
+#: listed phrases the audio says (Transcriber.match_phrases) instead of a transcript.
+JSON_FIELDS = frozenset({"speech_array", "sampling_rate", "phrases"})
 
 
 class HTTPError(Exception):
@@ -108,7 +111,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return body
 
 
-def _parse_json(body: bytes) -> tuple[np.ndarray, int]:
+def _parse_json(body: bytes) -> tuple[np.ndarray, int, Any]:
     try:
         payload = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -117,8 +120,9 @@ def _parse_json(body: bytes) -> tuple[np.ndarray, int]:
         raise HTTPError(400, "JSON body must be an object with 'speech_array' and 'sampling_rate'")
     unknown = sorted(set(payload) - JSON_FIELDS)
     if unknown:
-        raise HTTPError(400, f"JSON body has unknown fields {unknown}; the fields are 'speech_array' and "
-                             f"'sampling_rate' (the server decodes with its startup settings)")
+        raise HTTPError(400, f"JSON body has unknown fields {unknown}; the fields are 'speech_array', "
+                             f"'sampling_rate' and optionally 'phrases' (the server decodes with its startup "
+                             f"settings)")
     missing = [k for k in ("speech_array", "sampling_rate") if k not in payload]
     if missing:
         raise HTTPError(400, f"JSON body lacks {missing}; expected {{\"speech_array\": [numbers], "
@@ -129,7 +133,7 @@ def _parse_json(body: bytes) -> tuple[np.ndarray, int]:
         raise HTTPError(400, "'speech_array' must be a flat list of numbers (mono samples)")
     if not all(math.isfinite(v) for v in samples):
         raise HTTPError(400, "'speech_array' holds NaN or infinite values; all samples must be finite")
-    return np.asarray(samples, dtype=np.float32), rate
+    return np.asarray(samples, dtype=np.float32), rate, payload.get("phrases")
 
 
 def _words(result: Any) -> list[dict[str, Any]]:
@@ -148,21 +152,28 @@ def create_app(transcriber: Transcriber, settings: ServerSettings | None = None)
     rate = transcriber.sample_rate
     decoder_name = settings.decoder or ("beam" if transcriber.language_model is not None else "greedy")
 
-    def decode(content_type: str, body: bytes) -> np.ndarray:
+    def decode(content_type: str, body: bytes) -> tuple[np.ndarray, list[SpelledPhrase] | None]:
+        phrases = None
         if content_type in JSON_TYPES:
-            samples, sampling_rate = _parse_json(body)
+            samples, sampling_rate, given = _parse_json(body)
+            if given is not None:
+                phrases = spell_phrases(given, transcriber.config.vocabulary)
             audio = load_audio(samples, rate, sampling_rate)
         else:
             audio = load_audio(body, rate)
         if audio.size > settings.max_audio_seconds * rate:
             raise HTTPError(413, f"audio of {audio.size / rate:.1f} s exceeds the limit of "
                                  f"{settings.max_audio_seconds:g} s per request")
-        return audio
+        return audio, phrases
 
-    async def recognize(audio: np.ndarray) -> Transcription:
+    async def recognize(audio: np.ndarray, phrases: list[SpelledPhrase] | None) -> dict[str, Any]:
         frames = await batcher.submit(audio)
+        if phrases is not None:
+            match = await asyncio.to_thread(match_frames, frames, phrases, transcriber.config.vocabulary,
+                                            audio.size / rate)
+            return finite_or_none(match.to_dict())
         decoded = await asyncio.to_thread(transcriber.decode, frames, decoder=settings.decoder)
-        return Transcription(decoded.text, decoded.words, round(audio.size / rate, 6))
+        return {"text": decoded.text, "words": _words(decoded), "duration": round(audio.size / rate, 6)}
 
     async def ping(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "sample_rate": rate, "precision": transcriber.precision,
@@ -182,8 +193,8 @@ def create_app(transcriber: Transcriber, settings: ServerSettings | None = None)
                                f"one of {sorted(AUDIO_TYPES)}")
         try:
             body = await _read_body(request, settings.max_body_bytes)
-            audio = await asyncio.to_thread(decode, content_type, body)
-            result = await asyncio.wait_for(recognize(audio), settings.timeout_s)
+            audio, phrases = await asyncio.to_thread(decode, content_type, body)
+            result = await asyncio.wait_for(recognize(audio, phrases), settings.timeout_s)
         except HTTPError as exc:
             return _error(exc.status, exc.message)
         except ClientDisconnect:
@@ -197,7 +208,7 @@ def create_app(transcriber: Transcriber, settings: ServerSettings | None = None)
             return _error(500, "inference failed on the server")
         except W2V2OnnxError as exc:  # audio, sample rate and option errors are the client's to fix
             return _error(400, str(exc))
-        return JSONResponse({"text": result.text, "words": _words(result), "duration": result.duration})
+        return JSONResponse(result)
 
     @asynccontextmanager
     async def lifespan(app: Starlette):

@@ -324,23 +324,14 @@ class Transcriber:
             InvalidOptionError for a bad phrase list (empty, not strings, duplicates, characters the model
             cannot write), and the errors of :meth:`transcribe` for the audio.
         """
-        from w2v2_onnx.phrases import best_path_log_prob, phrase_log_likelihoods, posterior, spell_phrases
+        from w2v2_onnx.phrases import match_frames, spell_phrases
 
         vocab = self.config.vocabulary
         spelled = spell_phrases(phrases, vocab)
         single = not isinstance(audio, list | tuple)
-        matches = []
-        for source, frames in self._log_probs_of(audio, sample_rate, batch_size, chunk_length, chunk_context):
-            scores = phrase_log_likelihoods(frames, spelled, vocab)
-            shares = posterior(scores)
-            best = int(np.argmax(scores)) if np.isfinite(scores).any() else None
-            matches.append(PhraseMatch(
-                phrase=None if best is None else spelled[best].text,
-                probability=0.0 if best is None else float(shares[best]),
-                log_likelihood=float("-inf") if best is None else float(scores[best]),
-                margin=float("-inf") if best is None else float(scores[best]) - best_path_log_prob(frames),
-                scores={p.text: float(s) for p, s in zip(spelled, scores, strict=True)},
-                duration=round(source.duration, 6)))
+        matches = [match_frames(frames, spelled, vocab, source.duration)
+                   for source, frames in self._log_probs_of(audio, sample_rate, batch_size, chunk_length,
+                                                            chunk_context)]
         return matches[0] if single else matches
 
     # --- internals --------------------------------------------------------------------------------------
