@@ -213,7 +213,7 @@ def main() -> None:
             print(f"{'':34s} w2v2-onnx transcripts identical to {name}: {same}/{len(mine)}")
             # word spans against the true alignment: pyctcdecode's and ours
             ours = BeamSearchDecoder(vocab, lm=lm, beam_width=args.beam_width)
-            our_results = [ours.decode(lp, 1.0) for lp in inputs]
+            our_results = [ours.decode(lp, 1.0, max_segment_seconds=None) for lp in inputs]  # frame indices
             our_spans = [[(int(w.start), int(w.end)) for w in d.words] for d in our_results]
             theirs = span_accuracy([r["text"] for r in ref["results"]],
                                    [r["word_frames"] for r in ref["results"]], refs, truths)

@@ -14,7 +14,7 @@ python benchmarks/report.py \
     $R/beam_loops_bundled_cathy.json $R/beam_loops_medium_fb_384_cathy.json \
     $R/accuracy_small_fb_v4_bundled.json $R/accuracy_small_fb_v4_bundled_keywords_unused.json \
     $R/match_small_fb_v4_bundled.json $R/match_medium_fb_384.json \
-    $R/phrase_rejection_small_fb_v4_bundled.json $R/phrase_rejection_medium_fb_384.json \
+    $R/long_beam_bundled.json $R/phrase_rejection_small_fb_v4_bundled.json $R/phrase_rejection_medium_fb_384.json \
     $R/accuracy_small_fb_v3_bundled.json $R/accuracy_small_fb_v3_bundled_keywords_unused.json \
     $R/accuracy_small_fb_v2_bundled_lm.json $R/accuracy_small_fb_v2_bundled_lm_keywords_unused.json \
     $R/accuracy_small_fb_v2_bundled.json $R/accuracy_medium_fb_384.json $R/accuracy_small_fb_v2.json $R/accuracy_small_fb_v2_matmul_int8.json \

@@ -317,6 +317,19 @@ def serve_section(name: str, data: dict) -> list[str]:
     return lines + [""]
 
 
+def long_beam_section(name: str, data: dict) -> list[str]:
+    lines = [f"### {name}: beam search over long recordings (bundled model and its LM)", f"_{machine_line(data)}_", "",
+             f"Peak memory transcribing {data['minutes']:g} minutes of real speech (a fresh process each):", "",
+             "| decoding | peak RSS MB | after load MB | seconds |", "|---|---|---|---|"]
+    lines += [f"| {k} | {v['peak_rss_mb']} | {v['rss_after_load_mb']} | {v['transcribe_s']} |"
+              for k, v in data["memory"].items()]
+    seg = data["segments"]
+    lines += ["", f"Held-out cathy prompts joined into one recording ({seg['utterances']} utterances, "
+              f"{seg['audio_s'] / 60:.1f} min):", "", "| beam + LM over it as | WER | CER |", "|---|---|---|"]
+    lines += [f"| {k} | {v['wer']:.4f} | {v['cer']:.4f} |" for k, v in seg.items() if isinstance(v, dict)]
+    return lines + [""]
+
+
 def rejection_section(name: str, data: dict) -> list[str]:
     tests = list(next(iter(data["rules"].values()))["test_false_accepts"])
     lines = [f"### {name}: rejecting inputs that say none of the phrases ({data['model_dir']})",
@@ -423,6 +436,7 @@ def render(files: list[Path], plots: Path | None) -> list[str]:
                 "accuracy": lambda n, d: accuracy_section(n, d, plots), "denormals": denormals_section,
                 "window_settings": window_section, "window_accuracy": window_accuracy_section,
                 "ab_window": ab_window_section, "phrase_rejection": rejection_section,
+                "long_beam": long_beam_section,
                 "decoder_speed": decoder_section, "beam_loops": beam_loops_section,
                 "cuda": lambda n, d: cuda_section(n, d, plots)}
     lines: list[str] = []

@@ -56,7 +56,8 @@ def decode_run(run: dict, backend: str, inputs: list[np.ndarray]) -> list[Decode
     settings = dict(run["settings"])
     lm = DATA / "lmplz_tiny_corpus_o3.arpa" if settings.pop("lm", False) else None
     decoder = BeamSearchDecoder(VOCAB, lm=lm, lm_backend=backend, **settings)
-    return [decoder.decode(lp, 1.0) for lp in inputs]  # frame_duration 1: word times are frame indices
+    # frame_duration 1: word times are frame indices; the whole input in one search, as pyctcdecode does
+    return [decoder.decode(lp, 1.0, max_segment_seconds=None) for lp in inputs]
 
 
 @pytest.mark.parametrize("loop", ["installed", "python"])

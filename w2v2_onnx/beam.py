@@ -25,6 +25,7 @@ from w2v2_onnx.beam_search import SearchSettings, prepare, search
 from w2v2_onnx.errors import DecoderError
 from w2v2_onnx.lm import HotwordScorer, LanguageModelScorer, load_ngram_model, unigrams_for
 from w2v2_onnx.results import Decoded, Word
+from w2v2_onnx.segments import pause_segments
 from w2v2_onnx.vocabulary import Vocabulary
 
 DEFAULT_ALPHA = 0.5
@@ -35,6 +36,9 @@ DEFAULT_BEAM_PRUNE_LOGP = -10.0
 DEFAULT_TOKEN_MIN_LOGP = -5.0
 DEFAULT_UNK_SCORE_OFFSET = -10.0
 _MIN_LOG_PROB = float(np.log(1e-15))  # pyctcdecode clips log-probabilities here
+#: Longest stretch searched at once; longer inputs are cut at pauses (w2v2_onnx.segments) to bound memory.
+MAX_SEGMENT_SECONDS = 60.0
+PAUSE_SECONDS = 0.24  # a blank run this long counts as a gap between words (w2v2_onnx.segments)
 
 logger = logging.getLogger(__name__)
 
@@ -231,12 +235,16 @@ class BeamSearchDecoder:
         prepare(new._chars, new.settings, new.scorer, new._hotword_scorer)
         return new
 
-    def decode(self, log_probs: np.ndarray, frame_duration: float) -> Decoded:
+    def decode(self, log_probs: np.ndarray, frame_duration: float, *,
+               max_segment_seconds: float | None = MAX_SEGMENT_SECONDS) -> Decoded:
         """Decode one utterance.
 
         Args:
             log_probs: ``[frames, vocab]`` CTC log-probabilities (logits are normalised with log-softmax).
             frame_duration: seconds between consecutive frames.
+            max_segment_seconds: longer inputs are searched in segments of at most this length, cut at
+                gaps between words (:func:`w2v2_onnx.segments.pause_segments`), so memory stays flat for hours of audio;
+                the language model context restarts at each cut. None searches the whole input at once.
 
         Returns:
             The best beam's transcript and words with start/end times in seconds and a probability: the mean
@@ -256,8 +264,19 @@ class BeamSearchDecoder:
         if np.isnan(log_probs).any():
             raise DecoderError("log_probs contains NaN")
         lp = np.clip(_log_softmax(log_probs), _MIN_LOG_PROB, 0)
-        text, spans = search(lp, self._chars, self.settings, self.scorer, self._hotword_scorer)
-        return self._words(text, spans, lp, frame_duration)
+        if max_segment_seconds is None:
+            bounds = [(0, lp.shape[0])]
+        else:
+            if not (isinstance(max_segment_seconds, numbers.Real) and max_segment_seconds >= 2 * frame_duration):
+                raise DecoderError(f"max_segment_seconds must be None or a number of seconds of at least two "
+                                   f"frames, got {max_segment_seconds!r}")
+            bounds = pause_segments(lp, self.vocab.blank_id, int(max_segment_seconds / frame_duration),
+                                    self.vocab.delimiter_id, max(2, round(PAUSE_SECONDS / frame_duration)))
+        words: list[Word] = []
+        for start, end in bounds:
+            text, spans = search(lp[start:end], self._chars, self.settings, self.scorer, self._hotword_scorer)
+            words.extend(self._words(text, [(a + start, b + start) for a, b in spans], lp, frame_duration).words)
+        return Decoded(" ".join(w.word for w in words), tuple(words))
 
     def _words(self, text: str, spans: Sequence[tuple[int, int]], lp: np.ndarray,
                frame_duration: float) -> Decoded:

@@ -2,8 +2,8 @@
 
 ``/invocations`` takes the seed's JSON (``{"speech_array": [...], "sampling_rate": N}``) or raw audio bytes
 (``audio/wav``, ``audio/flac``, ``audio/ogg``, ...). A JSON body may add ``"phrases": [...]`` to ask which of
-them the audio says (a :class:`PhraseMatch` as JSON) instead of a transcript. Library errors become 4xx JSON bodies with a message;
-only a real server fault is a 500. Needs the ``serve`` extra (starlette, uvicorn).
+them the audio says (a :class:`PhraseMatch` as JSON) instead of a transcript. Library errors become 4xx
+JSON bodies with a message; only a real server fault is a 500. Needs the ``serve`` extra (starlette, uvicorn).
 """
 
 from __future__ import annotations
