@@ -457,3 +457,34 @@ def test_decode_of_log_probs_equals_transcribe(tone_model_dir, tmp_path):
             transcriber.decode(broken, decoder=decoder)
     with pytest.raises(InvalidOptionError, match="decoder must be one of"):
         transcriber.decode(frames, decoder="viterbi")
+
+
+def test_model_directory_windows_are_the_default_and_options_override_them(tone_model_dir, tmp_path):
+    model = _copy_model(tone_model_dir, tmp_path)
+    config = json.loads((model / "w2v2_onnx.json").read_text())
+    (model / "w2v2_onnx.json").write_text(json.dumps(config | {"windows": {"chunk_length": 2.5,
+                                                                           "chunk_context": 0.4}}))
+    transcriber = Transcriber(model)
+    audio = tm.synthesize(TEXT + " " + TEXT)  # longer than one 2.5 s window
+    own = transcriber.transcribe(audio)
+    assert own.text == TEXT + " " + TEXT
+    assert (own.options["chunk_length"], own.options["chunk_context"]) == (2.5, 0.4)
+    explicit = transcriber.transcribe(audio, chunk_length=2.5, chunk_context=0.4)
+    assert explicit.words == own.words
+    assert np.array_equal(transcriber.log_probs(audio), transcriber.log_probs(audio, chunk_length=2.5,
+                                                                              chunk_context=0.4))
+    other = transcriber.transcribe(audio, chunk_length=20.0)
+    assert (other.options["chunk_length"], other.options["chunk_context"]) == (20.0, 0.4)
+    plain = Transcriber(tone_model_dir).transcribe(audio)
+    assert (plain.options["chunk_length"], plain.options["chunk_context"]) == (20.0, 2.0)
+
+
+@pytest.mark.parametrize("entry", [{"chunk_length": 10}, {"chunk_length": 2.0, "chunk_context": 1.0},
+                                   {"chunk_length": "10", "chunk_context": 1}, [10, 1],
+                                   {"chunk_length": 0.02, "chunk_context": 0.001}])
+def test_bad_model_directory_windows_are_refused(tone_model_dir, tmp_path, entry):
+    model = _copy_model(tone_model_dir, tmp_path)
+    config = json.loads((model / "w2v2_onnx.json").read_text())
+    (model / "w2v2_onnx.json").write_text(json.dumps(config | {"windows": entry}))
+    with pytest.raises(ModelDirectoryError, match="'windows'"):
+        Transcriber(model)

@@ -47,6 +47,7 @@ class ModelConfig:
     model_type: str = "wav2vec2"
     do_normalize: bool = True
     language_model: ModelLanguageModel | None = None
+    windows: tuple[float, float] | None = None  # the model's own (chunk_length, chunk_context) defaults, seconds
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -175,7 +176,22 @@ def load_model_config(model: str | os.PathLike) -> ModelConfig:
     config = parse_config(raw, str(config_path), files)
     if "language_model" in raw:
         config = replace(config, language_model=_language_model(raw["language_model"], path, config_path))
+    if "windows" in raw:
+        config = replace(config, windows=_windows(raw["windows"], config_path))
     return config
+
+
+def _windows(entry: Any, config_path: Path) -> tuple[float, float]:
+    """The ``windows`` entry: the model's own default window length and context in seconds."""
+    where = f"{config_path}: 'windows'"
+    if not isinstance(entry, dict) or set(entry) != {"chunk_length", "chunk_context"}:
+        raise ModelDirectoryError(f"{where} must be an object with exactly 'chunk_length' and 'chunk_context' "
+                                  f"(seconds), got {entry!r}")
+    length, context = entry["chunk_length"], entry["chunk_context"]
+    if not (is_finite_number(length) and is_finite_number(context) and 0 < 2 * context < length):
+        raise ModelDirectoryError(f"{where}: chunk_length and chunk_context must be positive numbers of seconds "
+                                  f"with chunk_length above twice chunk_context, got {length!r} and {context!r}")
+    return float(length), float(context)
 
 
 def _language_model(entry: Any, directory: Path, config_path: Path) -> ModelLanguageModel:

@@ -87,6 +87,11 @@ class Transcriber:
         """
         path = resolve_model(model)
         self.config = load_model_config(path)
+        if self.config.windows is not None:
+            try:
+                make_plan(self.config, *self.config.windows)
+            except InvalidOptionError as exc:
+                raise ModelDirectoryError(f"{path}: its 'windows' setting does not fit the model: {exc}") from exc
         if providers is not None:
             names = provider_names(providers)
             self.device = "cuda" if names[0] == "CUDAExecutionProvider" else "cpu"
@@ -126,8 +131,8 @@ class Transcriber:
         decoder: str | None = None,
         word_timestamps: bool = True,
         batch_size: int | None = None,
-        chunk_length: float = DEFAULT_CHUNK_LENGTH,
-        chunk_context: float = DEFAULT_CHUNK_CONTEXT,
+        chunk_length: float | None = None,
+        chunk_context: float | None = None,
         lm: str | os.PathLike | bool | None = None,
         beam_width: int | None = None,
         alpha: float | None = None,
@@ -147,8 +152,10 @@ class Transcriber:
             batch_size: windows per model call (default 1 on CPU, 16 on CUDA). fp32 and fp16 results do not
                 depend on it (padding is exact); int8 ones do slightly, since dynamic int8 quantizes each call's
                 activations on one range for the whole batch (docs/runtime.md, "Batching and int8").
-            chunk_length: longest window in seconds; longer audio is cut in overlapping windows.
-            chunk_context: seconds of overlap each window gives its neighbours.
+            chunk_length: longest window in seconds; longer audio is cut in overlapping windows. None: the
+                model directory's own setting if it has one (the bundled model's: 10 s), else 20 s.
+            chunk_context: seconds of overlap each window gives its neighbours. None: the model directory's
+                own setting if it has one (the bundled model's: 1 s), else 2 s.
             lm: for ``decoder="beam"``: an n-gram model file (ARPA, ``.arpa.gz`` or KenLM binary); None (default)
                 is the model directory's language model, if it ships one, with its tuned ``alpha`` and
                 ``beta``; False is none.
@@ -200,7 +207,7 @@ class Transcriber:
         return self.config.language_model
 
     def _prepare(self, *, decoder: str | None = None, word_timestamps: bool = True, batch_size: int | None = None,
-                 chunk_length: float = DEFAULT_CHUNK_LENGTH, chunk_context: float = DEFAULT_CHUNK_CONTEXT,
+                 chunk_length: float | None = None, chunk_context: float | None = None,
                  **beam: Any) -> tuple[Any, Any, dict[str, Any]]:
         """The window plan, the beam decoder (or None) and the echoed options of a transcribe call, checked."""
         if decoder is None:
@@ -222,7 +229,7 @@ class Transcriber:
                 if beam_options.get(key) is None and tuned is not None:
                     beam_options[key] = tuned
         batch_size = self._checked_batch_size(batch_size)
-        plan = make_plan(self.config, chunk_length, chunk_context)
+        plan, chunk_length, chunk_context = self._plan(chunk_length, chunk_context)
         decoder_object = self._beam_decoder(beam_options) if decoder == "beam" else None
         options = dict(decoder=decoder, word_timestamps=word_timestamps, batch_size=batch_size,
                        chunk_length=chunk_length, chunk_context=chunk_context, precision=self.precision,
@@ -235,8 +242,8 @@ class Transcriber:
         *,
         sample_rate: int | None = None,
         batch_size: int | None = None,
-        chunk_length: float = DEFAULT_CHUNK_LENGTH,
-        chunk_context: float = DEFAULT_CHUNK_CONTEXT,
+        chunk_length: float | None = None,
+        chunk_context: float | None = None,
     ) -> np.ndarray | list[np.ndarray]:
         """The model's CTC log-probabilities, ``[frames, vocabulary]`` float32, for your own decoding.
 
@@ -301,8 +308,8 @@ class Transcriber:
         *,
         sample_rate: int | None = None,
         batch_size: int | None = None,
-        chunk_length: float = DEFAULT_CHUNK_LENGTH,
-        chunk_context: float = DEFAULT_CHUNK_CONTEXT,
+        chunk_length: float | None = None,
+        chunk_context: float | None = None,
     ) -> PhraseMatch | list[PhraseMatch]:
         """Which of the given phrases each input says: closed-set recognition of digits, commands or keywords.
 
@@ -336,6 +343,13 @@ class Transcriber:
 
     # --- internals --------------------------------------------------------------------------------------
 
+    def _plan(self, chunk_length: float | None, chunk_context: float | None) -> tuple[WindowPlan, float, float]:
+        """The window plan of a call, and its effective lengths: the caller's, else the model's, else 20 s / 2 s."""
+        length, context = self.config.windows or (DEFAULT_CHUNK_LENGTH, DEFAULT_CHUNK_CONTEXT)
+        length = length if chunk_length is None else chunk_length
+        context = context if chunk_context is None else chunk_context
+        return make_plan(self.config, length, context), length, context
+
     def _checked_batch_size(self, batch_size: int | None) -> int:
         """The batch size to use: the device's default for None; anything but a positive integer is refused."""
         batch_size = DEFAULT_BATCH_SIZE[self.device] if batch_size is None else batch_size
@@ -344,11 +358,11 @@ class Transcriber:
         return batch_size
 
     def _log_probs_of(self, audio: AudioInput | Sequence[AudioInput], sample_rate: int | None,
-                      batch_size: int | None, chunk_length: float,
-                      chunk_context: float) -> Iterator[tuple[AudioSource, np.ndarray]]:
+                      batch_size: int | None, chunk_length: float | None,
+                      chunk_context: float | None) -> Iterator[tuple[AudioSource, np.ndarray]]:
         """Each input's source and joined log-probabilities, in input order (options checked first)."""
         batch_size = self._checked_batch_size(batch_size)
-        plan = make_plan(self.config, chunk_length, chunk_context)
+        plan, _, _ = self._plan(chunk_length, chunk_context)
         items = list(audio) if isinstance(audio, list | tuple) else [audio]
         sources = [open_audio(item, self.sample_rate, sample_rate) for item in items]
         width = len(self.config.vocabulary)
