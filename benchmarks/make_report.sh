@@ -4,7 +4,7 @@
 set -euo pipefail
 R=benchmarks/results
 python benchmarks/report.py \
-    $R/peers_cpu_base_flash_run{1,2,3,4,5}.json $R/peers_cpu_large_flash.json \
+    $R/peers_cpu_base_flash_run{1,2,3,4,5}.json $R/peers_cpu_base_session10.json $R/peers_cpu_large_flash.json \
     $R/runtime_base_flash.json $R/runtime_base_1thread_flash.json $R/runtime_base_memory_flash.json \
     $R/runtime_large.json $R/runtime_large_memory.json \
     $R/ab_window_base_flash_24s.json $R/ab_window_bundled_flash_24s.json $R/ab_window_bundled_v2_v3_24s.json $R/ab_window_base_session5.json $R/ab_window_base_session5_1thread_10s.json $R/conv_matmul_base_spans.json \
