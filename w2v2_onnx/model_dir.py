@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from w2v2_onnx.checks import is_finite_number
-from w2v2_onnx.errors import ModelDirectoryError, ModelNotFoundError, PrecisionNotAvailableError
+from w2v2_onnx.errors import InvalidOptionError, ModelDirectoryError, ModelNotFoundError, PrecisionNotAvailableError
 from w2v2_onnx.vocabulary import Vocabulary
 
 CONFIG_NAME = "w2v2_onnx.json"
@@ -177,20 +177,24 @@ def load_model_config(model: str | os.PathLike) -> ModelConfig:
     if "language_model" in raw:
         config = replace(config, language_model=_language_model(raw["language_model"], path, config_path))
     if "windows" in raw:
-        config = replace(config, windows=_windows(raw["windows"], config_path))
+        config = replace(config, windows=_windows(raw["windows"], config, config_path))
     return config
 
 
-def _windows(entry: Any, config_path: Path) -> tuple[float, float]:
-    """The ``windows`` entry: the model's own default window length and context in seconds."""
+def _windows(entry: Any, config: ModelConfig, config_path: Path) -> tuple[float, float]:
+    """The ``windows`` entry: the model's own default window length and context in seconds, checked by the
+    window planner itself (so every setting it accepts here runs)."""
+    from w2v2_onnx.windows import make_plan  # windows.py imports this module
+
     where = f"{config_path}: 'windows'"
     if not isinstance(entry, dict) or set(entry) != {"chunk_length", "chunk_context"}:
         raise ModelDirectoryError(f"{where} must be an object with exactly 'chunk_length' and 'chunk_context' "
                                   f"(seconds), got {entry!r}")
     length, context = entry["chunk_length"], entry["chunk_context"]
-    if not (is_finite_number(length) and is_finite_number(context) and 0 < 2 * context < length):
-        raise ModelDirectoryError(f"{where}: chunk_length and chunk_context must be positive numbers of seconds "
-                                  f"with chunk_length above twice chunk_context, got {length!r} and {context!r}")
+    try:
+        make_plan(config, length, context)
+    except InvalidOptionError as exc:
+        raise ModelDirectoryError(f"{where}: {exc}") from exc
     return float(length), float(context)
 
 
@@ -236,7 +240,6 @@ def set_language_model(model_dir: str | os.PathLike, lm: str | os.PathLike | Non
     """
     import shutil
 
-    from w2v2_onnx.errors import InvalidOptionError
     from w2v2_onnx.lm import load_ngram_model
 
     directory = Path(model_dir)

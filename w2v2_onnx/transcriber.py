@@ -87,11 +87,6 @@ class Transcriber:
         """
         path = resolve_model(model)
         self.config = load_model_config(path)
-        if self.config.windows is not None:
-            try:
-                make_plan(self.config, *self.config.windows)
-            except InvalidOptionError as exc:
-                raise ModelDirectoryError(f"{path}: its 'windows' setting does not fit the model: {exc}") from exc
         if providers is not None:
             names = provider_names(providers)
             self.device = "cuda" if names[0] == "CUDAExecutionProvider" else "cpu"
