@@ -59,7 +59,7 @@ class PhraseMatch:
     Attributes:
         phrase: the most likely phrase, as given; None when no phrase fits in the input's frames (too short).
         probability: its share of the probability among the given phrases, in [0, 1] (equal priors). Relative
-            only: an input that says none of them still has a best phrase; use ``log_likelihood`` to reject.
+            only: an input that says none of them still has a best phrase; use ``margin`` to reject.
         log_likelihood: natural log of P(phrase | audio) under the model, summed over all CTC alignments.
         margin: ``log_likelihood`` minus the log-probability of the model's single best frame path with no
             phrase imposed (what greedy decoding reads). About 0 or above when the model hears the phrase;
