@@ -80,6 +80,21 @@ def tokens_to_words(
     return Decoded(" ".join(w.word for w in words), tuple(words))
 
 
+def checked_log_probs(log_probs: np.ndarray, vocab: Vocabulary) -> np.ndarray:
+    """``log_probs`` as an array, checked to be float ``[frames, len(vocab)]`` without NaN.
+
+    Raises:
+        DecoderError: naming the shape and type found, or the NaN.
+    """
+    log_probs = np.asarray(log_probs)
+    if log_probs.ndim != 2 or log_probs.shape[1] != len(vocab) or not np.issubdtype(log_probs.dtype, np.floating):
+        raise DecoderError(f"log_probs must be a float array of shape [frames, {len(vocab)}], got "
+                           f"{log_probs.dtype} {log_probs.shape}")
+    if np.isnan(log_probs).any():
+        raise DecoderError("log_probs contains NaN")
+    return log_probs
+
+
 def greedy_decode(log_probs: np.ndarray, vocab: Vocabulary, frame_duration: float) -> Decoded:
     """Decode one utterance's ``[frames, vocab]`` CTC log-probabilities by best path.
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from w2v2_onnx.errors import DecoderError, InvalidOptionError
+from w2v2_onnx.errors import InvalidOptionError
+from w2v2_onnx.greedy import checked_log_probs
 from w2v2_onnx.results import PhraseMatch
 from w2v2_onnx.vocabulary import Vocabulary
 
@@ -104,13 +105,7 @@ def phrase_log_likelihoods(log_probs: np.ndarray, phrases: Sequence[SpelledPhras
     Raises:
         DecoderError: ``log_probs`` is not a float ``[frames, len(vocab)]`` array, or holds NaN.
     """
-    log_probs = np.asarray(log_probs)
-    if log_probs.ndim != 2 or log_probs.shape[1] != len(vocab) or not np.issubdtype(log_probs.dtype, np.floating):
-        raise DecoderError(f"log_probs must be a float array of shape [frames, {len(vocab)}], got "
-                           f"{log_probs.dtype} {log_probs.shape}")
-    if np.isnan(log_probs).any():
-        raise DecoderError("log_probs contains NaN")
-    log_probs = log_probs.astype(np.float64)
+    log_probs = checked_log_probs(log_probs, vocab).astype(np.float64)
     blank = vocab.blank_id
     edge = vocab.delimiter_id
     count = len(phrases)

@@ -14,8 +14,8 @@ import numpy as np
 
 from w2v2_onnx.audio import AudioInput, AudioSource, open_audio
 from w2v2_onnx.checks import MAX_THREADS
-from w2v2_onnx.errors import DecoderError, DeviceNotAvailableError, InvalidOptionError, ModelDirectoryError
-from w2v2_onnx.greedy import best_path, collapse, tokens_to_words
+from w2v2_onnx.errors import DeviceNotAvailableError, InvalidOptionError, ModelDirectoryError
+from w2v2_onnx.greedy import best_path, checked_log_probs, collapse, greedy_decode, tokens_to_words
 from w2v2_onnx.model_dir import ModelLanguageModel, load_model_config, resolve_model
 from w2v2_onnx.results import Decoded, PhraseMatch, Transcription
 from w2v2_onnx.session import OnnxModel, provider_names, resolve_device
@@ -205,6 +205,16 @@ class Transcriber:
                  chunk_length: float | None = None, chunk_context: float | None = None,
                  **beam: Any) -> tuple[Any, Any, dict[str, Any]]:
         """The window plan, the beam decoder (or None) and the echoed options of a transcribe call, checked."""
+        decoder, decoder_object, beam_options = self._decoder(decoder, beam)
+        batch_size = self._checked_batch_size(batch_size)
+        plan, chunk_length, chunk_context = self._plan(chunk_length, chunk_context)
+        options = dict(decoder=decoder, word_timestamps=word_timestamps, batch_size=batch_size,
+                       chunk_length=chunk_length, chunk_context=chunk_context, precision=self.precision,
+                       device=self.device, **{k: (str(v) if k == "lm" else v) for k, v in beam_options.items()})
+        return plan, decoder_object, options
+
+    def _decoder(self, decoder: str | None, beam: dict[str, Any]) -> tuple[str, Any, dict[str, Any]]:
+        """The decoder's name, the beam decoder (or None for greedy) and the beam options in effect."""
         if decoder is None:
             decoder = "beam" if self.language_model is not None else "greedy"
         if decoder not in DECODERS:
@@ -223,13 +233,7 @@ class Transcriber:
                 tuned = getattr(self.language_model, key)
                 if beam_options.get(key) is None and tuned is not None:
                     beam_options[key] = tuned
-        batch_size = self._checked_batch_size(batch_size)
-        plan, chunk_length, chunk_context = self._plan(chunk_length, chunk_context)
-        decoder_object = self._beam_decoder(beam_options) if decoder == "beam" else None
-        options = dict(decoder=decoder, word_timestamps=word_timestamps, batch_size=batch_size,
-                       chunk_length=chunk_length, chunk_context=chunk_context, precision=self.precision,
-                       device=self.device, **{k: (str(v) if k == "lm" else v) for k, v in beam_options.items()})
-        return plan, decoder_object, options
+        return decoder, (self._beam_decoder(beam_options) if decoder == "beam" else None), beam_options
 
     def log_probs(
         self,
@@ -282,19 +286,12 @@ class Transcriber:
             InvalidOptionError, DecoderError, LanguageModelError: bad options; DecoderError: log-probabilities
             of the wrong shape or type, or with NaN.
         """
-        _, beam, _ = self._prepare(decoder=decoder, lm=lm, beam_width=beam_width, alpha=alpha, beta=beta,
-                                   hotwords=hotwords, hotword_weight=hotword_weight)
-        vocab = self.config.vocabulary
-        log_probs = np.asarray(log_probs)
-        if log_probs.ndim != 2 or log_probs.shape[1] != len(vocab) or not np.issubdtype(log_probs.dtype,
-                                                                                         np.floating):
-            raise DecoderError(f"log_probs must be a float array of shape [frames, {len(vocab)}], got "
-                               f"{log_probs.dtype} {log_probs.shape}")
+        _, beam, _ = self._decoder(decoder, dict(lm=lm, beam_width=beam_width, alpha=alpha, beta=beta,
+                                                 hotwords=hotwords, hotword_weight=hotword_weight))
         if beam is not None:
             return beam.decode(log_probs, self.config.frame_duration)
-        if np.isnan(log_probs).any():
-            raise DecoderError("log_probs contains NaN")
-        return tokens_to_words(*collapse(*best_path(log_probs), vocab), vocab, self.config.frame_duration)
+        vocab = self.config.vocabulary
+        return greedy_decode(checked_log_probs(log_probs, vocab), vocab, self.config.frame_duration)
 
     def match_phrases(
         self,
