@@ -140,6 +140,28 @@ def test_margin_rejects_an_input_that_says_none_of_the_phrases(tone_transcriber)
     other = tone_transcriber.match_phrases(tm.synthesize("TWELVE"), ["SEVEN", "ELEVEN"])
     assert other.phrase in ("SEVEN", "ELEVEN") and other.probability > 0.5  # relative: still a best phrase
     assert other.margin < -20 < -1 < said.margin  # absolute: far below what the model hears
+    assert not said.rejected and not other.rejected  # no min_margin: nothing is rejected
+
+
+def test_min_margin_rejects_below_it_and_keeps_the_scores(tone_transcriber):
+    phrases = ["SEVEN", "ELEVEN"]
+    audios = [tm.synthesize("SEVEN"), tm.synthesize("TWELVE")]
+    plain = tone_transcriber.match_phrases(audios, phrases)
+    said, other = tone_transcriber.match_phrases(audios, phrases, min_margin=-5.0)
+    assert said.phrase == "SEVEN" and not said.rejected
+    assert other.phrase is None and other.rejected
+    # the rejected match still says what the best phrase scored, exactly as without a threshold
+    assert other.scores == plain[1].scores and other.margin == plain[1].margin
+    assert other.log_likelihood == max(other.scores.values()) and other.probability == plain[1].probability
+    # a threshold at the spoken phrase's own margin keeps it (rejection is strictly below)
+    assert tone_transcriber.match_phrases(audios[0], phrases, min_margin=said.margin).phrase == "SEVEN"
+    assert tone_transcriber.match_phrases(audios[0], phrases, min_margin=said.margin + 1e-6).rejected
+
+
+@pytest.mark.parametrize("bad", ["-1", True, math.nan, math.inf, [1.0]])
+def test_min_margin_must_be_a_finite_number(tone_transcriber, bad):
+    with pytest.raises(InvalidOptionError, match="min_margin must be None or a finite number"):
+        tone_transcriber.match_phrases(tm.synthesize("A"), ["A"], min_margin=bad)
 
 
 def test_best_path_log_prob_is_the_sum_of_frame_maxima():
@@ -178,6 +200,16 @@ def test_cli_prints_the_best_phrase_and_json(tone_model_dir, tmp_path, capsys):
     line = json.loads(capsys.readouterr().out)
     assert line["source"] == str(path) and line["phrase"] == "FOUR" and set(line["scores"]) == set(DIGITS)
     assert line["margin"] > -1
+    assert main(["match", str(path), "--model", str(tone_model_dir), "--phrases", "FIVE", "FOUR",
+                 "--min-margin", "1e9"]) == 0  # every match rejected: the phrase column is empty
+    assert capsys.readouterr().out.strip("\n").split("\t")[:2] == [str(path), ""]
+    assert main(["match", str(path), "--model", str(tone_model_dir), "--phrases", "FOUR", "--min-margin",
+                 "1e9", "--format", "json"]) == 0
+    rejected = json.loads(capsys.readouterr().out)
+    assert rejected["phrase"] is None and rejected["rejected"] is True and rejected["scores"]["FOUR"] < 0
+    assert main(["match", str(path), "--model", str(tone_model_dir), "--phrases", "FOUR", "--min-margin",
+                 "nan"]) == 2
+    assert "min_margin must be None or a finite number" in capsys.readouterr().err
     assert main(["match", str(path), "--model", str(tone_model_dir), "--phrases", "F!VE"]) == 2
     assert "cannot write" in capsys.readouterr().err
     assert main(["match", str(tmp_path / "gone.wav"), str(path), "--model", str(tone_model_dir),

@@ -236,3 +236,17 @@ def test_json_phrases_ask_which_phrase_the_audio_says(client):
         response = client.post("/invocations", json={"speech_array": [0.0] * 1600, "sampling_rate": 16000,
                                                      "phrases": bad})
         assert response.status_code == 400 and match in response.json()["error"], bad
+
+
+def test_json_min_margin_rejects_a_phrase_the_audio_does_not_say(client):
+    audio = tm.synthesize("TWELVE").tolist()
+    body = {"speech_array": audio, "sampling_rate": 16000, "phrases": ["SEVEN", "ELEVEN"]}
+    plain = client.post("/invocations", json=body).json()
+    assert plain["phrase"] in ("SEVEN", "ELEVEN") and plain["rejected"] is False
+    rejected = client.post("/invocations", json={**body, "min_margin": -5}).json()
+    assert rejected["phrase"] is None and rejected["rejected"] is True and rejected["margin"] == plain["margin"]
+    for bad_body, message in [({**body, "min_margin": "low"}, "min_margin must be None or a finite number"),
+                              ({"speech_array": audio, "sampling_rate": 16000, "min_margin": -5},
+                               "'min_margin' applies only with 'phrases'")]:
+        response = client.post("/invocations", json=bad_body)
+        assert response.status_code == 400 and message in response.json()["error"], bad_body

@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     given.add_argument("--phrases", nargs="+", metavar="PHRASE",
                        help="the candidates (quote phrases of several words: \"turn on\" \"turn off\")")
     given.add_argument("--phrases-file", type=Path, metavar="FILE", help="a text file, one phrase per line")
+    parser.add_argument("--min-margin", type=float, default=None, metavar="X",
+                        help="reject a best phrase whose margin is below X: no phrase is printed (json: "
+                             "\"phrase\": null, \"rejected\": true); choose X on your own recordings")
     parser.add_argument("--model", default=None, help="model directory or .onnx file (default: the bundled model)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--precision", default=None, choices=["fp32", "fp16", "int8"])
@@ -42,7 +45,7 @@ def read_phrases(path: Path) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Match every input; a failing file is reported and skipped. Returns 0, or 1 if any file failed."""
-    from w2v2_onnx.phrases import spell_phrases
+    from w2v2_onnx.phrases import checked_min_margin, spell_phrases
 
     paths, missing = reported_paths(args.paths)
     if not paths:
@@ -53,13 +56,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         phrases = args.phrases if args.phrases is not None else read_phrases(args.phrases_file)
         spell_phrases(phrases, transcriber.config.vocabulary)  # check once, not once per file
+        checked_min_margin(args.min_margin)
     except W2V2OnnxError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     failures = len(missing)
     for path in paths:
         try:
-            match = transcriber.match_phrases(path, phrases)
+            match = transcriber.match_phrases(path, phrases, min_margin=args.min_margin)
         except W2V2OnnxError as exc:
             failures += 1
             print(f"error: {path}: {exc}", file=sys.stderr)

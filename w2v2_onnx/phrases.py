@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from w2v2_onnx.checks import is_finite_number
 from w2v2_onnx.errors import InvalidOptionError
 from w2v2_onnx.greedy import checked_log_probs
 from w2v2_onnx.results import PhraseMatch
@@ -140,9 +141,26 @@ def phrase_log_likelihoods(log_probs: np.ndarray, phrases: Sequence[SpelledPhras
     return np.logaddexp.reduce(alpha[np.arange(count)[:, None], finals], axis=1)
 
 
+def checked_min_margin(min_margin: object) -> float | None:
+    """``min_margin`` if it is None or a finite number (as a float).
+
+    Raises:
+        InvalidOptionError: anything else (a string, a bool, NaN, infinity).
+    """
+    if min_margin is None:
+        return None
+    if not is_finite_number(min_margin):
+        raise InvalidOptionError(f"min_margin must be None or a finite number (a log-probability margin, "
+                                 f"e.g. -1.0), got {min_margin!r}")
+    return float(min_margin)
+
+
 def match_frames(log_probs: np.ndarray, phrases: Sequence[SpelledPhrase], vocab: Vocabulary,
-                 duration: float) -> PhraseMatch:
+                 duration: float, min_margin: float | None = None) -> PhraseMatch:
     """The :class:`PhraseMatch` of one input's log-probabilities against spelled phrases.
+
+    With ``min_margin``, a best phrase whose margin is below it is rejected: ``phrase`` is None (the input
+    says none of the phrases) and ``rejected`` is True; the scores stay as computed.
 
     Raises:
         DecoderError: as :func:`phrase_log_likelihoods`.
@@ -152,10 +170,11 @@ def match_frames(log_probs: np.ndarray, phrases: Sequence[SpelledPhrase], vocab:
     if not np.isfinite(scores).any():  # the input is too short for every phrase
         return PhraseMatch(None, 0.0, -math.inf, -math.inf, every, round(duration, 6))
     best = int(np.argmax(scores))
-    return PhraseMatch(phrase=phrases[best].text, probability=float(posterior(scores)[best]),
-                       log_likelihood=float(scores[best]),
-                       margin=float(scores[best]) - best_path_log_prob(log_probs), scores=every,
-                       duration=round(duration, 6))
+    margin = float(scores[best]) - best_path_log_prob(log_probs)
+    rejected = min_margin is not None and margin < min_margin
+    return PhraseMatch(phrase=None if rejected else phrases[best].text,
+                       probability=float(posterior(scores)[best]), log_likelihood=float(scores[best]),
+                       margin=margin, scores=every, duration=round(duration, 6), rejected=rejected)
 
 
 def best_path_log_prob(log_probs: np.ndarray) -> float:

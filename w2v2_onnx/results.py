@@ -57,9 +57,11 @@ class PhraseMatch:
     """Which of the given phrases an input says (:meth:`Transcriber.match_phrases`).
 
     Attributes:
-        phrase: the most likely phrase, as given; None when no phrase fits in the input's frames (too short).
-        probability: its share of the probability among the given phrases, in [0, 1] (equal priors). Relative
-            only: an input that says none of them still has a best phrase; use ``margin`` to reject.
+        phrase: the most likely phrase, as given; None when no phrase fits in the input's frames (too short)
+            or when its margin is below the ``min_margin`` asked for (``rejected``).
+        probability: the best phrase's share of the probability among the given phrases, in [0, 1] (equal
+            priors). Relative only: an input that says none of them still has a best phrase; use ``margin``
+            (or ``min_margin``) to reject.
         log_likelihood: natural log of P(phrase | audio) under the model, summed over all CTC alignments.
         margin: ``log_likelihood`` minus the log-probability of the model's single best frame path with no
             phrase imposed (what greedy decoding reads). About 0 or above when the model hears the phrase;
@@ -67,6 +69,8 @@ class PhraseMatch:
             (docs/decoding.md gives measured ones). ``-inf`` when no phrase fits.
         scores: every phrase's log-likelihood, in the order given (``-inf`` for one that cannot fit).
         duration: the input's duration in seconds.
+        rejected: True when a best phrase existed but its margin fell below ``min_margin``; ``probability``,
+            ``log_likelihood`` and ``margin`` then describe that rejected phrase (the best of ``scores``).
     """
 
     phrase: str | None
@@ -75,6 +79,7 @@ class PhraseMatch:
     margin: float
     scores: dict[str, float]
     duration: float
+    rejected: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict of the match."""

@@ -2,7 +2,8 @@
 
 ``/invocations`` takes the seed's JSON (``{"speech_array": [...], "sampling_rate": N}``) or raw audio bytes
 (``audio/wav``, ``audio/flac``, ``audio/ogg``, ...). A JSON body may add ``"phrases": [...]`` to ask which of
-them the audio says (a :class:`PhraseMatch` as JSON) instead of a transcript. Library errors become 4xx
+them the audio says (a :class:`PhraseMatch` as JSON) instead of a transcript, and with it ``"min_margin"`` to
+reject a best phrase below that margin. Library errors become 4xx
 JSON bodies with a message; only a real server fault is a 500. Needs the ``serve`` extra (starlette, uvicorn).
 """
 
@@ -24,7 +25,7 @@ from w2v2_onnx.batcher import MicroBatcher, QueueFullError
 from w2v2_onnx.checks import is_finite_number
 from w2v2_onnx.errors import InferenceError, InvalidOptionError, MissingDependencyError, W2V2OnnxError
 from w2v2_onnx.formats import finite_or_none
-from w2v2_onnx.phrases import SpelledPhrase, match_frames, spell_phrases
+from w2v2_onnx.phrases import SpelledPhrase, checked_min_margin, match_frames, spell_phrases
 from w2v2_onnx.transcriber import Transcriber
 
 try:
@@ -79,8 +80,17 @@ class ServerSettings:
                 raise InvalidOptionError(f"server setting {name} must be {allowed}, got {getattr(self, name)!r}")
 
 #: The JSON body's fields; others are refused rather than ignored. "phrases" (optional) asks which of the
-#: listed phrases the audio says (Transcriber.match_phrases) instead of a transcript.
-JSON_FIELDS = frozenset({"speech_array", "sampling_rate", "phrases"})
+#: listed phrases the audio says (Transcriber.match_phrases) instead of a transcript; "min_margin" (optional,
+#: with "phrases" only) rejects a best phrase whose margin is below it.
+JSON_FIELDS = frozenset({"speech_array", "sampling_rate", "phrases", "min_margin"})
+
+
+@dataclass(frozen=True)
+class _PhraseQuery:
+    """A request's closed-set question: the spelled phrases, and the margin below which to reject."""
+
+    phrases: list[SpelledPhrase]
+    min_margin: float | None
 
 
 class HTTPError(Exception):
@@ -111,7 +121,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return body
 
 
-def _parse_json(body: bytes) -> tuple[np.ndarray, int, Any]:
+def _parse_json(body: bytes) -> tuple[np.ndarray, int, Any, Any]:
     try:
         payload = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -121,8 +131,8 @@ def _parse_json(body: bytes) -> tuple[np.ndarray, int, Any]:
     unknown = sorted(set(payload) - JSON_FIELDS)
     if unknown:
         raise HTTPError(400, f"JSON body has unknown fields {unknown}; the fields are 'speech_array', "
-                             f"'sampling_rate' and optionally 'phrases' (the server decodes with its startup "
-                             f"settings)")
+                             f"'sampling_rate' and optionally 'phrases' and 'min_margin' (the server decodes "
+                             f"with its startup settings)")
     missing = [k for k in ("speech_array", "sampling_rate") if k not in payload]
     if missing:
         raise HTTPError(400, f"JSON body lacks {missing}; expected {{\"speech_array\": [numbers], "
@@ -133,7 +143,10 @@ def _parse_json(body: bytes) -> tuple[np.ndarray, int, Any]:
         raise HTTPError(400, "'speech_array' must be a flat list of numbers (mono samples)")
     if not all(math.isfinite(v) for v in samples):
         raise HTTPError(400, "'speech_array' holds NaN or infinite values; all samples must be finite")
-    return np.asarray(samples, dtype=np.float32), rate, payload.get("phrases")
+    if "min_margin" in payload and payload.get("phrases") is None:
+        raise HTTPError(400, "'min_margin' applies only with 'phrases' (it rejects a best phrase); add 'phrases' "
+                             "or drop 'min_margin'")
+    return np.asarray(samples, dtype=np.float32), rate, payload.get("phrases"), payload.get("min_margin")
 
 
 def _words(result: Any) -> list[dict[str, Any]]:
@@ -152,25 +165,26 @@ def create_app(transcriber: Transcriber, settings: ServerSettings | None = None)
     rate = transcriber.sample_rate
     decoder_name = settings.decoder or ("beam" if transcriber.language_model is not None else "greedy")
 
-    def decode(content_type: str, body: bytes) -> tuple[np.ndarray, list[SpelledPhrase] | None]:
-        phrases = None
+    def decode(content_type: str, body: bytes) -> tuple[np.ndarray, _PhraseQuery | None]:
+        query = None
         if content_type in JSON_TYPES:
-            samples, sampling_rate, given = _parse_json(body)
+            samples, sampling_rate, given, min_margin = _parse_json(body)
             if given is not None:
-                phrases = spell_phrases(given, transcriber.config.vocabulary)
+                query = _PhraseQuery(spell_phrases(given, transcriber.config.vocabulary),
+                                     checked_min_margin(min_margin))
             audio = load_audio(samples, rate, sampling_rate)
         else:
             audio = load_audio(body, rate)
         if audio.size > settings.max_audio_seconds * rate:
             raise HTTPError(413, f"audio of {audio.size / rate:.1f} s exceeds the limit of "
                                  f"{settings.max_audio_seconds:g} s per request")
-        return audio, phrases
+        return audio, query
 
-    async def recognize(audio: np.ndarray, phrases: list[SpelledPhrase] | None) -> dict[str, Any]:
+    async def recognize(audio: np.ndarray, query: _PhraseQuery | None) -> dict[str, Any]:
         frames = await batcher.submit(audio)
-        if phrases is not None:
-            match = await asyncio.to_thread(match_frames, frames, phrases, transcriber.config.vocabulary,
-                                            audio.size / rate)
+        if query is not None:
+            match = await asyncio.to_thread(match_frames, frames, query.phrases, transcriber.config.vocabulary,
+                                            audio.size / rate, query.min_margin)
             return finite_or_none(match.to_dict())
         decoded = await asyncio.to_thread(transcriber.decode, frames, decoder=settings.decoder)
         return {"text": decoded.text, "words": _words(decoded), "duration": round(audio.size / rate, 6)}
@@ -193,8 +207,8 @@ def create_app(transcriber: Transcriber, settings: ServerSettings | None = None)
                                f"one of {sorted(AUDIO_TYPES)}")
         try:
             body = await _read_body(request, settings.max_body_bytes)
-            audio, phrases = await asyncio.to_thread(decode, content_type, body)
-            result = await asyncio.wait_for(recognize(audio, phrases), settings.timeout_s)
+            audio, query = await asyncio.to_thread(decode, content_type, body)
+            result = await asyncio.wait_for(recognize(audio, query), settings.timeout_s)
         except HTTPError as exc:
             return _error(exc.status, exc.message)
         except ClientDisconnect:

@@ -302,6 +302,7 @@ class Transcriber:
         batch_size: int | None = None,
         chunk_length: float | None = None,
         chunk_context: float | None = None,
+        min_margin: float | None = None,
     ) -> PhraseMatch | list[PhraseMatch]:
         """Which of the given phrases each input says: closed-set recognition of digits, commands or keywords.
 
@@ -314,6 +315,9 @@ class Transcriber:
             phrases: the candidates, e.g. ``["zero", "one", ..., "nine"]``; case is matched to the model's
                 vocabulary, words are separated by spaces.
             sample_rate, batch_size, chunk_length, chunk_context: as for :meth:`transcribe`.
+            min_margin: reject a best phrase whose margin is below this (``phrase`` None, ``rejected``
+                True): the input says none of the phrases. None (default) rejects nothing. The right value
+                depends on the model and the phrases; choose it on your own recordings (docs/decoding.md).
 
         Returns:
             A :class:`PhraseMatch` (best phrase, its probability among the phrases, its margin over the
@@ -321,14 +325,16 @@ class Transcriber:
 
         Raises:
             InvalidOptionError for a bad phrase list (empty, not strings, duplicates, characters the model
-            cannot write), and the errors of :meth:`transcribe` for the audio.
+            cannot write) or a ``min_margin`` that is not a finite number, and the errors of
+            :meth:`transcribe` for the audio.
         """
-        from w2v2_onnx.phrases import match_frames, spell_phrases
+        from w2v2_onnx.phrases import checked_min_margin, match_frames, spell_phrases
 
         vocab = self.config.vocabulary
         spelled = spell_phrases(phrases, vocab)
+        min_margin = checked_min_margin(min_margin)
         single = not isinstance(audio, list | tuple)
-        matches = [match_frames(frames, spelled, vocab, source.duration)
+        matches = [match_frames(frames, spelled, vocab, source.duration, min_margin)
                    for source, frames in self._log_probs_of(audio, sample_rate, batch_size, chunk_length,
                                                             chunk_context)]
         return matches[0] if single else matches
