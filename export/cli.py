@@ -45,6 +45,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="calibration clips used at most (default: 16)",
     )
+    parser.add_argument(
+        "--windows",
+        type=_float_list,
+        default=None,
+        metavar="LENGTH,CONTEXT",
+        help="the model's own window length and context in seconds for long inputs, written to w2v2_onnx.json "
+        "(e.g. 10,1 for a model trained on clips of at most 10 s; default: none, the runtime uses 20,2)",
+    )
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
     parser.add_argument(
         "--int8-method",
@@ -123,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
             thresholds=thresholds,
             validation_seconds=args.validation_seconds,
             int8_method=args.int8_method,
+            windows=args.windows,
             calibration_items=args.calibration_items,
         )
     except W2V2OnnxError as exc:

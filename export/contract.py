@@ -38,15 +38,17 @@ def receptive_field(kernels: list[int], strides: list[int]) -> int:
     return field
 
 
-def build_config(loaded: LoadedCheckpoint, files: dict[str, str]) -> dict[str, Any]:
-    """Return the ``w2v2_onnx.json`` content for a loaded checkpoint and the written precision files."""
+def build_config(loaded: LoadedCheckpoint, files: dict[str, str],
+                 windows: tuple[float, float] | None = None) -> dict[str, Any]:
+    """Return the ``w2v2_onnx.json`` content for a loaded checkpoint and the written precision files, with
+    the model's own window defaults (``windows``: chunk length and context in seconds) when given."""
     import torch
     import transformers
 
     config = loaded.model.config
     kernels = [int(k) for k in config.conv_kernel]
     strides = [int(s) for s in config.conv_stride]
-    return {
+    config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "model_type": str(config.model_type),
@@ -70,6 +72,9 @@ def build_config(loaded: LoadedCheckpoint, files: dict[str, str]) -> dict[str, A
             "torch_version": torch.__version__.split("+")[0],
         },
     }
+    if windows is not None:
+        config["windows"] = {"chunk_length": windows[0], "chunk_context": windows[1]}
+    return config
 
 
 def metadata_json(config: dict[str, Any], precision: str) -> str:

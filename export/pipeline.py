@@ -56,6 +56,23 @@ def _check_options(opset: object, validation_seconds: object, calibration_items:
                                  f"(they are {wanted})")
 
 
+def _checked_windows(windows: object, loaded: LoadedCheckpoint) -> tuple[float, float] | None:
+    """``windows`` as ``(chunk_length, chunk_context)``, refused unless the runtime's window planner accepts it
+    for this model (so the directory it is written to loads)."""
+    from w2v2_onnx.model_dir import parse_config
+    from w2v2_onnx.windows import make_plan
+
+    if windows is None:
+        return None
+    if isinstance(windows, str | bytes) or not isinstance(windows, Sequence) or len(windows) != 2:
+        raise InvalidOptionError(f"windows must be (chunk_length, chunk_context) in seconds, got {windows!r}")
+    try:
+        make_plan(parse_config(contract.build_config(loaded, {}), "the exported config", {}), *windows)
+    except InvalidOptionError as exc:
+        raise InvalidOptionError(f"windows {tuple(windows)!r}: {exc}") from exc
+    return float(windows[0]), float(windows[1])
+
+
 def _check_precisions(precisions: Sequence[str]) -> list[str]:
     if isinstance(precisions, str) or not isinstance(precisions, Sequence) or not all(
             isinstance(p, str) for p in precisions):
@@ -82,6 +99,7 @@ def export_model(
     validation_seconds: Sequence[float] = DEFAULT_SECONDS,
     int8_method: str = "auto",
     calibration_items: int = 16,
+    windows: Sequence[float] | None = None,
 ) -> ExportReport:
     """Export a Hugging Face ``*ForCTC`` checkpoint to a w2v2-onnx model directory.
 
@@ -106,6 +124,9 @@ def export_model(
             trained model), ``dynamic`` (int8 MatMuls only, conv front-end in fp32) or ``static`` (QDQ, Conv
             + MatMul, per-channel, calibrated); see docs/export.md.
         calibration_items: clips of calibration audio used at most.
+        windows: ``(chunk_length, chunk_context)`` in seconds, written to ``w2v2_onnx.json`` as the model's
+            own window defaults for long inputs (docs/model-directory.md, ``windows``); None writes none, and
+            the runtime uses its 20 s / 2 s. Checked by the runtime's window planner before the export runs.
 
     Returns:
         The :class:`ExportReport`, also written as ``export_report.json``.
@@ -138,7 +159,8 @@ def export_model(
     start = time.perf_counter()
     loaded = load_checkpoint(checkpoint)
     timings["load"] = time.perf_counter() - start
-    base_config = contract.build_config(loaded, {})
+    windows = _checked_windows(windows, loaded)
+    base_config = contract.build_config(loaded, {}, windows=windows)
     report = ExportReport(out_dir=out, config=base_config, timings_s=timings)
 
     # Read calibration audio first: a bad path fails before the slow export.
@@ -213,7 +235,7 @@ def export_model(
             timings["int8"] = time.perf_counter() - start
 
     kept = {p: files[p] for p in contract.PRECISIONS if p in files and p in wanted}
-    config = contract.build_config(loaded, {p: f.name for p, f in kept.items()})
+    config = contract.build_config(loaded, {p: f.name for p, f in kept.items()}, windows=windows)
     report.config = config
     for precision, path in kept.items():
         contract.set_metadata(path, config, precision)

@@ -37,12 +37,18 @@ def test_export_subcommand_writes_directory(
         "2",
         "--max-int8-cer",
         "1",
+        "--windows",
+        "4,0.5",
     ]
     assert main(args) == 0
     config = json.loads((out / "w2v2_onnx.json").read_text())
     assert config["files"] == {"fp32": "model.fp32.onnx", "int8": "model.int8.onnx"}
+    assert config["windows"] == {"chunk_length": 4.0, "chunk_context": 0.5}
     printed = capsys.readouterr().out
     assert "fp32:" in printed and "int8:" in printed
+    from w2v2_onnx import Transcriber
+
+    assert Transcriber(out).config.windows == (4.0, 0.5)  # the runtime takes the model's own windows
 
 
 def test_calibration_folder_is_used(checkpoint: Path, tmp_path: Path) -> None:
@@ -80,6 +86,9 @@ def test_calibration_folder_is_used(checkpoint: Path, tmp_path: Path) -> None:
             "fp32 graph differs from PyTorch",
         ),
         (["--calibration", "/no/such/folder", "--precision", "int8"], "calibration source"),
+        (["--windows", "1,0.6"], "windows (1.0, 0.6): chunk_length 1.0 s must exceed twice chunk_context"),
+        (["--windows", "10"], "windows must be (chunk_length, chunk_context)"),
+        (["--windows", "10,-1"], "chunk_context must be a positive number"),
     ],
 )
 def test_errors_print_one_line_and_exit_1(
@@ -89,6 +98,8 @@ def test_errors_print_one_line_and_exit_1(
     err = capsys.readouterr().err.strip()
     assert err.startswith("w2v2-onnx export: error:") and message in err
     assert "\n" not in err
+    if "--windows" in extra:
+        assert not (tmp_path / "m").exists()  # refused before anything is written
 
 
 def test_module_entry_point_help_does_not_import_torch() -> None:
