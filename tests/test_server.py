@@ -182,11 +182,12 @@ def test_settings_that_would_hang_or_refuse_everything_are_refused(settings, nam
 
 
 def test_unknown_query_parameters_fields_and_routes_get_json_errors(client):
-    response = client.post("/invocations?decoder=beam", json={"speech_array": [0.0] * 1600, "sampling_rate": 16000})
-    assert response.status_code == 400 and "unknown query parameters ['decoder']" in response.json()["error"]
+    response = client.post("/invocations?speed=fast", json={"speech_array": [0.0] * 1600, "sampling_rate": 16000})
+    assert response.status_code == 400 and "unknown query parameter 'speed'" in response.json()["error"]
+    assert "'hotwords'" in response.json()["error"]  # names the parameters there are
     response = client.post("/invocations", json={"speech_array": [0.0] * 1600, "sampling_rate": 16000,
-                                                 "decoder": "beam"})
-    assert response.status_code == 400 and "unknown fields ['decoder']" in response.json()["error"]
+                                                 "speed": "fast"})
+    assert response.status_code == 400 and "unknown fields ['speed']" in response.json()["error"]
     response = client.get("/nowhere")
     assert response.status_code == 404 and "GET /ping and POST /invocations" in response.json()["error"]
     response = client.get("/invocations")
@@ -250,3 +251,91 @@ def test_json_min_margin_rejects_a_phrase_the_audio_does_not_say(client):
                                "'min_margin' applies only with 'phrases'")]:
         response = client.post("/invocations", json=bad_body)
         assert response.status_code == 400 and message in response.json()["error"], bad_body
+
+
+@pytest.fixture
+def lm_server(tone_model_dir, tmp_path, monkeypatch):
+    """A server over the tone model with a language model (beam by default), recording each decode call."""
+    import shutil
+
+    from w2v2_onnx import Transcriber
+
+    model = tm.copy_with_language_model(shutil.copytree(tone_model_dir, tmp_path / "model"), tmp_path)
+    transcriber = Transcriber(model, device="cpu", threads=1)
+    calls = []
+    decode = transcriber.decode
+
+    def recording_decode(frames, **options):
+        calls.append(options)
+        return decode(frames, **options)
+
+    monkeypatch.setattr(transcriber, "decode", recording_decode)
+    with TestClient(create_app(transcriber, ServerSettings(max_beam_width=64))) as c:
+        yield c, transcriber, calls
+
+
+def test_requests_choose_their_own_decoding(lm_server):
+    client, transcriber, calls = lm_server
+    audio = tm.synthesize("HELLO WORLD")
+    ping = client.get("/ping").json()
+    assert ping["decoder"] == "beam" and ping["max_beam_width"] == 64 and "hotwords" in ping["request_options"]
+    requests = [  # (query string, extra JSON fields, the options Transcriber.decode must get)
+        ("", {}, {}),
+        ("?decoder=greedy", {}, {"decoder": "greedy"}),
+        ("", {"decoder": "greedy"}, {"decoder": "greedy"}),
+        ("?hotwords=HELLO&hotwords=WORLD&hotword_weight=3.5&beam_width=8", {},
+         {"hotwords": ["HELLO", "WORLD"], "hotword_weight": 3.5, "beam_width": 8}),
+        ("?alpha=0.1", {"beta": 2, "hotwords": ["TEST"]}, {"alpha": 0.1, "beta": 2, "hotwords": ["TEST"]}),
+    ]
+    for query, fields, expected in requests:
+        calls.clear()
+        response = client.post("/invocations" + query,
+                               json={"speech_array": audio.tolist(), "sampling_rate": 16000, **fields})
+        assert response.status_code == 200, (query, fields, response.text)
+        assert calls == [expected], (query, fields)
+        assert response.json()["text"] == transcriber.transcribe(audio, **expected).text == "HELLO WORLD"
+    calls.clear()  # raw audio bytes take options as query parameters
+    response = client.post("/invocations?decoder=greedy", content=wav_bytes("HELLO WORLD"),
+                           headers={"content-type": "audio/wav"})
+    assert response.status_code == 200 and calls == [{"decoder": "greedy"}]
+
+
+@pytest.mark.parametrize(("query", "fields", "message"), [
+    ("?beam_width=65", {}, "beam_width 65 exceeds this server's limit of 64"),
+    ("?beam_width=wide", {}, "query parameter 'beam_width' must be an integer, got 'wide'"),
+    ("?alpha=high", {}, "query parameter 'alpha' must be a number"),
+    ("?decoder=beam&decoder=greedy", {}, "query parameter 'decoder' is given 2 times"),
+    ("?decoder=greedy", {"decoder": "beam"}, "given both as query parameters and in the JSON body"),
+    ("?decoder=greedy&alpha=1", {}, "apply to decoder='beam' only"),
+    ("", {"decoder": "fast"}, "decoder must be one of"),
+    ("", {"beam_width": 0}, "beam_width must be an integer from 1"),
+    ("", {"hotwords": "HELLO"}, "hotwords must be a list of strings"),
+    ("", {"hotwords": ["A"] * 1001}, "1001 hotwords exceed the limit of 1000"),
+    ("?lm=/etc/passwd", {}, "'lm' is not a request option"),
+    ("", {"lm": "/etc/passwd"}, "'lm' is not a request option"),
+    ("?decoder=greedy", {"phrases": ["HELLO"]}, "do not apply to 'phrases'"),
+])
+def test_bad_request_options_are_refused_before_the_model_runs(lm_server, query, fields, message):
+    client, _, calls = lm_server
+    response = client.post("/invocations" + query,
+                           json={"speech_array": [0.0] * 1600, "sampling_rate": 16000, **fields})
+    assert response.status_code == 400 and message in response.json()["error"], response.text
+    assert calls == []
+
+
+def test_server_decoder_setting_is_the_default_a_request_may_override(tone_model_dir, tmp_path):
+    import shutil
+
+    from w2v2_onnx import Transcriber
+
+    model = tm.copy_with_language_model(shutil.copytree(tone_model_dir, tmp_path / "model"), tmp_path)
+    app = create_app(Transcriber(model, device="cpu", threads=1), ServerSettings(decoder="greedy"))
+    payload = {"speech_array": tm.synthesize("HELLO").tolist(), "sampling_rate": 16000}
+    with TestClient(app) as c:
+        refused = c.post("/invocations?alpha=1", json=payload)  # the server's greedy default has no alpha
+        assert refused.status_code == 400 and "apply to decoder='beam' only" in refused.json()["error"]
+        assert c.post("/invocations?decoder=beam&alpha=1", json=payload).json()["text"] == "HELLO"
+    from w2v2_onnx.errors import InvalidOptionError
+
+    with pytest.raises(InvalidOptionError, match="server setting max_beam_width must be an integer from 1"):
+        ServerSettings(max_beam_width=0)

@@ -22,7 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decoder", default=None, choices=["greedy", "beam"],
                         help="default: as 'transcribe', beam search with the model's own language model when it "
                              "ships one (the bundled model does), else greedy; each request decodes in its own "
-                             "thread")
+                             "thread and may choose its own decoding (docs/serving.md)")
+    parser.add_argument("--max-beam-width", type=int, default=256,
+                        help="the widest beam a request may ask for (default: 256)")
     parser.add_argument("--max-batch", type=int, default=8, help="most requests per model call")
     parser.add_argument("--max-wait-ms", type=float, default=10.0, help="longest wait to fill a batch")
     parser.add_argument("--queue-size", type=int, default=64, help="waiting requests before 503")
@@ -55,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
         settings = ServerSettings(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, queue_size=args.queue_size,
                                   max_body_bytes=int(body_bytes) if math.isfinite(body_bytes) else body_bytes,
                                   max_audio_seconds=args.max_audio_seconds, timeout_s=args.timeout,
-                                  api_key=args.api_key or None, decoder=args.decoder)
+                                  api_key=args.api_key or None, decoder=args.decoder,
+                                  max_beam_width=args.max_beam_width)
     except InvalidOptionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -22,6 +22,7 @@ import numpy as np
 
 from w2v2_onnx.audio import load_audio
 from w2v2_onnx.batcher import MicroBatcher, QueueFullError
+from w2v2_onnx.beam import MAX_BEAM_WIDTH
 from w2v2_onnx.checks import is_finite_number
 from w2v2_onnx.errors import InferenceError, InvalidOptionError, MissingDependencyError, W2V2OnnxError
 from w2v2_onnx.formats import finite_or_none
@@ -55,6 +56,7 @@ class ServerSettings:
     timeout_s: float = 60.0
     api_key: str | None = None
     decoder: str | None = None  # None: as transcribe(): beam with the model's LM if it ships one, else greedy
+    max_beam_width: int = 256  # the widest beam a request may ask for (a wide beam costs CPU time)
 
     def __post_init__(self) -> None:
         """Refuse limits that would hang or refuse every request.
@@ -75,14 +77,24 @@ class ServerSettings:
                   ("timeout_s", is_finite_number(self.timeout_s) and self.timeout_s > 0,
                    "a finite number of seconds above 0")]
         checks.append(("decoder", self.decoder in (None, "greedy", "beam"), "None, 'greedy' or 'beam'"))
+        checks.append(("max_beam_width", is_finite_number(self.max_beam_width)
+                       and float(self.max_beam_width).is_integer() and 1 <= self.max_beam_width <= MAX_BEAM_WIDTH,
+                       f"an integer from 1 to {MAX_BEAM_WIDTH}"))
         for name, ok, allowed in checks:
             if not ok:
                 raise InvalidOptionError(f"server setting {name} must be {allowed}, got {getattr(self, name)!r}")
 
+#: Decoding options a request may set (JSON fields or query parameters), as for Transcriber.transcribe; the
+#: server's own decoding (ServerSettings.decoder and the model's language model) is the default.
+#: The language model itself ("lm", a path on the server) is the server's to choose and is refused.
+DECODING_OPTIONS = {"decoder": str, "beam_width": int, "alpha": float, "beta": float, "hotwords": list,
+                    "hotword_weight": float}
+MAX_REQUEST_HOTWORDS = 1000
+
 #: The JSON body's fields; others are refused rather than ignored. "phrases" (optional) asks which of the
 #: listed phrases the audio says (Transcriber.match_phrases) instead of a transcript; "min_margin" (optional,
 #: with "phrases" only) rejects a best phrase whose margin is below it.
-JSON_FIELDS = frozenset({"speech_array", "sampling_rate", "phrases", "min_margin"})
+JSON_FIELDS = frozenset({"speech_array", "sampling_rate", "phrases", "min_margin", *DECODING_OPTIONS})
 
 
 @dataclass(frozen=True)
@@ -121,18 +133,31 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return body
 
 
-def _parse_json(body: bytes) -> tuple[np.ndarray, int, Any, Any]:
+@dataclass(frozen=True)
+class _JsonRequest:
+    """A JSON body's parts: the samples and their rate, the phrase question and the decoding options."""
+
+    samples: np.ndarray
+    sampling_rate: Any
+    phrases: Any
+    min_margin: Any
+    options: dict[str, Any]
+
+
+def _parse_json(body: bytes) -> _JsonRequest:
     try:
         payload = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise HTTPError(400, f"body is not valid JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise HTTPError(400, "JSON body must be an object with 'speech_array' and 'sampling_rate'")
+    if "lm" in payload:
+        raise HTTPError(400, _LM_REFUSED)
     unknown = sorted(set(payload) - JSON_FIELDS)
     if unknown:
         raise HTTPError(400, f"JSON body has unknown fields {unknown}; the fields are 'speech_array', "
-                             f"'sampling_rate' and optionally 'phrases' and 'min_margin' (the server decodes "
-                             f"with its startup settings)")
+                             f"'sampling_rate', optionally 'phrases' and 'min_margin', and the decoding options "
+                             f"{sorted(DECODING_OPTIONS)}")
     missing = [k for k in ("speech_array", "sampling_rate") if k not in payload]
     if missing:
         raise HTTPError(400, f"JSON body lacks {missing}; expected {{\"speech_array\": [numbers], "
@@ -146,7 +171,54 @@ def _parse_json(body: bytes) -> tuple[np.ndarray, int, Any, Any]:
     if "min_margin" in payload and payload.get("phrases") is None:
         raise HTTPError(400, "'min_margin' applies only with 'phrases' (it rejects a best phrase); add 'phrases' "
                              "or drop 'min_margin'")
-    return np.asarray(samples, dtype=np.float32), rate, payload.get("phrases"), payload.get("min_margin")
+    return _JsonRequest(np.asarray(samples, dtype=np.float32), rate, payload.get("phrases"),
+                        payload.get("min_margin"), {k: payload[k] for k in DECODING_OPTIONS if k in payload})
+
+
+_LM_REFUSED = ("'lm' is not a request option: the server's language model is chosen when it starts "
+               "(w2v2-onnx serve --model DIR with a language model, or --decoder)")
+
+
+def _query_options(query: Any) -> dict[str, Any]:
+    """Decoding options from query parameters (``?decoder=greedy``, ``?hotwords=anna&hotwords=bob``), typed."""
+    options: dict[str, Any] = {}
+    for key in dict.fromkeys(query.keys()):
+        if key == "lm":
+            raise HTTPError(400, _LM_REFUSED)
+        if key not in DECODING_OPTIONS:
+            raise HTTPError(400, f"unknown query parameter {key!r}; the query parameters are the decoding options "
+                                 f"{sorted(DECODING_OPTIONS)}")
+        values = query.getlist(key)
+        if key == "hotwords":
+            options[key] = values
+            continue
+        if len(values) > 1:
+            raise HTTPError(400, f"query parameter {key!r} is given {len(values)} times; give it once")
+        kind = DECODING_OPTIONS[key]
+        try:
+            options[key] = kind(values[0])
+        except ValueError:
+            raise HTTPError(400, f"query parameter {key!r} must be {'an integer' if kind is int else 'a number'}, "
+                                 f"got {values[0]!r}") from None
+    return options
+
+
+def _merged_options(query: dict[str, Any], body: dict[str, Any], settings: ServerSettings) -> dict[str, Any]:
+    """One request's decoding options: query and JSON together (each option once), the server's decoder as
+    the default, and the server's limits on beam width and hotwords."""
+    both = sorted(set(query) & set(body))
+    if both:
+        raise HTTPError(400, f"options {both} are given both as query parameters and in the JSON body; give each once")
+    options = {**query, **body}
+    width = options.get("beam_width")
+    if is_finite_number(width) and width > settings.max_beam_width:
+        raise HTTPError(400, f"beam_width {width} exceeds this server's limit of {settings.max_beam_width}")
+    hotwords = options.get("hotwords")
+    if isinstance(hotwords, list) and len(hotwords) > MAX_REQUEST_HOTWORDS:
+        raise HTTPError(400, f"{len(hotwords)} hotwords exceed the limit of {MAX_REQUEST_HOTWORDS} per request")
+    if settings.decoder is not None:
+        options.setdefault("decoder", settings.decoder)
+    return options
 
 
 def _words(result: Any) -> list[dict[str, Any]]:
@@ -165,50 +237,58 @@ def create_app(transcriber: Transcriber, settings: ServerSettings | None = None)
     rate = transcriber.sample_rate
     decoder_name = settings.decoder or ("beam" if transcriber.language_model is not None else "greedy")
 
-    def decode(content_type: str, body: bytes) -> tuple[np.ndarray, _PhraseQuery | None]:
-        query = None
+    def decode(content_type: str, body: bytes,
+               query_options: dict[str, Any]) -> tuple[np.ndarray, _PhraseQuery | None, dict[str, Any]]:
+        """The request's audio, its phrase question (or None) and its decoding options, all checked."""
+        phrases, body_options = None, {}
         if content_type in JSON_TYPES:
-            samples, sampling_rate, given, min_margin = _parse_json(body)
-            if given is not None:
-                query = _PhraseQuery(spell_phrases(given, transcriber.config.vocabulary),
-                                     checked_min_margin(min_margin))
-            audio = load_audio(samples, rate, sampling_rate)
+            parsed = _parse_json(body)
+            body_options = parsed.options
+            if parsed.phrases is not None:
+                phrases = _PhraseQuery(spell_phrases(parsed.phrases, transcriber.config.vocabulary),
+                                       checked_min_margin(parsed.min_margin))
+            audio = load_audio(parsed.samples, rate, parsed.sampling_rate)
         else:
             audio = load_audio(body, rate)
+        if phrases is not None and (query_options or body_options):
+            raise HTTPError(400, f"decoding options {sorted({*query_options, *body_options})} do not apply to "
+                                 f"'phrases' (phrase matching decodes nothing); drop them")
+        options = _merged_options(query_options, body_options, settings)
+        if phrases is None:
+            transcriber.check_options(**options)  # before the model runs, not after
         if audio.size > settings.max_audio_seconds * rate:
             raise HTTPError(413, f"audio of {audio.size / rate:.1f} s exceeds the limit of "
                                  f"{settings.max_audio_seconds:g} s per request")
-        return audio, query
+        return audio, phrases, options
 
-    async def recognize(audio: np.ndarray, query: _PhraseQuery | None) -> dict[str, Any]:
+    async def recognize(audio: np.ndarray, phrases: _PhraseQuery | None, options: dict[str, Any]) -> dict[str, Any]:
         frames = await batcher.submit(audio)
-        if query is not None:
-            match = await asyncio.to_thread(match_frames, frames, query.phrases, transcriber.config.vocabulary,
-                                            audio.size / rate, query.min_margin)
+        if phrases is not None:
+            match = await asyncio.to_thread(match_frames, frames, phrases.phrases, transcriber.config.vocabulary,
+                                            audio.size / rate, phrases.min_margin)
             return finite_or_none(match.to_dict())
-        decoded = await asyncio.to_thread(transcriber.decode, frames, decoder=settings.decoder)
+        decoded = await asyncio.to_thread(transcriber.decode, frames, **options)
         return {"text": decoded.text, "words": _words(decoded), "duration": round(audio.size / rate, 6)}
 
     async def ping(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "sample_rate": rate, "precision": transcriber.precision,
-                             "device": transcriber.device, "decoder": decoder_name})
+                             "device": transcriber.device, "decoder": decoder_name,
+                             "request_options": sorted(DECODING_OPTIONS), "max_beam_width": settings.max_beam_width})
 
     async def invocations(request: Request) -> JSONResponse:
         if settings.api_key is not None:
             given = request.headers.get("x-api-key", "")
             if not hmac.compare_digest(given.encode(), settings.api_key.encode()):
                 return _error(401, "missing or wrong X-API-Key header")
-        if request.query_params:
-            return _error(400, f"unknown query parameters {sorted(request.query_params.keys())}; /invocations "
-                               f"takes none (the server decodes with its startup settings)")
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type not in JSON_TYPES | AUDIO_TYPES:
             return _error(415, f"unsupported content type {content_type or '(none)'!r}; use application/json or "
                                f"one of {sorted(AUDIO_TYPES)}")
         try:
+            query_options = _query_options(request.query_params)
             body = await _read_body(request, settings.max_body_bytes)
-            audio, query = await asyncio.to_thread(decode, content_type, body)
-            result = await asyncio.wait_for(recognize(audio, query), settings.timeout_s)
+            audio, phrases, options = await asyncio.to_thread(decode, content_type, body, query_options)
+            result = await asyncio.wait_for(recognize(audio, phrases, options), settings.timeout_s)
         except HTTPError as exc:
             return _error(exc.status, exc.message)
         except ClientDisconnect:
