@@ -191,7 +191,7 @@ class BeamSearchDecoder:
         self.lm_backend = lm_backend
         if lm is not None:
             model = load_ngram_model(lm, backend=lm_backend)
-            self.scorer = LanguageModelScorer(model, unigrams_for(lm), **self._lm_options)
+            self.scorer = LanguageModelScorer(model, unigrams_for(lm, model), **self._lm_options)
         prepare(self._chars, self.settings, self.scorer, self._hotword_scorer)
 
     @property

@@ -132,11 +132,13 @@ def load_ngram_model(path: str | Path, *, backend: str = "auto") -> NgramModel:
         return ArpaModel(path)
 
 
-def unigrams_for(path: str | Path) -> set[str] | None:
+def unigrams_for(path: str | Path, model: NgramModel | None = None) -> set[str] | frozenset[str] | None:
     """Known words of a model: from the ARPA itself, or from ``<binary>.unigrams.txt`` next to a binary.
 
     Args:
         path: the model file.
+        model: the model loaded from ``path``, if any: an :class:`ArpaModel` already holds its unigrams
+            (the file is not read again).
 
     Returns:
         The words, or None (with a warning) for a binary without a unigram list.
@@ -144,6 +146,8 @@ def unigrams_for(path: str | Path) -> set[str] | None:
     Raises:
         LanguageModelError: if the file cannot be read.
     """
+    if isinstance(model, ArpaModel) and model.arpa_unigrams:  # (none: read the file, which says why)
+        return model.arpa_unigrams
     path = Path(path)
     if _is_arpa(path):
         return read_arpa_unigrams(path)

