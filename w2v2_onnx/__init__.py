@@ -24,6 +24,7 @@ from w2v2_onnx.errors import (
     W2V2OnnxError,
 )
 from w2v2_onnx.results import PhraseMatch, Transcription, Word
+from w2v2_onnx.streaming import TranscriptionStream
 from w2v2_onnx.transcriber import Transcriber, match_phrases, transcribe
 
 __version__ = "0.1.0"
@@ -32,6 +33,7 @@ __all__ = [
     "AudioDecodeError", "AudioError", "AudioFileNotFoundError", "AudioShapeError", "AudioValueError",
     "DecoderError", "DeviceNotAvailableError", "InferenceError", "InvalidOptionError", "LanguageModelError",
     "MissingDependencyError", "ModelDirectoryError", "ModelError", "ModelNotFoundError", "PhraseMatch",
-    "PrecisionNotAvailableError", "SampleRateError", "Transcriber", "Transcription", "W2V2OnnxError", "Word",
+    "PrecisionNotAvailableError", "SampleRateError", "Transcriber", "Transcription", "TranscriptionStream",
+    "W2V2OnnxError", "Word",
     "__version__", "match_phrases", "transcribe",
 ]

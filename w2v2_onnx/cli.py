@@ -15,6 +15,7 @@ from collections.abc import Sequence
 # name -> (module, one-line help). Modules must import no heavy dependency at import time.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "transcribe": ("w2v2_onnx.cli_transcribe", "transcribe audio files with an exported model"),
+    "stream": ("w2v2_onnx.cli_stream", "transcribe live raw PCM from standard input (a microphone, a call)"),
     "match": ("w2v2_onnx.cli_match", "say which of a few given phrases each audio file says (digits, commands)"),
     "export": ("w2v2_onnx_export.cli", "export a Hugging Face CTC checkpoint to a model directory"),
     "finetune": ("w2v2_onnx_finetune.cli", "fine-tune or train a CTC model into a checkpoint directory"),

@@ -8,7 +8,7 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from w2v2_onnx.model_dir import ModelLanguageModel, load_model_config, resolve_m
 from w2v2_onnx.results import Decoded, PhraseMatch, Transcription
 from w2v2_onnx.session import OnnxModel, provider_names, resolve_device
 from w2v2_onnx.windows import Window, WindowPlan, iter_windows, make_plan
+
+if TYPE_CHECKING:
+    from w2v2_onnx.streaming import TranscriptionStream
 
 logger = logging.getLogger(__name__)
 
@@ -194,6 +197,54 @@ class Transcriber:
         if unknown:
             raise InvalidOptionError(f"unknown transcribe options {unknown}; the options are {', '.join(allowed)}")
         self._prepare(**options)
+
+    def stream(
+        self,
+        *,
+        sample_rate: int | None = None,
+        word_timestamps: bool = True,
+        chunk_length: float | None = None,
+        chunk_context: float | None = None,
+        **decoding: Any,
+    ) -> TranscriptionStream:
+        """Start a live transcription: feed audio as it arrives, read the text decided so far, then finish.
+
+        Example:
+            >>> stream = model.stream(sample_rate=16000, chunk_length=4, chunk_context=1)
+            >>> for block in microphone_blocks():
+            ...     print(stream.feed(block))       # the greedy text decided so far
+            >>> stream.finish().text                # decoded as transcribe() would (beam + LM by default)
+
+        Args:
+            sample_rate: the rate of the arrays that will be fed (default: the model's rate).
+            word_timestamps, chunk_length, chunk_context: as for :meth:`transcribe`. The window length is the
+                latency: the first text comes ``chunk_length`` seconds in, then every ``chunk_length - 2 *
+                chunk_context`` seconds.
+            **decoding: the decoding options of :meth:`transcribe` (``decoder``, ``lm``, ``beam_width``,
+                ``alpha``, ``beta``, ``hotwords``, ``hotword_weight``), used by ``finish()``.
+
+        Returns:
+            A :class:`~w2v2_onnx.streaming.TranscriptionStream`. Its ``finish()`` gives what
+            :meth:`transcribe` gives for the whole recording with the same options (the same windows and
+            frames; tested).
+
+        Raises:
+            InvalidOptionError, SampleRateError, DecoderError, LanguageModelError: bad options, checked now.
+        """
+        from w2v2_onnx.audio import check_sample_rate
+        from w2v2_onnx.streaming import TranscriptionStream
+        from w2v2_onnx.windows import Windower
+
+        allowed = [name for name in inspect.signature(Transcriber.decode).parameters if name not in
+                   ("self", "log_probs")]
+        unknown = sorted(set(decoding) - set(allowed))
+        if unknown:
+            raise InvalidOptionError(f"unknown stream options {unknown}; the decoding options are "
+                                     f"{', '.join(allowed)}")
+        rate = self.sample_rate if sample_rate is None else check_sample_rate(sample_rate)
+        plan, _, options = self._prepare(word_timestamps=word_timestamps, batch_size=1,
+                                         chunk_length=chunk_length, chunk_context=chunk_context, **decoding)
+        return TranscriptionStream(self, Windower(plan), options, decoding, rate, word_timestamps)
 
     @property
     def language_model(self) -> ModelLanguageModel | None:
@@ -430,23 +481,28 @@ class Transcriber:
             count = max(1, min(batch_size, int(max_samples // longest)))
             group = order[start:start + count]
             start += count
-            batch = np.zeros((len(group), longest), dtype=np.float32)
-            lengths = np.empty(len(group), dtype=np.int64)
-            for row, (_, window) in enumerate(group):
-                batch[row, :window.samples.size] = window.samples
-                # Audio shorter than one receptive field is zero-padded: silence, not an error.
-                lengths[row] = max(window.samples.size, min_len)
-            with self._lock:
-                log_probs, frames = self.model.run(batch, lengths)
-            for row, (index, window) in enumerate(group):
-                valid = int(frames[row])
-                kept = log_probs[row, window.keep_from:valid if window.keep_to is None else window.keep_to]
+            for (index, window), kept in zip(group, self._kept_log_probs([w for _, w in group]), strict=True):
                 target = collected[index]
                 assert target is not None
                 if target.keep_log_probs:
                     target.parts[window.index] = (kept.copy(),)
                 else:
                     target.parts[window.index] = best_path(kept)
+
+    def _kept_log_probs(self, windows: Sequence[Window]) -> list[np.ndarray]:
+        """Run windows as one zero-padded batch; return each window's kept frames (views of the output)."""
+        min_len = self.config.receptive_field
+        longest = max(max(window.samples.size for window in windows), min_len)
+        batch = np.zeros((len(windows), longest), dtype=np.float32)
+        lengths = np.empty(len(windows), dtype=np.int64)
+        for row, window in enumerate(windows):
+            batch[row, :window.samples.size] = window.samples
+            # Audio shorter than one receptive field is zero-padded: silence, not an error.
+            lengths[row] = max(window.samples.size, min_len)
+        with self._lock:
+            log_probs, frames = self.model.run(batch, lengths)
+        return [log_probs[row, window.keep_from:int(frames[row]) if window.keep_to is None else window.keep_to]
+                for row, window in enumerate(windows)]
 
 
 _CACHE: dict[tuple, Transcriber] = {}

@@ -90,36 +90,62 @@ def iter_windows(blocks: Iterable[np.ndarray], plan: WindowPlan) -> Iterator[Win
 
     Input no longer than ``plan.chunk`` gives one window with all its frames; empty input gives none.
     """
-    stream = iter(blocks)
-    buffer = np.zeros(0, dtype=np.float32)
-    buffer_start = 0  # source offset of buffer[0]
-    exhausted = False
-    index = 0
-    while True:
-        start = index * plan.stride
-        needed = start + plan.chunk + 1 - buffer_start  # one sample past the window tells it is not the last
-        pieces = [buffer]
-        have = buffer.size
-        while not exhausted and have < needed:
-            block = next(stream, None)
-            if block is None:
-                exhausted = True
-            else:
-                pieces.append(np.asarray(block, dtype=np.float32))
-                have += pieces[-1].size
-        if len(pieces) > 1:
-            buffer = np.concatenate(pieces)
-        local = start - buffer_start
-        samples = buffer[local:local + plan.chunk]
-        if samples.size == 0:
-            return
-        last = exhausted and start + plan.chunk >= buffer_start + buffer.size
-        keep_from = 0 if index == 0 else plan.context_frames
+    windower = Windower(plan)
+    for block in blocks:
+        yield from windower.push(block)
+    yield from windower.close()
+
+
+class Windower:
+    """:func:`iter_windows` for audio that arrives over time (live streams): push blocks as they come, and
+    take each window as soon as it is complete; :meth:`close` gives the rest. Both cut the same windows."""
+
+    def __init__(self, plan: WindowPlan) -> None:
+        self.plan = plan
+        self._buffer = np.zeros(0, dtype=np.float32)
+        self._buffer_start = 0  # source offset of _buffer[0]
+        self._index = 0
+        self.closed = False
+
+    @property
+    def samples_pushed(self) -> int:
+        """Samples pushed so far."""
+        return self._buffer_start + self._buffer.size
+
+    def push(self, block: np.ndarray) -> list[Window]:
+        """Add audio; return the windows it completes (a window is complete one sample past its end, since
+        only then is it known not to be the last)."""
+        if self.closed:
+            raise ValueError("the windower is closed")
+        block = np.asarray(block, dtype=np.float32)
+        if block.size:
+            self._buffer = np.concatenate([self._buffer, block])
+        windows = []
+        while self.samples_pushed > self._index * self.plan.stride + self.plan.chunk:
+            windows.append(self._take(last=False))
+        return windows
+
+    def close(self) -> list[Window]:
+        """The input has ended: return the windows still to come, the last one keeping every frame to the end."""
+        self.closed = True
+        windows = []
+        while self._index * self.plan.stride < self.samples_pushed:
+            last = self._index * self.plan.stride + self.plan.chunk >= self.samples_pushed
+            windows.append(self._take(last=last))
+            if last:
+                break
+        return windows
+
+    def _take(self, last: bool) -> Window:
+        plan = self.plan
+        start = self._index * plan.stride
+        local = start - self._buffer_start
+        samples = self._buffer[local:local + plan.chunk].copy()
+        keep_from = 0 if self._index == 0 else plan.context_frames
         keep_to = None if last else plan.context_frames + plan.stride_frames
-        yield Window(index, start, samples.copy(), keep_from, keep_to)
-        if last:
-            return
-        index += 1
-        drop = index * plan.stride - buffer_start
-        buffer = buffer[drop:]
-        buffer_start += drop
+        window = Window(self._index, start, samples, keep_from, keep_to)
+        self._index += 1
+        drop = self._index * plan.stride - self._buffer_start
+        self._buffer = self._buffer[drop:]
+        self._buffer_start += drop
+        return window

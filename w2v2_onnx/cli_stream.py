@@ -1,0 +1,85 @@
+"""``w2v2-onnx stream``: live transcription of raw PCM on standard input (a microphone, a call).
+
+    arecord -q -f S16_LE -r 16000 -c 1 | w2v2-onnx stream --chunk-length 4 --chunk-context 1
+    ffmpeg -loglevel error -i talk.mp3 -f s16le -ac 1 -ar 16000 - | w2v2-onnx stream
+
+Each time the text decided so far grows, it is printed as a line; at the end of the input the final
+transcript (the model's own decoding, beam search with its language model for the bundled model) follows,
+or one JSON line with ``--format json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import BinaryIO
+
+import numpy as np
+
+from w2v2_onnx.errors import W2V2OnnxError
+from w2v2_onnx.formats import to_json_line
+
+SAMPLE_TYPES = {"s16le": np.dtype("<i2"), "f32le": np.dtype("<f4")}
+READ_SECONDS = 0.1  # how much audio each read asks for
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the stream options."""
+    parser.add_argument("--rate", type=int, default=16000, help="sample rate of the input in Hz (default: 16000)")
+    parser.add_argument("--sample-type", default="s16le", choices=sorted(SAMPLE_TYPES),
+                        help="raw mono samples: s16le (16-bit PCM, default) or f32le (32-bit float)")
+    parser.add_argument("--chunk-length", type=float, default=None,
+                        help="window length in seconds: the latency (default: the model's, 10 s for the bundled "
+                             "one; 4 with --chunk-context 1 gives text every 2 s)")
+    parser.add_argument("--chunk-context", type=float, default=None, help="window overlap in seconds")
+    parser.add_argument("--decoder", default=None, choices=["greedy", "beam"],
+                        help="decoding of the final transcript (default: as 'transcribe')")
+    parser.add_argument("--model", default=None, help="model directory or .onnx file (default: the bundled model)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--precision", default=None, choices=["fp32", "fp16", "int8"])
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: CPUs available)")
+    parser.add_argument("--format", default="txt", choices=["txt", "json"],
+                        help="txt: the growing text, one line per change, then the final transcript; json: the "
+                             "final transcription as one JSON line (words with times)")
+
+
+def run(args: argparse.Namespace, stdin: BinaryIO | None = None) -> int:
+    """Transcribe standard input until it ends. Returns 0, 1 on an audio or runtime error, 2 on bad options."""
+    from w2v2_onnx.cli_transcribe import load_transcriber
+
+    transcriber = load_transcriber(args)
+    if transcriber is None:
+        return 2
+    try:
+        stream = transcriber.stream(sample_rate=args.rate, chunk_length=args.chunk_length,
+                                    chunk_context=args.chunk_context, decoder=args.decoder)
+    except W2V2OnnxError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    source = stdin if stdin is not None else sys.stdin.buffer
+    dtype = SAMPLE_TYPES[args.sample_type]
+    read_bytes = max(1, int(READ_SECONDS * args.rate)) * dtype.itemsize
+    pending = b""
+    shown = ""
+    try:
+        while True:
+            data = source.read(read_bytes)
+            if not data:
+                break
+            pending += data
+            usable = len(pending) - len(pending) % dtype.itemsize
+            text = stream.feed(np.frombuffer(pending[:usable], dtype=dtype))
+            pending = pending[usable:]
+            if args.format == "txt" and text != shown:
+                print(text, flush=True)
+                shown = text
+        if pending:
+            print(f"warning: the input ended inside a sample ({len(pending)} stray bytes ignored)", file=sys.stderr)
+        result = stream.finish()
+    except W2V2OnnxError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # Ctrl-C on a live input: finish what was heard
+        result = stream.finish()
+    print(to_json_line(result, "<stdin>") if args.format == "json" else result.text, flush=True)
+    return 0
