@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from w2v2_onnx.cli_transcribe import load_transcriber, reported_paths
+from w2v2_onnx.cli_transcribe import add_model_arguments, load_transcriber, reported_paths
 from w2v2_onnx.errors import InvalidOptionError, W2V2OnnxError
 from w2v2_onnx.formats import to_json_line
 
@@ -21,10 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-margin", type=float, default=None, metavar="X",
                         help="reject a best phrase whose margin is below X: no phrase is printed (json: "
                              "\"phrase\": null, \"rejected\": true); choose X on your own recordings")
-    parser.add_argument("--model", default=None, help="model directory or .onnx file (default: the bundled model)")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--precision", default=None, choices=["fp32", "fp16", "int8"])
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: CPUs available)")
+    add_model_arguments(parser)
     parser.add_argument("--format", default="txt", choices=["txt", "json"],
                         help="txt: path, phrase, its probability among the phrases and its margin (reject low "
                              "margins, docs/decoding.md); json: one line per file with every phrase's score")

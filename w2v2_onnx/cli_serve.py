@@ -7,18 +7,17 @@ import math
 import os
 import sys
 
+from w2v2_onnx.cli_transcribe import add_model_arguments, load_transcriber
+
 API_KEY_ENV = "W2V2_ONNX_API_KEY"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the serve options."""
-    parser.add_argument("--model", default=os.environ.get("W2V2_ONNX_MODEL"),
-                        help="model directory (default: $W2V2_ONNX_MODEL, else the bundled model)")
+    add_model_arguments(parser, os.environ.get("W2V2_ONNX_MODEL"),
+                        "model directory (default: $W2V2_ONNX_MODEL, else the bundled model)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--precision", default=None, choices=["fp32", "fp16", "int8"])
-    parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--decoder", default=None, choices=["greedy", "beam"],
                         help="default: as 'transcribe', beam search with the model's own language model when it "
                              "ships one (the bundled model does), else greedy; each request decodes in its own "
@@ -38,7 +37,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the model and serve until interrupted."""
-    from w2v2_onnx.cli_transcribe import load_transcriber
 
     try:
         import uvicorn

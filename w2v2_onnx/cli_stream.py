@@ -16,6 +16,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from w2v2_onnx.cli_transcribe import add_model_arguments, load_transcriber
 from w2v2_onnx.errors import W2V2OnnxError
 from w2v2_onnx.formats import to_json_line
 
@@ -34,10 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chunk-context", type=float, default=None, help="window overlap in seconds")
     parser.add_argument("--decoder", default=None, choices=["greedy", "beam"],
                         help="decoding of the final transcript (default: as 'transcribe')")
-    parser.add_argument("--model", default=None, help="model directory or .onnx file (default: the bundled model)")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--precision", default=None, choices=["fp32", "fp16", "int8"])
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: CPUs available)")
+    add_model_arguments(parser)
     parser.add_argument("--format", default="txt", choices=["txt", "json"],
                         help="txt: the growing text, one line per change, then the final transcript; json: the "
                              "final transcription as one JSON line (words with times)")
@@ -45,8 +43,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, stdin: BinaryIO | None = None) -> int:
     """Transcribe standard input until it ends. Returns 0, 1 on an audio or runtime error, 2 on bad options."""
-    from w2v2_onnx.cli_transcribe import load_transcriber
-
     transcriber = load_transcriber(args)
     if transcriber is None:
         return 2

@@ -19,11 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the transcribe options."""
     parser.add_argument("paths", nargs="+", metavar="PATH", help="audio files, directories (searched recursively "
                         "for audio) or glob patterns")
-    parser.add_argument("--model", default=None, help="model directory or .onnx file (default: the bundled model)")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--precision", default=None, choices=["fp32", "fp16", "int8"],
-                        help="default: int8 on CPU, fp16 on CUDA, else what the model has")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: CPUs available)")
+    add_model_arguments(parser)
     parser.add_argument("--format", default="txt", choices=FORMATS, help="output format (default: txt)")
     parser.add_argument("--output-dir", type=Path, default=None,
                         help="write one file per input here instead of printing to stdout")
@@ -99,6 +95,16 @@ def _output_path(out_dir: Path, source: Path, fmt: str, used: set[Path]) -> Path
         counter += 1
     used.add(target)
     return target
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, model_default: str | None = None,
+                        model_help: str = "model directory or .onnx file (default: the bundled model)") -> None:
+    """Register the options that choose and load the model (read back by :func:`load_transcriber`)."""
+    parser.add_argument("--model", default=model_default, help=model_help)
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--precision", default=None, choices=["fp32", "fp16", "int8"],
+                        help="default: int8 on CPU, fp16 on CUDA, else what the model has")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: CPUs available)")
 
 
 def load_transcriber(args: argparse.Namespace):
