@@ -189,7 +189,7 @@ def test_unknown_query_parameters_fields_and_routes_get_json_errors(client):
                                                  "speed": "fast"})
     assert response.status_code == 400 and "unknown fields ['speed']" in response.json()["error"]
     response = client.get("/nowhere")
-    assert response.status_code == 404 and "GET /ping and POST /invocations" in response.json()["error"]
+    assert response.status_code == 404 and "GET /ping, POST /invocations and WS /stream" in response.json()["error"]
     response = client.get("/invocations")
     assert response.status_code == 405 and response.json()["status"] == 405
 
@@ -339,3 +339,78 @@ def test_server_decoder_setting_is_the_default_a_request_may_override(tone_model
 
     with pytest.raises(InvalidOptionError, match="server setting max_beam_width must be an integer from 1"):
         ServerSettings(max_beam_width=0)
+
+
+def _ws_stream(client, audio, query="", blocks=7, headers=None):
+    """Send ``audio`` as s16le binary messages over WS /stream, then 'end'; return every message received."""
+    pcm = np.round(audio * 32767).astype("<i2").tobytes()
+    cuts = np.linspace(0, len(pcm), blocks + 1).astype(int) | 1  # odd cuts: samples split across messages
+    cuts[0], cuts[-1] = 0, len(pcm)
+    received = []
+    with client.websocket_connect("/stream" + query, headers=headers or {}) as ws:
+        for a, b in zip(cuts, cuts[1:], strict=False):
+            ws.send_bytes(pcm[a:b])
+        ws.send_text("end")
+        while True:
+            received.append(ws.receive_json())
+            if "final" in received[-1] or "error" in received[-1]:
+                break
+    return received
+
+
+def test_websocket_stream_sends_the_text_so_far_then_the_transcription(tone_transcriber):
+    text = "HELLO WORLD IT IS A LIVE TEST OF THE STREAM"
+    audio = tm.synthesize(text)
+    with TestClient(create_app(tone_transcriber)) as c:
+        received = _ws_stream(c, audio, "?chunk_length=2&chunk_context=0.5", blocks=9)
+    expected = tone_transcriber.transcribe(np.round(audio * 32767).astype(np.int16), chunk_length=2.0,
+                                           chunk_context=0.5)
+    *partials, final = received
+    assert final["final"] is True and final["text"] == expected.text == text
+    assert [w["end"] for w in final["words"]] == [w.end for w in expected.words]
+    assert final["duration"] == pytest.approx(audio.size / tm.RATE, abs=1e-4)
+    assert len(partials) >= 2 and all(text.startswith(p["text"].rsplit(" ", 1)[0]) for p in partials)
+
+
+def test_websocket_stream_at_8_khz_with_options(tone_transcriber):
+    audio = tm.synthesize("HELLO", sample_rate=8000)
+    with TestClient(create_app(tone_transcriber)) as c:
+        final = _ws_stream(c, audio, "?sample_rate=8000&decoder=beam&hotwords=HELLO")[-1]
+    assert final["text"] == "HELLO"
+
+
+@pytest.mark.parametrize(("query", "status", "message"), [
+    ("?chunk_length=1&chunk_context=0.6", 400, "must exceed twice chunk_context"),
+    ("?sample_type=u8", 400, "sample_type must be one of"),
+    ("?speed=2", 400, "unknown query parameter 'speed'"),
+    ("?lm=/etc/passwd", 400, "'lm' is not a request option"),
+    ("?sample_rate=0", 400, "sample_rate must be between"),
+    ("?decoder=greedy&alpha=1", 400, "apply to decoder='beam' only"),
+])
+def test_websocket_stream_refuses_bad_parameters(tone_transcriber, query, status, message):
+    with TestClient(create_app(tone_transcriber)) as c, c.websocket_connect("/stream" + query) as ws:
+        reply = ws.receive_json()
+    assert reply["status"] == status and message in reply["error"], reply
+
+
+def test_websocket_stream_limits_and_key(tone_transcriber):
+    audio = tm.synthesize("HELLO")
+    app = create_app(tone_transcriber, ServerSettings(max_audio_seconds=0.5, api_key="k"))
+    with TestClient(app) as c:
+        assert _ws_stream(c, audio)[-1] == {"error": "missing or wrong X-API-Key header", "status": 401}
+        reply = _ws_stream(c, audio, headers={"x-api-key": "k"})[-1]
+        assert reply["status"] == 413 and "exceeds the limit of 0.5 s" in reply["error"]
+        with c.websocket_connect("/stream", headers={"x-api-key": "k"}) as ws:
+            ws.send_text("hello")
+            reply = ws.receive_json()
+        assert reply["status"] == 400 and "other than 'end'" in reply["error"]
+        with c.websocket_connect("/stream", headers={"x-api-key": "k"}) as ws:
+            ws.send_text("end")  # nothing said
+            assert ws.receive_json() == {"final": True, "text": "", "words": [], "duration": 0.0}
+
+
+def test_websocket_stream_closes_an_idle_connection(tone_transcriber):
+    with TestClient(create_app(tone_transcriber, ServerSettings(timeout_s=0.2))) as c, \
+            c.websocket_connect("/stream") as ws:
+        reply = ws.receive_json()
+    assert reply["status"] == 408 and "no message for 0.2 s" in reply["error"]

@@ -10,6 +10,7 @@ JSON bodies with a message; only a real server fault is a 500. Needs the ``serve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -33,7 +34,8 @@ try:
     from starlette.applications import Starlette
     from starlette.requests import ClientDisconnect, Request
     from starlette.responses import JSONResponse
-    from starlette.routing import Route
+    from starlette.routing import Route, WebSocketRoute
+    from starlette.websockets import WebSocket, WebSocketDisconnect
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingDependencyError("starlette", "serve", "w2v2-onnx serve") from exc
 
@@ -90,6 +92,12 @@ class ServerSettings:
 DECODING_OPTIONS = {"decoder": str, "beam_width": int, "alpha": float, "beta": float, "hotwords": list,
                     "hotword_weight": float}
 MAX_REQUEST_HOTWORDS = 1000
+
+#: Query parameters of the live endpoint (WS /stream): the decoding options, the input's rate and sample
+#: type, and the windows (their length is the latency).
+STREAM_PARAMETERS = {**DECODING_OPTIONS, "sample_rate": int, "sample_type": str, "chunk_length": float,
+                     "chunk_context": float}
+SAMPLE_TYPES = {"s16le": np.dtype("<i2"), "f32le": np.dtype("<f4")}
 
 #: The JSON body's fields; others are refused rather than ignored. "phrases" (optional) asks which of the
 #: listed phrases the audio says (Transcriber.match_phrases) instead of a transcript; "min_margin" (optional,
@@ -179,22 +187,21 @@ _LM_REFUSED = ("'lm' is not a request option: the server's language model is cho
                "(w2v2-onnx serve --model DIR with a language model, or --decoder)")
 
 
-def _query_options(query: Any) -> dict[str, Any]:
-    """Decoding options from query parameters (``?decoder=greedy``, ``?hotwords=anna&hotwords=bob``), typed."""
+def _query_options(query: Any, allowed: dict[str, type] = DECODING_OPTIONS) -> dict[str, Any]:
+    """Options from query parameters (``?decoder=greedy``, ``?hotwords=anna&hotwords=bob``), typed."""
     options: dict[str, Any] = {}
     for key in dict.fromkeys(query.keys()):
         if key == "lm":
             raise HTTPError(400, _LM_REFUSED)
-        if key not in DECODING_OPTIONS:
-            raise HTTPError(400, f"unknown query parameter {key!r}; the query parameters are the decoding options "
-                                 f"{sorted(DECODING_OPTIONS)}")
+        if key not in allowed:
+            raise HTTPError(400, f"unknown query parameter {key!r}; the query parameters are {sorted(allowed)}")
         values = query.getlist(key)
         if key == "hotwords":
             options[key] = values
             continue
         if len(values) > 1:
             raise HTTPError(400, f"query parameter {key!r} is given {len(values)} times; give it once")
-        kind = DECODING_OPTIONS[key]
+        kind = allowed[key]
         try:
             options[key] = kind(values[0])
         except ValueError:
@@ -304,6 +311,63 @@ def create_app(transcriber: Transcriber, settings: ServerSettings | None = None)
             return _error(400, str(exc))
         return JSONResponse(result)
 
+    async def live(websocket: WebSocket) -> None:
+        """WS /stream: binary messages of raw mono PCM in, ``{"text": ...}`` (the text so far) out whenever it
+        grows; the text message ``end`` asks for the final ``{"final": true, "text", "words", "duration"}``.
+        Errors are sent as ``{"error", "status"}`` before the server closes the connection."""
+        await websocket.accept()
+        try:
+            if settings.api_key is not None and not hmac.compare_digest(
+                    websocket.headers.get("x-api-key", "").encode(), settings.api_key.encode()):
+                raise HTTPError(401, "missing or wrong X-API-Key header")
+            params = _query_options(websocket.query_params, STREAM_PARAMETERS)
+            dtype = SAMPLE_TYPES.get(params.pop("sample_type", "s16le"))
+            if dtype is None:
+                raise HTTPError(400, f"sample_type must be one of {sorted(SAMPLE_TYPES)}")
+            stream_rate = params.pop("sample_rate", rate)
+            windows = {k: params.pop(k) for k in ("chunk_length", "chunk_context") if k in params}
+            options = _merged_options(params, {}, settings)
+            stream = await asyncio.to_thread(transcriber.stream, sample_rate=stream_rate, **windows, **options)
+            pending, shown = b"", ""
+            while True:
+                try:
+                    message = await asyncio.wait_for(websocket.receive(), settings.timeout_s)
+                except TimeoutError:
+                    raise HTTPError(408, f"no message for {settings.timeout_s:g} s; send audio or 'end'") from None
+                if message["type"] == "websocket.disconnect":
+                    return
+                if message.get("text") is not None:
+                    if message["text"].strip() != "end":
+                        raise HTTPError(400, "text messages other than 'end' are not understood; send audio as "
+                                             "binary messages")
+                    result = await asyncio.to_thread(stream.finish)
+                    await websocket.send_json({"final": True, "text": result.text, "words": _words(result),
+                                               "duration": result.duration})
+                    await websocket.close()
+                    return
+                data = pending + (message.get("bytes") or b"")
+                if len(data) > settings.max_body_bytes:
+                    raise HTTPError(413, f"message exceeds the limit of {settings.max_body_bytes} bytes")
+                usable = len(data) - len(data) % dtype.itemsize
+                pending = data[usable:]
+                if stream.duration + usable / dtype.itemsize / stream_rate > settings.max_audio_seconds:
+                    raise HTTPError(413, f"the stream exceeds the limit of {settings.max_audio_seconds:g} s of audio")
+                text = await asyncio.to_thread(stream.feed, np.frombuffer(data[:usable], dtype=dtype))
+                if text != shown:
+                    await websocket.send_json({"text": text})
+                    shown = text
+        except WebSocketDisconnect:
+            return
+        except (HTTPError, W2V2OnnxError) as exc:
+            status = exc.status if isinstance(exc, HTTPError) else 500 if isinstance(exc, InferenceError) else 400
+            message_text = exc.message if isinstance(exc, HTTPError) else str(exc)
+            if isinstance(exc, InferenceError):
+                logger.exception("inference failed")
+                message_text = "inference failed on the server"
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # the client may be gone already
+                await websocket.send_json({"error": message_text, "status": status})
+                await websocket.close(code=1011 if status == 500 else 1008)
+
     @asynccontextmanager
     async def lifespan(app: Starlette):
         batcher.start()
@@ -312,12 +376,13 @@ def create_app(transcriber: Transcriber, settings: ServerSettings | None = None)
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         status = getattr(exc, "status_code", 500)
-        detail = {404: f"no route {request.url.path}; the routes are GET /ping and POST /invocations",
+        detail = {404: f"no route {request.url.path}; the routes are GET /ping, POST /invocations and WS /stream",
                   405: f"method {request.method} not allowed on {request.url.path}"}.get(status, str(exc))
         return _error(status, detail)
 
     app = Starlette(routes=[Route("/ping", ping, methods=["GET"]),
-                            Route("/invocations", invocations, methods=["POST"])], lifespan=lifespan,
+                            Route("/invocations", invocations, methods=["POST"]),
+                            WebSocketRoute("/stream", live)], lifespan=lifespan,
                     exception_handlers={404: http_error, 405: http_error})
     app.state.batcher = batcher
     app.state.settings = settings
