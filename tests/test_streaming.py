@@ -145,3 +145,23 @@ def test_cli_refuses_bad_options(tone_model_dir):
     assert done.returncode == 2 and "must exceed twice chunk_context" in done.stderr.decode()
     done = run_cli(tone_model_dir, b"", "--rate", "5")
     assert done.returncode == 2 and "sample_rate must be between" in done.stderr.decode()
+
+
+def test_the_text_so_far_decodes_a_bounded_tail_of_a_long_stream(tone_transcriber, monkeypatch):
+    from w2v2_onnx import streaming
+
+    monkeypatch.setattr(streaming, "PARTIAL_TAIL_SECONDS", 6.0)  # 50 characters: each half holds word gaps
+    text = " ".join([TEXT] * 5)
+    audio = tm.synthesize(text)
+    frames = []
+    decode = tone_transcriber.decode
+    monkeypatch.setattr(tone_transcriber, "decode",
+                        lambda lp, **options: frames.append(lp.shape[0]) or decode(lp, **options))
+    stream = tone_transcriber.stream(chunk_length=1.0, chunk_context=0.25, decoder="beam")
+    partials = [stream.feed(block) for block in random_blocks(audio, 3)]
+    result = stream.finish()
+    *partial_decodes, whole = frames
+    assert result.text == text and text.startswith(partials[-1])  # fixed parts and tail join into the text
+    assert len(partials[-1]) > len(text) - len("A WHILE")  # all but the last window's words, before finish()
+    assert whole == max(frames) > 4 * max(partial_decodes)  # no update decoded more than a short tail
+    assert result == tone_transcriber.transcribe(audio, chunk_length=1.0, chunk_context=0.25, decoder="beam")

@@ -3,7 +3,7 @@
     arecord -q -f S16_LE -r 16000 -c 1 | w2v2-onnx stream --chunk-length 4 --chunk-context 1
     ffmpeg -loglevel error -i talk.mp3 -f s16le -ac 1 -ar 16000 - | w2v2-onnx stream
 
-Each time the text decided so far grows, it is printed as a line; at the end of the input the final
+Each time the text so far changes, it is printed as a line; at the end of the input the final
 transcript (the model's own decoding, beam search with its language model for the bundled model) follows,
 or one JSON line with ``--format json``.
 """
@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="decoding of the final transcript (default: as 'transcribe')")
     add_model_arguments(parser)
     parser.add_argument("--format", default="txt", choices=["txt", "json"],
-                        help="txt: the growing text, one line per change, then the final transcript; json: the "
+                        help="txt: the text so far, one line per change, then the final transcript; json: the "
                              "final transcription as one JSON line (words with times)")
 
 

@@ -313,7 +313,7 @@ def create_app(transcriber: Transcriber, settings: ServerSettings | None = None)
 
     async def live(websocket: WebSocket) -> None:
         """WS /stream: binary messages of raw mono PCM in, ``{"text": ...}`` (the text so far) out whenever it
-        grows; the text message ``end`` asks for the final ``{"final": true, "text", "words", "duration"}``.
+        changes; the text message ``end`` asks for the final ``{"final": true, "text", "words", "duration"}``.
         Errors are sent as ``{"error", "status"}`` before the server closes the connection."""
         await websocket.accept()
         try:

@@ -3,10 +3,11 @@
 A :class:`TranscriptionStream` cuts the incoming audio into the same overlapping windows as
 :meth:`Transcriber.transcribe <w2v2_onnx.Transcriber.transcribe>` (:class:`~w2v2_onnx.windows.Windower`) and
 runs each window through the model as soon as it is complete. A window's kept frames never change once
-computed, so the greedy text of the frames so far only grows at its end (the last word may still be cut at a
-window edge). :meth:`TranscriptionStream.finish` decodes every frame with the stream's decoder (beam search
-with the model's language model by default, as ``transcribe()``), and gives what ``transcribe()`` gives for
-the whole recording: the frames are the same ones.
+computed. The text so far is decoded with the stream's own decoder (beam search with the model's language
+model by default, as ``transcribe()``): once the undecided tail of frames passes ``PARTIAL_TAIL_SECONDS``,
+everything before a gap between words in it is decoded once and fixed, so each update decodes a bounded tail
+whatever the stream's length, and only that tail may still change. :meth:`TranscriptionStream.finish` decodes
+every frame at once and gives what ``transcribe()`` gives for the whole recording: the frames are the same.
 
 Latency is one window: the first text comes ``chunk_length`` seconds after the start, then every
 ``chunk_length - 2 * chunk_context`` seconds. Pass shorter windows for live captions (``chunk_length=4,
@@ -22,12 +23,16 @@ import soxr
 
 from w2v2_onnx.audio import to_mono_float32
 from w2v2_onnx.errors import InvalidOptionError
-from w2v2_onnx.greedy import best_path, collapse, tokens_to_words
 from w2v2_onnx.results import Transcription
+from w2v2_onnx.segments import pause_segments
 from w2v2_onnx.windows import Window, Windower
 
 if TYPE_CHECKING:
     from w2v2_onnx.transcriber import Transcriber
+
+#: Longest undecided tail (seconds of frames) the text so far is decoded over; past it, the part before a gap
+#: between words in the tail's first half is decoded once and fixed.
+PARTIAL_TAIL_SECONDS = 20.0
 
 
 class TranscriptionStream:
@@ -52,15 +57,15 @@ class TranscriptionStream:
         self._resampler = (None if sample_rate == model_rate else
                            soxr.ResampleStream(sample_rate, model_rate, 1, dtype="float32", quality="HQ"))
         self._frames: list[np.ndarray] = []  # kept log-probabilities, window by window
-        self._ids: list[np.ndarray] = []  # their best paths, for the text so far
-        self._probs: list[np.ndarray] = []
+        self._tail: list[np.ndarray] = []  # the frames after the fixed text, still decoded at every update
+        self._fixed: list[str] = []  # the text of the frames before them, decoded once
         self._input_samples = 0
         self._text = ""
         self._result: Transcription | None = None
 
     @property
     def text(self) -> str:
-        """The greedy text of every frame decided so far (what :meth:`feed` last returned)."""
+        """The text of every frame computed so far (what :meth:`feed` last returned)."""
         return self._text
 
     @property
@@ -81,7 +86,8 @@ class TranscriptionStream:
                 or integer PCM, at the stream's ``sample_rate``; any length, empty included.
 
         Returns:
-            The greedy text of every frame decided so far.
+            The text of every frame computed so far, decoded with the stream's decoder; only its last
+            ``PARTIAL_TAIL_SECONDS`` at most may still change.
 
         Raises:
             AudioShapeError, AudioValueError: a bad block (the stream is unchanged and can go on).
@@ -134,10 +140,17 @@ class TranscriptionStream:
         for window in windows:  # one at a time, as transcribe() on a CPU (batch size 1)
             kept = self._transcriber._kept_log_probs([window])[0].copy()  # noqa: SLF001 - the runtime's model call
             self._frames.append(kept)
-            ids, probs = best_path(kept)
-            self._ids.append(ids)
-            self._probs.append(probs)
+            self._tail.append(kept)
         config = self._transcriber.config
-        words = tokens_to_words(*collapse(np.concatenate(self._ids), np.concatenate(self._probs), config.vocabulary),
-                                config.vocabulary, config.frame_duration)
-        self._text = words.text
+        tail = np.concatenate(self._tail)
+        limit = max(2, int(PARTIAL_TAIL_SECONDS / config.frame_duration))
+        if tail.shape[0] > limit:  # fix the text before a gap between words; decode only what follows
+            vocab = config.vocabulary
+            bounds = pause_segments(tail, vocab.blank_id, limit // 2, vocab.delimiter_id)
+            self._fixed.extend(self._decode(tail[start:end]) for start, end in bounds[:-1])
+            tail = tail[bounds[-1][0]:]
+            self._tail = [tail]
+        self._text = " ".join(part for part in (*self._fixed, self._decode(tail)) if part)
+
+    def _decode(self, log_probs: np.ndarray) -> str:
+        return self._transcriber.decode(log_probs, **self._decoding).text

@@ -212,7 +212,7 @@ class Transcriber:
         Example:
             >>> stream = model.stream(sample_rate=16000, chunk_length=4, chunk_context=1)
             >>> for block in microphone_blocks():
-            ...     print(stream.feed(block))       # the greedy text decided so far
+            ...     print(stream.feed(block))       # the text so far (its last seconds may still change)
             >>> stream.finish().text                # decoded as transcribe() would (beam + LM by default)
 
         Args:

@@ -1,18 +1,41 @@
-"""Deciding figures for a candidate model: int8 greedy CER on the cathy dev part and the keywords dev half."""
-import json, sys
+"""Deciding figures for a candidate model: int8 greedy CER on the cathy dev part and the keywords dev half.
+
+Usage (repository root): python recipes/results/small_fb_s3_speed_perturb_cpu/decide.py MODEL_DIR|bundled OUT.json
+The keyword recordings training never drew are listed by recipes/keywords_unused.py (KEYWORDS_UNUSED, default
+/tmp/kw/manifest.tsv); the dev half is the seeded half benchmarks/phrase_rejection.py tunes on.
+"""
+
+import json
+import os
+import sys
+from pathlib import Path
+
 import numpy as np
-sys.path.insert(0, "/work/main/benchmarks")
-from accuracy import held_out
-from decoder_speed import error_rates
-from w2v2_onnx import Transcriber
-model = sys.argv[1] if sys.argv[1] != "bundled" else None
-t = Transcriber(model, precision="int8", threads=2) if model else Transcriber(threads=2)
-out = {}
-_, cathy = held_out("/work/shared/data/cathy:group=prompt_id,eval=0.1,dev=0.1,part=dev", 0)
-_, kw = held_out("/tmp/kw/manifest.tsv:name=keywords_unused,role=eval", 0)
-order = np.random.default_rng(0).permutation(len(kw)); kw_dev = [kw[i] for i in order[: len(kw) // 2]]
-for name, rows in (("cathy_dev", cathy), ("keywords_dev_half", kw_dev)):
-    hyps = [t.transcribe(p, decoder="greedy").text for p, _ in rows]
-    out[name] = {"n": len(rows), **error_rates(hyps, [r for _, r in rows])}
-    print(name, out[name], flush=True)
-json.dump(out, open(sys.argv[2], "w"), indent=1)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
+from accuracy import held_out  # noqa: E402
+from decoder_speed import error_rates  # noqa: E402
+
+from w2v2_onnx import Transcriber  # noqa: E402
+
+DATA = os.environ.get("DATA", "../shared/data")
+KEYWORDS_UNUSED = os.environ.get("KEYWORDS_UNUSED", "/tmp/kw/manifest.tsv")
+
+
+def main() -> None:
+    model = None if sys.argv[1] == "bundled" else sys.argv[1]
+    transcriber = Transcriber(model, precision="int8", threads=2)
+    _, cathy = held_out(f"{DATA}/cathy:group=prompt_id,eval=0.1,dev=0.1,part=dev", 0)
+    _, keywords = held_out(f"{KEYWORDS_UNUSED}:name=keywords_unused,role=eval", 0)
+    order = np.random.default_rng(0).permutation(len(keywords))
+    keywords_dev = [keywords[i] for i in order[: len(keywords) // 2]]
+    out = {}
+    for name, rows in (("cathy_dev", cathy), ("keywords_dev_half", keywords_dev)):
+        hypotheses = [transcriber.transcribe(path, decoder="greedy").text for path, _ in rows]
+        out[name] = {"n": len(rows), **error_rates(hypotheses, [text for _, text in rows])}
+        print(name, out[name], flush=True)
+    Path(sys.argv[2]).write_text(json.dumps(out, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
