@@ -14,20 +14,18 @@ import argparse
 import sys
 from typing import BinaryIO
 
-import numpy as np
-
 from w2v2_onnx.cli_transcribe import add_model_arguments, load_transcriber
 from w2v2_onnx.errors import W2V2OnnxError
 from w2v2_onnx.formats import to_json_line
+from w2v2_onnx.streaming import PCM_TYPES, split_pcm
 
-SAMPLE_TYPES = {"s16le": np.dtype("<i2"), "f32le": np.dtype("<f4")}
 READ_SECONDS = 0.1  # how much audio each read asks for
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the stream options."""
     parser.add_argument("--rate", type=int, default=16000, help="sample rate of the input in Hz (default: 16000)")
-    parser.add_argument("--sample-type", default="s16le", choices=sorted(SAMPLE_TYPES),
+    parser.add_argument("--sample-type", default="s16le", choices=sorted(PCM_TYPES),
                         help="raw mono samples: s16le (16-bit PCM, default) or f32le (32-bit float)")
     parser.add_argument("--chunk-length", type=float, default=None,
                         help="window length in seconds: the latency (default: the model's, 10 s for the bundled "
@@ -53,8 +51,7 @@ def run(args: argparse.Namespace, stdin: BinaryIO | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     source = stdin if stdin is not None else sys.stdin.buffer
-    dtype = SAMPLE_TYPES[args.sample_type]
-    read_bytes = max(1, int(READ_SECONDS * args.rate)) * dtype.itemsize
+    read_bytes = max(1, int(READ_SECONDS * args.rate)) * PCM_TYPES[args.sample_type].itemsize
     pending = b""
     shown = ""
     try:
@@ -62,10 +59,8 @@ def run(args: argparse.Namespace, stdin: BinaryIO | None = None) -> int:
             data = source.read(read_bytes)
             if not data:
                 break
-            pending += data
-            usable = len(pending) - len(pending) % dtype.itemsize
-            text = stream.feed(np.frombuffer(pending[:usable], dtype=dtype))
-            pending = pending[usable:]
+            samples, pending = split_pcm(pending + data, args.sample_type)
+            text = stream.feed(samples)
             if args.format == "txt" and text != shown:
                 print(text, flush=True)
                 shown = text

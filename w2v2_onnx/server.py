@@ -28,6 +28,7 @@ from w2v2_onnx.checks import is_finite_number
 from w2v2_onnx.errors import InferenceError, InvalidOptionError, MissingDependencyError, W2V2OnnxError
 from w2v2_onnx.formats import finite_or_none
 from w2v2_onnx.phrases import SpelledPhrase, checked_min_margin, match_frames, spell_phrases
+from w2v2_onnx.streaming import PCM_TYPES, split_pcm
 from w2v2_onnx.transcriber import Transcriber
 
 try:
@@ -97,7 +98,6 @@ MAX_REQUEST_HOTWORDS = 1000
 #: type, and the windows (their length is the latency).
 STREAM_PARAMETERS = {**DECODING_OPTIONS, "sample_rate": int, "sample_type": str, "chunk_length": float,
                      "chunk_context": float}
-SAMPLE_TYPES = {"s16le": np.dtype("<i2"), "f32le": np.dtype("<f4")}
 
 #: The JSON body's fields; others are refused rather than ignored. "phrases" (optional) asks which of the
 #: listed phrases the audio says (Transcriber.match_phrases) instead of a transcript; "min_margin" (optional,
@@ -321,9 +321,9 @@ def create_app(transcriber: Transcriber, settings: ServerSettings | None = None)
                     websocket.headers.get("x-api-key", "").encode(), settings.api_key.encode()):
                 raise HTTPError(401, "missing or wrong X-API-Key header")
             params = _query_options(websocket.query_params, STREAM_PARAMETERS)
-            dtype = SAMPLE_TYPES.get(params.pop("sample_type", "s16le"))
-            if dtype is None:
-                raise HTTPError(400, f"sample_type must be one of {sorted(SAMPLE_TYPES)}")
+            sample_type = params.pop("sample_type", "s16le")
+            if sample_type not in PCM_TYPES:
+                raise HTTPError(400, f"sample_type must be one of {sorted(PCM_TYPES)}, got {sample_type!r}")
             stream_rate = params.pop("sample_rate", rate)
             windows = {k: params.pop(k) for k in ("chunk_length", "chunk_context") if k in params}
             options = _merged_options(params, {}, settings)
@@ -345,14 +345,13 @@ def create_app(transcriber: Transcriber, settings: ServerSettings | None = None)
                                                "duration": result.duration})
                     await websocket.close()
                     return
-                data = pending + (message.get("bytes") or b"")
+                data = message.get("bytes") or b""
                 if len(data) > settings.max_body_bytes:
                     raise HTTPError(413, f"message exceeds the limit of {settings.max_body_bytes} bytes")
-                usable = len(data) - len(data) % dtype.itemsize
-                pending = data[usable:]
-                if stream.duration + usable / dtype.itemsize / stream_rate > settings.max_audio_seconds:
+                samples, pending = split_pcm(pending + data, sample_type)
+                if stream.duration + samples.size / stream_rate > settings.max_audio_seconds:
                     raise HTTPError(413, f"the stream exceeds the limit of {settings.max_audio_seconds:g} s of audio")
-                text = await asyncio.to_thread(stream.feed, np.frombuffer(data[:usable], dtype=dtype))
+                text = await asyncio.to_thread(stream.feed, samples)
                 if text != shown:
                     await websocket.send_json({"text": text})
                     shown = text

@@ -30,9 +30,20 @@ from w2v2_onnx.windows import Window, Windower
 if TYPE_CHECKING:
     from w2v2_onnx.transcriber import Transcriber
 
+#: Raw PCM a live input may arrive as (mono, little-endian): the command line's and the server's choices.
+PCM_TYPES = {"s16le": np.dtype("<i2"), "f32le": np.dtype("<f4")}
+
 #: Longest undecided tail (seconds of frames) the text so far is decoded over; past it, the part before a gap
 #: between words in the tail's first half is decoded once and fixed.
 PARTIAL_TAIL_SECONDS = 20.0
+
+
+def split_pcm(data: bytes, sample_type: str) -> tuple[np.ndarray, bytes]:
+    """The whole samples of raw PCM bytes (``sample_type`` from :data:`PCM_TYPES`), and the bytes of a sample
+    cut at the end, to be put before the next bytes that arrive."""
+    dtype = PCM_TYPES[sample_type]
+    usable = len(data) - len(data) % dtype.itemsize
+    return np.frombuffer(data[:usable], dtype=dtype), data[usable:]
 
 
 class TranscriptionStream:
@@ -41,7 +52,7 @@ class TranscriptionStream:
     Example:
         >>> stream = model.stream(sample_rate=16000)
         >>> for block in microphone_blocks():          # numpy arrays, any length
-        ...     print(stream.feed(block))               # the text decided so far
+        ...     print(stream.feed(block))               # the text so far
         >>> result = stream.finish()                    # a Transcription, as transcribe() of the whole
     """
 
@@ -127,7 +138,7 @@ class TranscriptionStream:
         decoded = self._transcriber.decode(log_probs, **self._decoding)
         words = decoded.words if self._word_timestamps else ()
         self._result = Transcription(decoded.text, words, round(self.duration, 6), self._options)
-        self._frames = []
+        self._frames, self._tail = [], []  # the result holds what is needed
         return self._result
 
     def _check_open(self) -> None:
