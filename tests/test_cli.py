@@ -172,3 +172,25 @@ def test_non_finite_numbers_in_a_hand_built_result():
     for fmt in ("srt", "vtt"):
         with pytest.raises(InvalidOptionError, match="subtitle times must be finite"):
             render(result, fmt)
+
+
+def test_standard_input_is_one_encoded_file(tone_model_dir, audio_dir, tmp_path):
+    import subprocess
+    import sys
+
+    def run(*args, data):
+        return subprocess.run([sys.executable, "-m", "w2v2_onnx", "transcribe", *args, "--model", str(tone_model_dir)],
+                              input=data, capture_output=True, timeout=120)
+
+    flac = (audio_dir / "sub" / "two.flac").read_bytes()
+    done = run("-", data=flac)
+    assert done.returncode == 0 and done.stdout.decode() == "TWO WORDS\n", done.stderr
+    done = run("-", "--format", "json", data=flac)
+    record = json.loads(done.stdout)
+    assert record["source"] == "<stdin>" and record["text"] == "TWO WORDS"
+    done = run("-", "--output-dir", str(tmp_path / "out"), data=flac)
+    assert done.returncode == 0 and (tmp_path / "out" / "stdin.txt").read_text() == "TWO WORDS\n"
+    done = run("-", data=b"")
+    assert done.returncode == 1 and "error: <stdin>: audio bytes are empty" in done.stderr.decode()
+    done = run("-", str(audio_dir / "one.wav"), data=flac)
+    assert done.returncode == 2 and "- (standard input) must be the only input" in done.stderr.decode()

@@ -18,7 +18,8 @@ EXTENSIONS = {"txt": ".txt", "json": ".json", "srt": ".srt", "vtt": ".vtt"}
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the transcribe options."""
     parser.add_argument("paths", nargs="+", metavar="PATH", help="audio files, directories (searched recursively "
-                        "for audio) or glob patterns")
+                        "for audio) or glob patterns; - alone reads one encoded file (WAV, FLAC, MP3, ...) from "
+                        "standard input")
     add_model_arguments(parser)
     parser.add_argument("--format", default="txt", choices=FORMATS, help="output format (default: txt)")
     parser.add_argument("--output-dir", type=Path, default=None,
@@ -126,9 +127,15 @@ def reported_paths(patterns: list[str]) -> tuple[list[Path], list[str]]:
     return paths, missing
 
 
+STDIN = Path("-")
+
+
 def run(args: argparse.Namespace) -> int:
     """Transcribe every input; a failing file is reported and skipped. Returns 0, or 1 if any file failed."""
-    paths, missing = reported_paths(args.paths)
+    if "-" in args.paths and args.paths != ["-"]:
+        print("error: - (standard input) must be the only input", file=sys.stderr)
+        return 2
+    paths, missing = ([STDIN], []) if args.paths == ["-"] else reported_paths(args.paths)
     if not paths:
         return 1
     if len(paths) > 1 and args.format in ("srt", "vtt") and args.output_dir is None:
@@ -157,24 +164,25 @@ def run(args: argparse.Namespace) -> int:
     failures = len(missing)
     used: set[Path] = set()
     for path in paths:
+        name = "<stdin>" if path == STDIN else str(path)
         try:
-            result = transcriber.transcribe(path, **options)
+            result = transcriber.transcribe(sys.stdin.buffer.read() if path == STDIN else path, **options)
         except W2V2OnnxError as exc:
             failures += 1
-            print(f"\nerror: {path}: {exc}" if progress.enabled else f"error: {path}: {exc}", file=sys.stderr)
-            progress.step(str(path))
+            print(f"\nerror: {name}: {exc}" if progress.enabled else f"error: {name}: {exc}", file=sys.stderr)
+            progress.step(name)
             continue
         if args.output_dir is not None:
-            _output_path(args.output_dir, path, args.format, used).write_text(
-                render(result, args.format, str(path)), encoding="utf-8")
+            _output_path(args.output_dir, Path("stdin") if path == STDIN else path, args.format, used).write_text(
+                render(result, args.format, name), encoding="utf-8")
         elif args.format == "json":
-            print(to_json_line(result, str(path)))
+            print(to_json_line(result, name))
         elif args.format == "txt" and len(paths) > 1:
             print(f"{path}\t{result.text}")
         else:
-            sys.stdout.write(render(result, args.format, str(path)))
+            sys.stdout.write(render(result, args.format, name))
         sys.stdout.flush()
-        progress.step(str(path))
+        progress.step(name)
     if failures:
         print(f"{failures} of {len(paths) + len(missing)} inputs failed", file=sys.stderr)
     return 1 if failures else 0
