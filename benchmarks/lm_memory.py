@@ -17,6 +17,9 @@ from pathlib import Path
 
 sys.modules["kenlm"] = None  # type: ignore[assignment]  # as on a machine without the lm extra
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from runtime_figures import machine_info, write_json  # noqa: E402
+
 from w2v2_onnx import Transcriber  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parent.parent / "w2v2_onnx" / "assets" / "sample.wav"
@@ -37,12 +40,13 @@ def main() -> None:
     transcriber.check_options(decoder="beam")  # loads the model's language model
     load_s = time.perf_counter() - start
     text = transcriber.transcribe(SAMPLE).text
-    result = {"lm": str(transcriber.language_model.path), "load_s": round(load_s, 3),
+    result = {"kind": "lm_memory", "machine": machine_info(), "lm": str(transcriber.language_model.path),
+              "load_s": round(load_s, 3),
               "greedy_peak_mb": round(greedy_peak), "beam_lm_peak_mb": round(peak_mb()),
               "lm_extra_mb": round(peak_mb() - greedy_peak), "text": text}
-    print(json.dumps(result))
+    print(json.dumps({k: v for k, v in result.items() if k != "machine"}))
     if args.out:
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+        write_json(result, args.out)
 
 
 if __name__ == "__main__":

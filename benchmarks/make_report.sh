@@ -14,13 +14,14 @@ python benchmarks/report.py \
     $R/beam_loops_bundled_cathy.json $R/beam_loops_medium_fb_384_cathy.json \
     $R/accuracy_small_fb_v4_bundled.json $R/accuracy_small_fb_v4_bundled_keywords_unused.json \
     $R/match_small_fb_v4_bundled.json $R/match_medium_fb_384.json \
-    $R/long_beam_bundled.json $R/phrase_rejection_small_fb_v4_bundled.json $R/phrase_rejection_medium_fb_384.json \
+    $R/long_beam_bundled_session11.json $R/stream_latency_bundled.json $R/lm_memory_bundled.json \
+    $R/phrase_rejection_small_fb_v4_bundled.json $R/phrase_rejection_medium_fb_384.json \
     $R/accuracy_small_fb_v3_bundled.json $R/accuracy_small_fb_v3_bundled_keywords_unused.json \
     $R/accuracy_small_fb_v2_bundled_lm.json $R/accuracy_small_fb_v2_bundled_lm_keywords_unused.json \
     $R/accuracy_small_fb_v2_bundled.json $R/accuracy_medium_fb_384.json $R/accuracy_small_fb_v2.json $R/accuracy_small_fb_v2_matmul_int8.json \
     $R/accuracy_small_fb_v2_pyctcdecode.json $R/serve_bundled_sample_beam.json $R/serve_bundled_sample_greedy.json \
     $R/serve_bundled_model.json \
-    --history $R/peers_cpu_base_spans_run{1,2,3,4,5}.json $R/peers_cpu_large.json \
+    --history $R/long_beam_bundled.json $R/peers_cpu_base_spans_run{1,2,3,4,5}.json $R/peers_cpu_large.json \
     $R/runtime_base_spans.json $R/runtime_base_1thread_spans.json $R/runtime_base_memory_spans.json \
     $R/peers_cpu_large_run0.json $R/peers_cpu_base_mha.json $R/peers_cpu_base_mha_run{2,3,4}.json $R/peers_cpu_base_gather_run_{a,b,c}.json \
     $R/peers_cpu_base_channels_last.json $R/peers_cpu_base_channels_last_run{2,3}.json \

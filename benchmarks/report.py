@@ -330,6 +330,25 @@ def long_beam_section(name: str, data: dict) -> list[str]:
     return lines + [""]
 
 
+def stream_latency_section(name: str, data: dict) -> list[str]:
+    lines = [f"### {name}: live transcription (Transcriber.stream), {data['block_s']:g} s blocks as fast as they come",
+             f"_{machine_line(data)}_", "",
+             "| windows | audio s | first text at s | s between updates | update ms p50 / max | finish ms "
+             "| real time | finish = transcribe |", "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['chunk_length']:g} / {r['chunk_context']:g} s | {r['audio_s']:g} | {r['first_text_at_s']} | "
+              f"{r['median_s_between_updates']} | {r['model_call_ms_p50']} / {r['model_call_ms_max']} | "
+              f"{r['finish_ms']} | {r['real_time_factor']}x | {'yes' if r['equals_transcribe'] else 'NO'} |"
+              for r in data["rows"]]
+    return lines + [""]
+
+
+def lm_memory_section(name: str, data: dict) -> list[str]:
+    return [f"### {name}: the bundled model's language model, pure-Python backend", f"_{machine_line(data)}_", "",
+            "| LM | load s | peak MB greedy | peak MB beam + LM | LM's extra MB |", "|---|---|---|---|---|",
+            f"| {Path(data['lm']).name} | {data['load_s']} | {data['greedy_peak_mb']} | {data['beam_lm_peak_mb']} | "
+            f"{data['lm_extra_mb']} |", ""]
+
+
 def rejection_section(name: str, data: dict) -> list[str]:
     tests = list(next(iter(data["rules"].values()))["test_false_accepts"])
     lines = [f"### {name}: rejecting inputs that say none of the phrases ({data['model_dir']})",
@@ -436,7 +455,8 @@ def render(files: list[Path], plots: Path | None) -> list[str]:
                 "accuracy": lambda n, d: accuracy_section(n, d, plots), "denormals": denormals_section,
                 "window_settings": window_section, "window_accuracy": window_accuracy_section,
                 "ab_window": ab_window_section, "phrase_rejection": rejection_section,
-                "long_beam": long_beam_section,
+                "long_beam": long_beam_section, "stream_latency": stream_latency_section,
+                "lm_memory": lm_memory_section,
                 "decoder_speed": decoder_section, "beam_loops": beam_loops_section,
                 "cuda": lambda n, d: cuda_section(n, d, plots)}
     lines: list[str] = []

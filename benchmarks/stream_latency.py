@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from w2v2_onnx import Transcriber
-from w2v2_onnx.audio import load_audio
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from runtime_figures import machine_info, write_json  # noqa: E402
+
+from w2v2_onnx import Transcriber  # noqa: E402
+from w2v2_onnx.audio import load_audio  # noqa: E402
 
 BLOCK_SECONDS = 0.1
 
@@ -67,9 +71,9 @@ def main() -> None:
                      "equals_transcribe": result == expected, "text": result.text[:120]})
         print(json.dumps(rows[-1]), flush=True)
     if args.out:
-        args.out.write_text(json.dumps({"model": str(transcriber.model_path), "threads": args.threads,
-                                        "audio": [str(p) for p in args.audio],
-                                        "block_s": BLOCK_SECONDS, "rows": rows}, indent=1) + "\n")
+        write_json({"kind": "stream_latency", "machine": machine_info(), "model": str(transcriber.model_path),
+                    "threads": args.threads, "audio": [str(p) for p in args.audio], "block_s": BLOCK_SECONDS,
+                    "rows": rows}, args.out)
 
 
 if __name__ == "__main__":
