@@ -11,7 +11,7 @@ every frame at once and gives what ``transcribe()`` gives for the whole recordin
 
 Latency is one window: the first text comes ``chunk_length`` seconds after the start, then every
 ``chunk_length - 2 * chunk_context`` seconds. Pass shorter windows for live captions (``chunk_length=4,
-chunk_context=1``: text every 2 s); for the bundled model they cost no accuracy (docs/runtime.md).
+chunk_context=1``: text every 2 s); for `small-fb-v4` they cost no accuracy (docs/runtime.md).
 """
 
 from __future__ import annotations
