@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import BinaryIO
 
 from w2v2_onnx.cli_transcribe import add_model_arguments, load_transcriber
 from w2v2_onnx.errors import W2V2OnnxError
@@ -39,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "final transcription as one JSON line (words with times)")
 
 
-def run(args: argparse.Namespace, stdin: BinaryIO | None = None) -> int:
+def run(args: argparse.Namespace) -> int:
     """Transcribe standard input until it ends. Returns 0, 1 on an audio or runtime error, 2 on bad options."""
     transcriber = load_transcriber(args)
     if transcriber is None:
@@ -50,13 +49,12 @@ def run(args: argparse.Namespace, stdin: BinaryIO | None = None) -> int:
     except W2V2OnnxError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    source = stdin if stdin is not None else sys.stdin.buffer
     read_bytes = max(1, int(READ_SECONDS * args.rate)) * PCM_TYPES[args.sample_type].itemsize
     pending = b""
     shown = ""
     try:
         while True:
-            data = source.read(read_bytes)
+            data = sys.stdin.buffer.read(read_bytes)
             if not data:
                 break
             samples, pending = split_pcm(pending + data, args.sample_type)

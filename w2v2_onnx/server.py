@@ -120,6 +120,21 @@ class HTTPError(Exception):
         self.message = message
 
 
+_KEY_REFUSED = "missing or wrong X-API-Key header"
+
+
+def _failure(exc: HTTPError | W2V2OnnxError) -> tuple[int, str]:
+    """The status and message of a failed request (call it in the except block): an HTTPError's own, 500 for a
+    runtime fault (logged, its details kept off the wire), 400 for the library's other errors (audio, sample
+    rate and option errors are the client's to fix)."""
+    if isinstance(exc, HTTPError):
+        return exc.status, exc.message
+    if isinstance(exc, InferenceError):
+        logger.exception("inference failed")
+        return 500, "inference failed on the server"
+    return 400, str(exc)
+
+
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message, "status": status}, status_code=status)
 
@@ -282,11 +297,14 @@ def create_app(transcriber: Transcriber, settings: ServerSettings | None = None)
                              "device": transcriber.device, "decoder": decoder_name,
                              "request_options": sorted(DECODING_OPTIONS), "max_beam_width": settings.max_beam_width})
 
+    def has_key(headers: Any) -> bool:
+        """Whether a request may pass: no key is set, or its X-API-Key header holds it."""
+        return settings.api_key is None or hmac.compare_digest(headers.get("x-api-key", "").encode(),
+                                                               settings.api_key.encode())
+
     async def invocations(request: Request) -> JSONResponse:
-        if settings.api_key is not None:
-            given = request.headers.get("x-api-key", "")
-            if not hmac.compare_digest(given.encode(), settings.api_key.encode()):
-                return _error(401, "missing or wrong X-API-Key header")
+        if not has_key(request.headers):
+            return _error(401, _KEY_REFUSED)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type not in JSON_TYPES | AUDIO_TYPES:
             return _error(415, f"unsupported content type {content_type or '(none)'!r}; use application/json or "
@@ -296,19 +314,14 @@ def create_app(transcriber: Transcriber, settings: ServerSettings | None = None)
             body = await _read_body(request, settings.max_body_bytes)
             audio, phrases, options = await asyncio.to_thread(decode, content_type, body, query_options)
             result = await asyncio.wait_for(recognize(audio, phrases, options), settings.timeout_s)
-        except HTTPError as exc:
-            return _error(exc.status, exc.message)
         except ClientDisconnect:
             return _error(400, "client disconnected before sending the whole body")
         except QueueFullError as exc:
             return _error(503, str(exc))
         except TimeoutError:
             return _error(504, f"transcription did not finish within {settings.timeout_s:g} s")
-        except InferenceError:
-            logger.exception("inference failed")
-            return _error(500, "inference failed on the server")
-        except W2V2OnnxError as exc:  # audio, sample rate and option errors are the client's to fix
-            return _error(400, str(exc))
+        except (HTTPError, W2V2OnnxError) as exc:
+            return _error(*_failure(exc))
         return JSONResponse(result)
 
     async def live(websocket: WebSocket) -> None:
@@ -317,9 +330,8 @@ def create_app(transcriber: Transcriber, settings: ServerSettings | None = None)
         Errors are sent as ``{"error", "status"}`` before the server closes the connection."""
         await websocket.accept()
         try:
-            if settings.api_key is not None and not hmac.compare_digest(
-                    websocket.headers.get("x-api-key", "").encode(), settings.api_key.encode()):
-                raise HTTPError(401, "missing or wrong X-API-Key header")
+            if not has_key(websocket.headers):
+                raise HTTPError(401, _KEY_REFUSED)
             params = _query_options(websocket.query_params, STREAM_PARAMETERS)
             sample_type = params.pop("sample_type", "s16le")
             if sample_type not in PCM_TYPES:
@@ -358,11 +370,7 @@ def create_app(transcriber: Transcriber, settings: ServerSettings | None = None)
         except WebSocketDisconnect:
             return
         except (HTTPError, W2V2OnnxError) as exc:
-            status = exc.status if isinstance(exc, HTTPError) else 500 if isinstance(exc, InferenceError) else 400
-            message_text = exc.message if isinstance(exc, HTTPError) else str(exc)
-            if isinstance(exc, InferenceError):
-                logger.exception("inference failed")
-                message_text = "inference failed on the server"
+            status, message_text = _failure(exc)
             with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # the client may be gone already
                 await websocket.send_json({"error": message_text, "status": status})
                 await websocket.close(code=1011 if status == 500 else 1008)

@@ -57,12 +57,11 @@ class TranscriptionStream:
     """
 
     def __init__(self, transcriber: Transcriber, windower: Windower, options: dict[str, Any],
-                 decoding: dict[str, Any], sample_rate: int, word_timestamps: bool) -> None:
+                 decoding: dict[str, Any], sample_rate: int) -> None:
         self._transcriber = transcriber
         self._windower = windower
-        self._options = options  # echoed in the Transcription, as transcribe() does
+        self._options = options  # transcribe()'s checked options, echoed in the Transcription
         self._decoding = decoding  # Transcriber.decode's options
-        self._word_timestamps = word_timestamps
         self._input_rate = sample_rate
         model_rate = transcriber.sample_rate
         self._resampler = (None if sample_rate == model_rate else
@@ -136,7 +135,7 @@ class TranscriptionStream:
         width = len(self._transcriber.config.vocabulary)
         log_probs = np.concatenate(self._frames) if self._frames else np.zeros((0, width), dtype=np.float32)
         decoded = self._transcriber.decode(log_probs, **self._decoding)
-        words = decoded.words if self._word_timestamps else ()
+        words = decoded.words if self._options["word_timestamps"] else ()
         self._result = Transcription(decoded.text, words, round(self.duration, 6), self._options)
         self._frames, self._tail = [], []  # the result holds what is needed
         return self._result

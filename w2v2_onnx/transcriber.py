@@ -244,7 +244,7 @@ class Transcriber:
         rate = self.sample_rate if sample_rate is None else check_sample_rate(sample_rate)
         plan, _, options = self._prepare(word_timestamps=word_timestamps, batch_size=1,
                                          chunk_length=chunk_length, chunk_context=chunk_context, **decoding)
-        return TranscriptionStream(self, Windower(plan), options, decoding, rate, word_timestamps)
+        return TranscriptionStream(self, Windower(plan), options, decoding, rate)
 
     @property
     def language_model(self) -> ModelLanguageModel | None:
