@@ -56,21 +56,26 @@ def _check_options(opset: object, validation_seconds: object, calibration_items:
                                  f"(they are {wanted})")
 
 
-def _checked_windows(windows: object, loaded: LoadedCheckpoint) -> tuple[float, float] | None:
-    """``windows`` as ``(chunk_length, chunk_context)``, refused unless the runtime's window planner accepts it
-    for this model (so the directory it is written to loads)."""
-    from w2v2_onnx.model_dir import parse_config
-    from w2v2_onnx.windows import make_plan
-
+def _windows_pair(windows: object) -> tuple[float, float] | None:
+    """``windows`` as ``(chunk_length, chunk_context)``; its shape is checked before the checkpoint loads, its
+    values by the runtime's window planner once the model's geometry is known (:func:`_check_windows`)."""
     if windows is None:
         return None
     if isinstance(windows, str | bytes) or not isinstance(windows, Sequence) or len(windows) != 2:
         raise InvalidOptionError(f"windows must be (chunk_length, chunk_context) in seconds, got {windows!r}")
+    return windows[0], windows[1]
+
+
+def _check_windows(config: dict, windows: tuple[float, float]) -> None:
+    """Refuse ``windows`` unless the runtime's window planner accepts it for the model of ``config`` (so the
+    directory it is written to loads)."""
+    from w2v2_onnx.model_dir import parse_config
+    from w2v2_onnx.windows import make_plan
+
     try:
-        make_plan(parse_config(contract.build_config(loaded, {}), "the exported config", {}), *windows)
+        make_plan(parse_config(config, "the exported config", {}), *windows)
     except InvalidOptionError as exc:
-        raise InvalidOptionError(f"windows {tuple(windows)!r}: {exc}") from exc
-    return float(windows[0]), float(windows[1])
+        raise InvalidOptionError(f"windows {windows!r}: {exc}") from exc
 
 
 def _check_precisions(precisions: Sequence[str]) -> list[str]:
@@ -148,6 +153,7 @@ def export_model(
         raise InvalidOptionError(f"int8_method {int8_method!r}: choose one of {INT8_PIPELINE_METHODS}")
     thresholds = thresholds or Thresholds()
     _check_options(opset, validation_seconds, calibration_items, thresholds, int8_method, wanted)
+    windows = _windows_pair(windows)
     if calibration is not None and not Path(calibration).exists():
         raise ExportError(f"calibration source {calibration} does not exist (give a folder of audio or a "
                           f".tsv/.csv manifest with a 'path' column)")
@@ -159,8 +165,9 @@ def export_model(
     start = time.perf_counter()
     loaded = load_checkpoint(checkpoint)
     timings["load"] = time.perf_counter() - start
-    windows = _checked_windows(windows, loaded)
     base_config = contract.build_config(loaded, {}, windows=windows)
+    if windows is not None:
+        _check_windows(base_config, windows)
     report = ExportReport(out_dir=out, config=base_config, timings_s=timings)
 
     # Read calibration audio first: a bad path fails before the slow export.
