@@ -191,11 +191,7 @@ class Transcriber:
         Raises:
             InvalidOptionError, DecoderError, LanguageModelError: as :meth:`transcribe` would.
         """
-        allowed = [name for name, parameter in inspect.signature(Transcriber.transcribe).parameters.items()
-                   if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name != "sample_rate"]
-        unknown = sorted(set(options) - set(allowed))
-        if unknown:
-            raise InvalidOptionError(f"unknown transcribe options {unknown}; the options are {', '.join(allowed)}")
+        _refuse_unknown(options, Transcriber.transcribe, "transcribe options", "the options", skip=("sample_rate",))
         self._prepare(**options)
 
     def stream(
@@ -235,12 +231,7 @@ class Transcriber:
         from w2v2_onnx.streaming import TranscriptionStream
         from w2v2_onnx.windows import Windower
 
-        allowed = [name for name in inspect.signature(Transcriber.decode).parameters if name not in
-                   ("self", "log_probs")]
-        unknown = sorted(set(decoding) - set(allowed))
-        if unknown:
-            raise InvalidOptionError(f"unknown stream options {unknown}; the decoding options are "
-                                     f"{', '.join(allowed)}")
+        _refuse_unknown(decoding, Transcriber.decode, "stream options", "the decoding options")
         rate = self.sample_rate if sample_rate is None else check_sample_rate(sample_rate)
         plan, _, options = self._prepare(word_timestamps=word_timestamps, batch_size=1,
                                          chunk_length=chunk_length, chunk_context=chunk_context, **decoding)
@@ -503,6 +494,21 @@ class Transcriber:
             log_probs, frames = self.model.run(batch, lengths)
         return [log_probs[row, window.keep_from:int(frames[row]) if window.keep_to is None else window.keep_to]
                 for row, window in enumerate(windows)]
+
+
+def _refuse_unknown(options: dict[str, Any], method: Any, what: str, allowed_name: str,
+                    skip: tuple[str, ...] = ()) -> None:
+    """Refuse keys of ``options`` that are not keyword-only parameters of ``method`` (less ``skip``), naming them
+    and the allowed ones.
+
+    Raises:
+        InvalidOptionError: an unknown key.
+    """
+    allowed = [name for name, parameter in inspect.signature(method).parameters.items()
+               if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name not in skip]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise InvalidOptionError(f"unknown {what} {unknown}; {allowed_name} are {', '.join(allowed)}")
 
 
 _CACHE: dict[tuple, Transcriber] = {}
