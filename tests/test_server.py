@@ -414,3 +414,19 @@ def test_websocket_stream_closes_an_idle_connection(tone_transcriber):
             c.websocket_connect("/stream") as ws:
         reply = ws.receive_json()
     assert reply["status"] == 408 and "no message for 0.2 s" in reply["error"]
+
+
+def test_websocket_stream_sends_each_utterance_a_pause_ends(tone_transcriber):
+    sentences = ["HELLO WORLD", "IT IS A TEST", "OF THE STREAM"]
+    pause = np.zeros(int(1.5 * tm.RATE), dtype=np.float32)
+    audio = np.concatenate([tm.synthesize(sentences[0] + " "), pause, tm.synthesize(sentences[1] + " "), pause,
+                            tm.synthesize(sentences[2])])
+    with TestClient(create_app(tone_transcriber)) as c:
+        received = _ws_stream(c, audio, "?chunk_length=2&chunk_context=0.5&endpoint_silence=1", blocks=9)
+        refused = _ws_stream(c, audio, "?endpoint_silence=100")
+    utterances = [m for m in received if m.get("utterance")]
+    assert [u["text"] for u in utterances] == sentences
+    assert utterances[1]["words"][0]["word"] == "IT" and utterances[1]["start"] > utterances[0]["end"] + 1.0
+    assert received.index(utterances[1]) < received.index(utterances[2]) < len(received) - 1
+    assert received[-1]["final"] is True and received[-1]["text"] == " ".join(sentences)
+    assert refused[-1]["status"] == 400 and "endpoint_silence must be a number of seconds" in refused[-1]["error"]

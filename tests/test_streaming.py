@@ -165,3 +165,103 @@ def test_the_text_so_far_decodes_a_bounded_tail_of_a_long_stream(tone_transcribe
     assert len(partials[-1]) > len(text) - len("A WHILE")  # all but the last window's words, before finish()
     assert whole == max(frames) > 4 * max(partial_decodes)  # no update decoded more than a short tail
     assert result == tone_transcriber.transcribe(audio, chunk_length=1.0, chunk_context=0.25, decoder="beam")
+
+
+SENTENCES = ["HELLO WORLD", "IT IS A TEST", "OF LIVE CAPTIONS"]
+
+
+def spoken_with_pauses(sentences, pause_seconds, sample_rate=tm.RATE):
+    """The sentences one after another, each but the last followed by a word delimiter and ``pause_seconds`` of
+    silence; and where each starts."""
+    pause = np.zeros(int(pause_seconds * sample_rate), dtype=np.float32)
+    pieces, starts, at = [], [], 0
+    for sentence in sentences:
+        audio = tm.synthesize(sentence + " ", sample_rate=sample_rate)
+        starts.append(at / sample_rate)
+        pieces += [audio, pause]
+        at += audio.size + pause.size
+    return np.concatenate(pieces[:-1]), starts
+
+
+@pytest.mark.parametrize("decoder", ["greedy", "beam"])
+def test_endpoints_end_each_sentence_at_its_pause(tone_transcriber, decoder):
+    audio, starts = spoken_with_pauses(SENTENCES, 1.5)
+    options = dict(chunk_length=2.0, chunk_context=0.5, decoder=decoder)
+    stream = tone_transcriber.stream(endpoint_silence=1.0, **options)
+    taken, partials = [], []
+    for block in random_blocks(audio, 4):
+        partials.append(stream.feed(block))
+        taken += [(stream.duration, u) for u in stream.take_utterances()]
+    # the first two end while audio still comes in, after their pause; the last one at finish()
+    assert [u.text for _, u in taken] == SENTENCES[:2]
+    result = stream.finish()
+    last = stream.take_utterances()
+    assert [u.text for u in last] == SENTENCES[2:] and stream.take_utterances() == []
+    utterances = [u for _, u in taken] + last
+    for (fed, utterance), following in zip(taken, starts[1:], strict=True):
+        assert utterance.end + 1.0 <= fed <= following + 2.0 + 1.0  # seen once its pause was computed
+    for utterance, start, sentence in zip(utterances, starts, SENTENCES, strict=True):
+        # words are timed from the stream's start, where the sentence really is
+        assert [w.word for w in utterance.words] == sentence.split()
+        assert utterance.words[0].start == pytest.approx(start + tm.char_start_seconds(sentence, 0), abs=0.05)
+        assert utterance.start <= utterance.words[0].start and utterance.words[-1].end == utterance.end
+    assert all(a.end <= b.start for a, b in zip(utterances, utterances[1:], strict=False))
+    # the text so far restarts with each utterance; finish() is still transcribe() of the whole
+    assert not any(" ".join(SENTENCES[:2]) in p for p in partials)
+    assert result == tone_transcriber.transcribe(audio, **options)
+    assert result.text == " ".join(SENTENCES)
+
+
+def test_short_pauses_and_leading_silence_end_no_utterance(tone_transcriber):
+    silence = np.zeros(int(5 * tm.RATE), dtype=np.float32)
+    audio, _ = spoken_with_pauses(SENTENCES, 0.3)
+    stream = tone_transcriber.stream(chunk_length=2.0, chunk_context=0.5, endpoint_silence=1.0)
+    for block in random_blocks(np.concatenate([silence, audio]), 5):
+        stream.feed(block)
+        assert stream.take_utterances() == []
+    stream.finish()
+    (utterance,) = stream.take_utterances()
+    assert utterance.text == " ".join(SENTENCES) and utterance.start >= 5.0  # leading silence left out
+    # a stream of silence alone, or without endpoints, gives no utterance
+    quiet = tone_transcriber.stream(endpoint_silence=0.5)
+    quiet.feed(silence)
+    assert quiet.finish().text == "" and quiet.take_utterances() == []
+    plain = tone_transcriber.stream(chunk_length=2.0, chunk_context=0.5)
+    plain.feed(spoken_with_pauses(SENTENCES, 1.5)[0])
+    plain.finish()
+    assert plain.take_utterances() == []
+
+
+def test_utterance_words_follow_word_timestamps(tone_transcriber):
+    audio, _ = spoken_with_pauses(SENTENCES[:2], 1.5, sample_rate=8000)
+    stream = tone_transcriber.stream(sample_rate=8000, chunk_length=2.0, chunk_context=0.5,
+                                     endpoint_silence=1.0, word_timestamps=False)
+    stream.feed(audio)
+    stream.finish()
+    utterances = stream.take_utterances()
+    assert [u.text for u in utterances] == SENTENCES[:2] and all(u.words == () for u in utterances)
+    assert utterances[0].to_dict() == {"start": utterances[0].start, "end": utterances[0].end,
+                                       "text": SENTENCES[0], "words": ()}
+
+
+@pytest.mark.parametrize("value", [0, 0.05, -1.0, float("nan"), 61, "1", True])
+def test_bad_endpoint_silence_is_refused(tone_transcriber, value):
+    with pytest.raises(InvalidOptionError, match="endpoint_silence must be a number of seconds from 0.1 to 60"):
+        tone_transcriber.stream(endpoint_silence=value)
+
+
+def test_cli_prints_each_utterance_once_when_it_ends(tone_model_dir):
+    import json
+
+    audio, _ = spoken_with_pauses(SENTENCES, 1.5)
+    pcm = np.round(audio * 32767).astype("<i2").tobytes()
+    args = ("--chunk-length", "2", "--chunk-context", "0.5", "--endpoint-silence", "1")
+    done = run_cli(tone_model_dir, pcm, *args)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode().splitlines() == SENTENCES
+    lines = run_cli(tone_model_dir, pcm, *args, "--format", "json").stdout.decode().splitlines()
+    utterances = [json.loads(line) for line in lines]
+    assert [u["text"] for u in utterances] == SENTENCES
+    assert utterances[1]["start"] > utterances[0]["end"] + 1.0 and utterances[1]["words"][0]["word"] == "IT"
+    refused = run_cli(tone_model_dir, pcm, "--endpoint-silence", "0")
+    assert refused.returncode == 2 and "endpoint_silence must be a number of seconds" in refused.stderr.decode()

@@ -23,7 +23,7 @@ from w2v2_onnx.errors import (
     SampleRateError,
     W2V2OnnxError,
 )
-from w2v2_onnx.results import PhraseMatch, Transcription, Word
+from w2v2_onnx.results import PhraseMatch, Transcription, Utterance, Word
 from w2v2_onnx.streaming import TranscriptionStream
 from w2v2_onnx.transcriber import Transcriber, match_phrases, transcribe
 
@@ -34,6 +34,6 @@ __all__ = [
     "DecoderError", "DeviceNotAvailableError", "InferenceError", "InvalidOptionError", "LanguageModelError",
     "MissingDependencyError", "ModelDirectoryError", "ModelError", "ModelNotFoundError", "PhraseMatch",
     "PrecisionNotAvailableError", "SampleRateError", "Transcriber", "Transcription", "TranscriptionStream",
-    "W2V2OnnxError", "Word",
+    "Utterance", "W2V2OnnxError", "Word",
     "__version__", "match_phrases", "transcribe",
 ]

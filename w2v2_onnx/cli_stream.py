@@ -5,7 +5,9 @@
 
 Each time the text so far changes, it is printed as a line; at the end of the input the final
 transcript (the model's own decoding, beam search with its language model for the bundled model) follows,
-or one JSON line with ``--format json``.
+or one JSON line with ``--format json``. With ``--endpoint-silence SECONDS``, each utterance is printed once,
+when a pause of that length ends it (or the input ends): its text as a line, or one JSON line with its start,
+end and words; dictation tools read these.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import sys
 from w2v2_onnx.cli_transcribe import add_model_arguments, load_transcriber
 from w2v2_onnx.errors import W2V2OnnxError
 from w2v2_onnx.formats import to_json_line
+from w2v2_onnx.results import Utterance
 from w2v2_onnx.streaming import PCM_TYPES, split_pcm
 
 READ_SECONDS = 0.1  # how much audio each read asks for
@@ -30,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="window length in seconds: the latency (default: the model's, 10 s for the bundled "
                              "one; 4 with --chunk-context 1 gives text every 2 s)")
     parser.add_argument("--chunk-context", type=float, default=None, help="window overlap in seconds")
+    parser.add_argument("--endpoint-silence", type=float, default=None, metavar="SECONDS",
+                        help="end an utterance at each pause of this many seconds (e.g. 1.0) and print each "
+                             "utterance once, when it ends, instead of the growing text")
     parser.add_argument("--decoder", default=None, choices=["greedy", "beam"],
                         help="decoding of the final transcript (default: as 'transcribe')")
     add_model_arguments(parser)
@@ -45,13 +51,15 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         stream = transcriber.stream(sample_rate=args.rate, chunk_length=args.chunk_length,
-                                    chunk_context=args.chunk_context, decoder=args.decoder)
+                                    chunk_context=args.chunk_context, decoder=args.decoder,
+                                    endpoint_silence=args.endpoint_silence)
     except W2V2OnnxError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     read_bytes = max(1, int(READ_SECONDS * args.rate)) * PCM_TYPES[args.sample_type].itemsize
     pending = b""
     shown = ""
+    endpoints = args.endpoint_silence is not None
     try:
         while True:
             data = sys.stdin.buffer.read(read_bytes)
@@ -59,7 +67,9 @@ def run(args: argparse.Namespace) -> int:
                 break
             samples, pending = split_pcm(pending + data, args.sample_type)
             text = stream.feed(samples)
-            if args.format == "txt" and text != shown:
+            if endpoints:
+                print_utterances(stream.take_utterances(), args.format)
+            elif args.format == "txt" and text != shown:
                 print(text, flush=True)
                 shown = text
         if pending:
@@ -70,5 +80,14 @@ def run(args: argparse.Namespace) -> int:
         return 1
     except KeyboardInterrupt:  # Ctrl-C on a live input: finish what was heard
         result = stream.finish()
-    print(to_json_line(result, "<stdin>") if args.format == "json" else result.text, flush=True)
+    if endpoints:
+        print_utterances(stream.take_utterances(), args.format)
+    else:
+        print(to_json_line(result, "<stdin>") if args.format == "json" else result.text, flush=True)
     return 0
+
+
+def print_utterances(utterances: list[Utterance], output_format: str) -> None:
+    """Print ended utterances: each one's text as a line, or one JSON line each (start, end, text, words)."""
+    for utterance in utterances:
+        print(to_json_line(utterance) if output_format == "json" else utterance.text, flush=True)

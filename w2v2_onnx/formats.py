@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from w2v2_onnx.errors import InvalidOptionError
-from w2v2_onnx.results import PhraseMatch, Transcription, Word
+from w2v2_onnx.results import PhraseMatch, Transcription, Utterance, Word
 
 FORMATS = ("txt", "json", "srt", "vtt")
 MAX_CUE_WORDS = 12
@@ -88,15 +88,16 @@ def to_json(result: Transcription, source: str | None = None) -> str:
     return json.dumps(_json_data(result, source), ensure_ascii=False, indent=2, allow_nan=False) + "\n"
 
 
-def to_json_line(result: Transcription | PhraseMatch, source: str | None = None) -> str:
+def to_json_line(result: Transcription | PhraseMatch | Utterance, source: str | None = None) -> str:
     """The same data as :func:`to_json` on one line (JSON Lines), without the final newline.
 
-    Also takes a :class:`PhraseMatch` (an impossible phrase's ``-inf`` score is written as ``null``).
+    Also takes a :class:`PhraseMatch` (an impossible phrase's ``-inf`` score is written as ``null``) and a live
+    stream's :class:`Utterance`.
     """
     return json.dumps(_json_data(result, source), ensure_ascii=False, allow_nan=False)
 
 
-def _json_data(result: Transcription | PhraseMatch, source: str | None) -> dict[str, Any]:
+def _json_data(result: Transcription | PhraseMatch | Utterance, source: str | None) -> dict[str, Any]:
     data = finite_or_none(result.to_dict())
     return data if source is None else {"source": source, **data}
 

@@ -53,6 +53,27 @@ class Transcription:
 
 
 @dataclass(frozen=True)
+class Utterance:
+    """One stretch of speech that a live stream ended at a pause (``Transcriber.stream(endpoint_silence=...)``).
+
+    Attributes:
+        start: where its first speech frame begins, in seconds from the start of the stream.
+        end: where its last speech frame ends (the pause that ended it follows).
+        text: the utterance's transcript, decoded on its own with the stream's decoder.
+        words: its words, times in seconds from the start of the stream (empty when ``word_timestamps=False``).
+    """
+
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict of the utterance."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class PhraseMatch:
     """Which of the given phrases an input says (:meth:`Transcriber.match_phrases`).
 

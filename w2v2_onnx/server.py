@@ -28,7 +28,7 @@ from w2v2_onnx.checks import is_finite_number
 from w2v2_onnx.errors import InferenceError, InvalidOptionError, MissingDependencyError, W2V2OnnxError
 from w2v2_onnx.formats import finite_or_none
 from w2v2_onnx.phrases import SpelledPhrase, checked_min_margin, match_frames, spell_phrases
-from w2v2_onnx.streaming import PCM_TYPES, split_pcm
+from w2v2_onnx.streaming import PCM_TYPES, TranscriptionStream, split_pcm
 from w2v2_onnx.transcriber import Transcriber
 
 try:
@@ -95,9 +95,9 @@ DECODING_OPTIONS = {"decoder": str, "beam_width": int, "alpha": float, "beta": f
 MAX_REQUEST_HOTWORDS = 1000
 
 #: Query parameters of the live endpoint (WS /stream): the decoding options, the input's rate and sample
-#: type, and the windows (their length is the latency).
+#: type, the windows (their length is the latency) and the pause that ends an utterance.
 STREAM_PARAMETERS = {**DECODING_OPTIONS, "sample_rate": int, "sample_type": str, "chunk_length": float,
-                     "chunk_context": float}
+                     "chunk_context": float, "endpoint_silence": float}
 
 #: The JSON body's fields; others are refused rather than ignored. "phrases" (optional) asks which of the
 #: listed phrases the audio says (Transcriber.match_phrases) instead of a transcript; "min_margin" (optional,
@@ -247,6 +247,12 @@ def _words(result: Any) -> list[dict[str, Any]]:
     return [{"start": w.start, "end": w.end, "word": w.word, "probability": w.probability} for w in result.words]
 
 
+async def _send_utterances(websocket: WebSocket, stream: TranscriptionStream) -> None:
+    for utterance in stream.take_utterances():
+        await websocket.send_json({"utterance": True, "start": utterance.start, "end": utterance.end,
+                                   "text": utterance.text, "words": _words(utterance)})
+
+
 def create_app(transcriber: Transcriber, settings: ServerSettings | None = None) -> Starlette:
     """Build the ASGI application around a loaded Transcriber."""
     settings = settings or ServerSettings()
@@ -327,6 +333,8 @@ def create_app(transcriber: Transcriber, settings: ServerSettings | None = None)
     async def live(websocket: WebSocket) -> None:
         """WS /stream: binary messages of raw mono PCM in, ``{"text": ...}`` (the text so far) out whenever it
         changes; the text message ``end`` asks for the final ``{"final": true, "text", "words", "duration"}``.
+        With ``endpoint_silence``, each utterance a pause ends comes once as ``{"utterance": true, "start",
+        "end", "text", "words"}`` (the last one before the final message), and the text so far restarts.
         Errors are sent as ``{"error", "status"}`` before the server closes the connection."""
         await websocket.accept()
         try:
@@ -337,7 +345,8 @@ def create_app(transcriber: Transcriber, settings: ServerSettings | None = None)
             if sample_type not in PCM_TYPES:
                 raise HTTPError(400, f"sample_type must be one of {sorted(PCM_TYPES)}, got {sample_type!r}")
             stream_rate = params.pop("sample_rate", rate)
-            windows = {k: params.pop(k) for k in ("chunk_length", "chunk_context") if k in params}
+            windows = {k: params.pop(k) for k in ("chunk_length", "chunk_context", "endpoint_silence")
+                       if k in params}
             options = _merged_options(params, {}, settings)
             stream = await asyncio.to_thread(transcriber.stream, sample_rate=stream_rate, **windows, **options)
             pending, shown = b"", ""
@@ -353,6 +362,7 @@ def create_app(transcriber: Transcriber, settings: ServerSettings | None = None)
                         raise HTTPError(400, "text messages other than 'end' are not understood; send audio as "
                                              "binary messages")
                     result = await asyncio.to_thread(stream.finish)
+                    await _send_utterances(websocket, stream)
                     await websocket.send_json({"final": True, "text": result.text, "words": _words(result),
                                                "duration": result.duration})
                     await websocket.close()
@@ -364,6 +374,7 @@ def create_app(transcriber: Transcriber, settings: ServerSettings | None = None)
                 if stream.duration + samples.size / stream_rate > settings.max_audio_seconds:
                     raise HTTPError(413, f"the stream exceeds the limit of {settings.max_audio_seconds:g} s of audio")
                 text = await asyncio.to_thread(stream.feed, samples)
+                await _send_utterances(websocket, stream)
                 if text != shown:
                     await websocket.send_json({"text": text})
                     shown = text

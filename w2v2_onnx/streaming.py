@@ -12,18 +12,27 @@ every frame at once and gives what ``transcribe()`` gives for the whole recordin
 Latency is one window: the first text comes ``chunk_length`` seconds after the start, then every
 ``chunk_length - 2 * chunk_context`` seconds. Pass shorter windows for live captions (``chunk_length=4,
 chunk_context=1``: text every 2 s); for `small-fb-v4` they cost no accuracy (docs/runtime.md).
+
+Endpoints (``endpoint_silence``): a dictation tool wants each sentence when the speaker pauses, not only the
+growing text. As in sherpa-onnx's endpoint rule, a pause is a run of frames whose best token is the CTC blank
+or the word delimiter; once one lasts ``endpoint_silence`` seconds after speech, the frames since the last
+endpoint are decoded on their own as an :class:`~w2v2_onnx.results.Utterance`
+(:meth:`TranscriptionStream.take_utterances`), and the text so far starts again. ``finish()`` still decodes the
+whole recording as ``transcribe()``.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import soxr
 
 from w2v2_onnx.audio import to_mono_float32
+from w2v2_onnx.checks import is_finite_number
 from w2v2_onnx.errors import InvalidOptionError
-from w2v2_onnx.results import Transcription
+from w2v2_onnx.results import Transcription, Utterance
 from w2v2_onnx.segments import pause_segments
 from w2v2_onnx.windows import Window, Windower
 
@@ -57,7 +66,7 @@ class TranscriptionStream:
     """
 
     def __init__(self, transcriber: Transcriber, windower: Windower, options: dict[str, Any],
-                 decoding: dict[str, Any], sample_rate: int) -> None:
+                 decoding: dict[str, Any], sample_rate: int, endpoint_silence: float | None = None) -> None:
         self._transcriber = transcriber
         self._windower = windower
         self._options = options  # transcribe()'s checked options, echoed in the Transcription
@@ -72,6 +81,16 @@ class TranscriptionStream:
         self._input_samples = 0
         self._text = ""
         self._result: Transcription | None = None
+        frame_duration = transcriber.config.frame_duration
+        self._endpoint_frames = (None if endpoint_silence is None else
+                                 max(1, round(checked_endpoint_silence(endpoint_silence) / frame_duration)))
+        self._frame_count = 0  # frames computed so far
+        self._utterance: list[np.ndarray] = []  # the frames of the utterance going on (endpoints only)
+        self._utterance_start = 0  # its first speech frame
+        self._speech_end = 0  # the end of its last speech frame
+        self._heard_speech = False  # whether it has begun (a speech frame since the last endpoint)
+        self._silent_frames = 0  # the frames of no speech at its end
+        self._ended: list[Utterance] = []  # utterances ended and not yet taken
 
     @property
     def text(self) -> str:
@@ -115,12 +134,22 @@ class TranscriptionStream:
         self._run(self._windower.push(samples))
         return self._text
 
+    def take_utterances(self) -> list[Utterance]:
+        """The utterances that ended at a pause since the last call, oldest first; each is returned once.
+
+        Only a stream started with ``endpoint_silence`` ends utterances (others return ``[]``); after
+        :meth:`finish`, the last one (speech not yet followed by a pause) is here too.
+        """
+        ended, self._ended = self._ended, []
+        return ended
+
     def finish(self) -> Transcription:
         """End the input: run the last windows and decode every frame with the stream's decoder.
 
         Returns:
             The :class:`Transcription` of everything fed, as ``transcribe()`` gives for the whole recording
-            with the same options. Calling it again returns the same result.
+            with the same options (with endpoints too: the whole is decoded at once). Calling it again returns
+            the same result.
 
         Raises:
             DecoderError, InferenceError: as ``transcribe()``.
@@ -132,12 +161,14 @@ class TranscriptionStream:
             tail = self._resampler.resample_chunk(tail, last=True)
         windows = self._windower.push(tail) if tail.size else []
         self._run(windows + self._windower.close())
+        if self._heard_speech:
+            self._end_utterance()
         width = len(self._transcriber.config.vocabulary)
         log_probs = np.concatenate(self._frames) if self._frames else np.zeros((0, width), dtype=np.float32)
         decoded = self._transcriber.decode(log_probs, **self._decoding)
         words = decoded.words if self._options["word_timestamps"] else ()
         self._result = Transcription(decoded.text, words, round(self.duration, 6), self._options)
-        self._frames, self._tail = [], []  # the result holds what is needed
+        self._frames, self._tail, self._utterance = [], [], []  # the result holds what is needed
         return self._result
 
     def _check_open(self) -> None:
@@ -150,7 +181,14 @@ class TranscriptionStream:
         for window in windows:  # one at a time, as transcribe() on a CPU (batch size 1)
             kept = self._transcriber._kept_log_probs([window])[0].copy()  # noqa: SLF001 - the runtime's model call
             self._frames.append(kept)
-            self._tail.append(kept)
+            self._frame_count += kept.shape[0]
+            if self._endpoint_frames is None:
+                self._tail.append(kept)
+            else:
+                self._follow_utterance(kept)
+        if not self._tail:  # an utterance just ended: nothing of the next one yet
+            self._text = ""
+            return
         config = self._transcriber.config
         tail = np.concatenate(self._tail)
         limit = max(2, int(PARTIAL_TAIL_SECONDS / config.frame_duration))
@@ -162,5 +200,52 @@ class TranscriptionStream:
             self._tail = [tail]
         self._text = " ".join(part for part in (*self._fixed, self._decode(tail)) if part)
 
+    def _follow_utterance(self, frames: np.ndarray) -> None:
+        """Add a window's frames to the utterance going on, ending it wherever a pause reaches the endpoint
+        length; silence before an utterance's first speech frame belongs to no utterance."""
+        vocab = self._transcriber.config.vocabulary
+        best = frames.argmax(axis=1)
+        pause = best == vocab.blank_id
+        if vocab.delimiter_id is not None:
+            pause |= best == vocab.delimiter_id
+        base = self._frame_count - frames.shape[0]  # the stream's index of frames[0]
+        piece_from: int | None = 0 if self._heard_speech else None  # where this window's part of it begins
+        for i, is_pause in enumerate(pause.tolist()):
+            if not is_pause:
+                if piece_from is None:
+                    piece_from, self._heard_speech, self._utterance_start = i, True, base + i
+                self._silent_frames, self._speech_end = 0, base + i + 1
+            elif piece_from is not None:
+                self._silent_frames += 1
+                if self._silent_frames >= self._endpoint_frames:
+                    self._add_to_utterance(frames[piece_from:i + 1])
+                    self._end_utterance()
+                    piece_from = None
+        if piece_from is not None:
+            self._add_to_utterance(frames[piece_from:])
+
+    def _add_to_utterance(self, frames: np.ndarray) -> None:
+        self._utterance.append(frames)
+        self._tail.append(frames)
+
+    def _end_utterance(self) -> None:
+        """Decode the utterance going on as one input; the next one starts at the next speech frame."""
+        duration = self._transcriber.config.frame_duration
+        decoded = self._transcriber.decode(np.concatenate(self._utterance), **self._decoding)
+        offset = self._utterance_start * duration
+        words = (tuple(replace(w, start=round(w.start + offset, 3), end=round(w.end + offset, 3))
+                       for w in decoded.words) if self._options["word_timestamps"] else ())
+        self._ended.append(Utterance(round(offset, 3), round(self._speech_end * duration, 3), decoded.text, words))
+        self._utterance, self._tail, self._fixed = [], [], []
+        self._heard_speech, self._silent_frames = False, 0
+
     def _decode(self, log_probs: np.ndarray) -> str:
         return self._transcriber.decode(log_probs, **self._decoding).text
+
+
+def checked_endpoint_silence(seconds: Any) -> float:
+    """``seconds`` as a float if it is a usable pause length for an endpoint, else InvalidOptionError."""
+    if not is_finite_number(seconds) or not 0.1 <= seconds <= 60:
+        raise InvalidOptionError(f"endpoint_silence must be a number of seconds from 0.1 to 60 (the pause that "
+                                 f"ends an utterance; None for no endpoints), got {seconds!r}")
+    return float(seconds)

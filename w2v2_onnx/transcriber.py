@@ -201,6 +201,7 @@ class Transcriber:
         word_timestamps: bool = True,
         chunk_length: float | None = None,
         chunk_context: float | None = None,
+        endpoint_silence: float | None = None,
         **decoding: Any,
     ) -> TranscriptionStream:
         """Start a live transcription: feed audio as it arrives, read the text decided so far, then finish.
@@ -216,8 +217,13 @@ class Transcriber:
             word_timestamps, chunk_length, chunk_context: as for :meth:`transcribe`. The window length is the
                 latency: the first text comes ``chunk_length`` seconds in, then every ``chunk_length - 2 *
                 chunk_context`` seconds.
+            endpoint_silence: end an utterance whenever the model hears this many seconds of no speech after
+                speech (0.1 to 60; None, the default: no endpoints). Each ended utterance is decoded on its own
+                and comes from ``take_utterances()``; the text so far then starts again. The pause is seen
+                when the window holding it is computed, up to one window after it is fed.
             **decoding: the decoding options of :meth:`transcribe` (``decoder``, ``lm``, ``beam_width``,
-                ``alpha``, ``beta``, ``hotwords``, ``hotword_weight``), used by ``finish()``.
+                ``alpha``, ``beta``, ``hotwords``, ``hotword_weight``): the text so far, the utterances and
+                ``finish()`` are decoded with them.
 
         Returns:
             A :class:`~w2v2_onnx.streaming.TranscriptionStream`. Its ``finish()`` gives what
@@ -235,7 +241,7 @@ class Transcriber:
         rate = self.sample_rate if sample_rate is None else check_sample_rate(sample_rate)
         plan, _, options = self._prepare(word_timestamps=word_timestamps, batch_size=1,
                                          chunk_length=chunk_length, chunk_context=chunk_context, **decoding)
-        return TranscriptionStream(self, Windower(plan), options, decoding, rate)
+        return TranscriptionStream(self, Windower(plan), options, decoding, rate, endpoint_silence)
 
     @property
     def language_model(self) -> ModelLanguageModel | None:
