@@ -25,7 +25,7 @@ from w2v2_onnx.beam_search import SearchSettings, prepare, search
 from w2v2_onnx.errors import DecoderError
 from w2v2_onnx.lm import HotwordScorer, LanguageModelScorer, load_ngram_model, unigrams_for
 from w2v2_onnx.results import Decoded, Word
-from w2v2_onnx.segments import pause_segments
+from w2v2_onnx.segments import pause_segments, split_at_pauses
 from w2v2_onnx.vocabulary import Vocabulary
 
 DEFAULT_ALPHA = 0.5
@@ -39,6 +39,9 @@ _MIN_LOG_PROB = float(np.log(1e-15))  # pyctcdecode clips log-probabilities here
 #: Longest stretch searched at once; longer inputs are cut at pauses (w2v2_onnx.segments) to bound memory.
 MAX_SEGMENT_SECONDS = 60.0
 PAUSE_SECONDS = 0.24  # a blank run this long counts as a gap between words (w2v2_onnx.segments)
+#: The search and the LM's sentence context restart at every pause this long (w2v2_onnx.segments.split_at_pauses).
+#: Chosen on dev data by a rule written first (benchmarks/results/pause_cuts/decision_rule.txt).
+SENTENCE_PAUSE_SECONDS = 0.5
 
 logger = logging.getLogger(__name__)
 
@@ -236,7 +239,8 @@ class BeamSearchDecoder:
         return new
 
     def decode(self, log_probs: np.ndarray, frame_duration: float, *,
-               max_segment_seconds: float | None = MAX_SEGMENT_SECONDS) -> Decoded:
+               max_segment_seconds: float | None = MAX_SEGMENT_SECONDS,
+               sentence_pause_seconds: float | None = SENTENCE_PAUSE_SECONDS) -> Decoded:
         """Decode one utterance.
 
         Args:
@@ -245,6 +249,10 @@ class BeamSearchDecoder:
             max_segment_seconds: longer inputs are searched in segments of at most this length, cut at
                 gaps between words (:func:`w2v2_onnx.segments.pause_segments`), so memory stays flat for hours of audio;
                 the language model context restarts at each cut. None searches the whole input at once.
+            sentence_pause_seconds: the search also restarts in the middle of every pause (a run of blank or
+                delimiter frames) at least this long inside the input, each part scored by the language model
+                as a sentence of its own; it pays on speech with pauses between sentences (docs/decoding.md,
+                "Restarting at pauses"). None, or a length under two frames: no such cuts.
 
         Returns:
             The best beam's transcript and words with start/end times in seconds and a probability: the mean
@@ -264,14 +272,25 @@ class BeamSearchDecoder:
         if np.isnan(log_probs).any():
             raise DecoderError("log_probs contains NaN")
         lp = np.clip(_log_softmax(log_probs), _MIN_LOG_PROB, 0)
-        if max_segment_seconds is None:
-            bounds = [(0, lp.shape[0])]
-        else:
-            if not (isinstance(max_segment_seconds, numbers.Real) and max_segment_seconds >= 2 * frame_duration):
-                raise DecoderError(f"max_segment_seconds must be None or a number of seconds of at least two "
-                                   f"frames, got {max_segment_seconds!r}")
-            bounds = pause_segments(lp, self.vocab.blank_id, int(max_segment_seconds / frame_duration),
-                                    self.vocab.delimiter_id, max(2, round(PAUSE_SECONDS / frame_duration)))
+        if max_segment_seconds is not None and not (isinstance(max_segment_seconds, numbers.Real)
+                                                    and max_segment_seconds >= 2 * frame_duration):
+            raise DecoderError(f"max_segment_seconds must be None or a number of seconds of at least two frames, "
+                               f"got {max_segment_seconds!r}")
+        if sentence_pause_seconds is not None and not (isinstance(sentence_pause_seconds, numbers.Real)
+                                                       and sentence_pause_seconds > 0):
+            raise DecoderError(f"sentence_pause_seconds must be None or a positive number of seconds, "
+                               f"got {sentence_pause_seconds!r}")
+        pause_frames = 0 if sentence_pause_seconds is None else round(sentence_pause_seconds / frame_duration)
+        parts = ([(0, lp.shape[0])] if pause_frames < 2 else
+                 split_at_pauses(lp, self.vocab.blank_id, self.vocab.delimiter_id, pause_frames))
+        bounds = []
+        for first, last in parts:
+            if max_segment_seconds is None:
+                bounds.append((first, last))
+            else:
+                bounds += [(first + a, first + b) for a, b in pause_segments(
+                    lp[first:last], self.vocab.blank_id, int(max_segment_seconds / frame_duration),
+                    self.vocab.delimiter_id, max(2, round(PAUSE_SECONDS / frame_duration)))]
         words: list[Word] = []
         for start, end in bounds:
             text, spans = search(lp[start:end], self._chars, self.settings, self.scorer, self._hotword_scorer)

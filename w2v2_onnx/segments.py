@@ -1,4 +1,4 @@
-"""Cutting a long input's CTC frames between words, so that a search over them needs bounded memory.
+"""Cutting an input's CTC frames between words: at pauses, and so that a search over them needs bounded memory.
 
 Beam search keeps every text it ever made (for merging and word timings), so its memory grows with the
 input: about 14 MB per audio minute with the bundled model and its LM, 1 GB for an hour. Long inputs are
@@ -7,6 +7,10 @@ between words in the second half of the span still allowed: a run of frames whos
 blank or the word delimiter, counted only if it holds a delimiter frame or lasts ``pause_frames`` (a pause),
 because short blank runs also fall inside words. Inputs no longer than ``max_frames`` are one segment,
 decoded exactly as before.
+
+:func:`split_at_pauses` cuts at every long pause instead (the middle of each run of blank/delimiter frames of at
+least a given length, inside the input): beam search restarts there, and so does its language model's sentence
+context, since a speaker's long pause mostly ends a sentence.
 """
 
 from __future__ import annotations
@@ -52,3 +56,26 @@ def pause_segments(log_probs: np.ndarray, blank_id: int, max_frames: int, delimi
         start = cut
     bounds.append((start, frames))
     return bounds
+
+
+def split_at_pauses(log_probs: np.ndarray, blank_id: int, delimiter_id: int | None,
+                    min_pause_frames: int) -> list[tuple[int, int]]:
+    """``[(start, end), ...]`` frame ranges covering the input in order, cut in the middle of every run of at
+    least ``min_pause_frames`` frames whose best token is the blank or the word delimiter; runs that touch the
+    input's start or end are not cut.
+
+    Raises:
+        ValueError: ``min_pause_frames`` below 1.
+    """
+    if min_pause_frames < 1:
+        raise ValueError(f"min_pause_frames must be at least 1, got {min_pause_frames}")
+    frames = log_probs.shape[0]
+    best = np.asarray(log_probs).argmax(axis=1)
+    gap = best == blank_id
+    if delimiter_id is not None:
+        gap |= best == delimiter_id
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], gap.astype(np.int8), [0]))))
+    starts, ends = edges[0::2], edges[1::2]
+    keep = (ends - starts >= min_pause_frames) & (starts > 0) & (ends < frames)
+    cuts = ((starts[keep] + ends[keep]) // 2).tolist()
+    return list(zip([0, *cuts], [*cuts, frames], strict=True))
