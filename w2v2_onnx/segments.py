@@ -58,6 +58,12 @@ def pause_segments(log_probs: np.ndarray, blank_id: int, max_frames: int, delimi
     return bounds
 
 
+def pause_mask(log_probs: np.ndarray, blank_id: int, delimiter_id: int | None) -> np.ndarray:
+    """Per frame, whether its best token is the blank or the word delimiter: no speech is being spelled."""
+    best = np.asarray(log_probs).argmax(axis=1)
+    return (best == blank_id) | (best == delimiter_id) if delimiter_id is not None else best == blank_id
+
+
 def split_at_pauses(log_probs: np.ndarray, blank_id: int, delimiter_id: int | None,
                     min_pause_frames: int) -> list[tuple[int, int]]:
     """``[(start, end), ...]`` frame ranges covering the input in order, cut in the middle of every run of at
@@ -70,10 +76,7 @@ def split_at_pauses(log_probs: np.ndarray, blank_id: int, delimiter_id: int | No
     if min_pause_frames < 1:
         raise ValueError(f"min_pause_frames must be at least 1, got {min_pause_frames}")
     frames = log_probs.shape[0]
-    best = np.asarray(log_probs).argmax(axis=1)
-    gap = best == blank_id
-    if delimiter_id is not None:
-        gap |= best == delimiter_id
+    gap = pause_mask(log_probs, blank_id, delimiter_id)
     edges = np.flatnonzero(np.diff(np.concatenate(([0], gap.astype(np.int8), [0]))))
     starts, ends = edges[0::2], edges[1::2]
     keep = (ends - starts >= min_pause_frames) & (starts > 0) & (ends < frames)

@@ -33,7 +33,7 @@ from w2v2_onnx.audio import to_mono_float32
 from w2v2_onnx.checks import is_finite_number
 from w2v2_onnx.errors import InvalidOptionError
 from w2v2_onnx.results import Transcription, Utterance
-from w2v2_onnx.segments import pause_segments
+from w2v2_onnx.segments import pause_mask, pause_segments
 from w2v2_onnx.windows import Window, Windower
 
 if TYPE_CHECKING:
@@ -204,10 +204,7 @@ class TranscriptionStream:
         """Add a window's frames to the utterance going on, ending it wherever a pause reaches the endpoint
         length; silence before an utterance's first speech frame belongs to no utterance."""
         vocab = self._transcriber.config.vocabulary
-        best = frames.argmax(axis=1)
-        pause = best == vocab.blank_id
-        if vocab.delimiter_id is not None:
-            pause |= best == vocab.delimiter_id
+        pause = pause_mask(frames, vocab.blank_id, vocab.delimiter_id)
         base = self._frame_count - frames.shape[0]  # the stream's index of frames[0]
         piece_from: int | None = 0 if self._heard_speech else None  # where this window's part of it begins
         for i, is_pause in enumerate(pause.tolist()):
