@@ -342,6 +342,44 @@ def stream_latency_section(name: str, data: dict) -> list[str]:
     return lines + [""]
 
 
+def pause_cuts_section(name: str, data: dict) -> list[str]:
+    cuts = list(data["one_recording_at_a_time"])
+    header = " | ".join("one search per 60 s" if c == "None" else f"restart at {c} s pauses" for c in cuts)
+    lines = [f"### {name}: beam + LM restarted at pauses ({data['model']}, cathy {data['part']} part)",
+             f"_{machine_line(data)}_", "",
+             f"WER (CER) of the default beam + LM decoding, alpha {data['lm']['alpha']}, beta {data['lm']['beta']}:", "", f"| input | {header} |", "|---" * (1 + len(cuts)) + "|"]
+    rows = [(f"recordings joined, {gap} s added between sentences", r) for gap, r in data["joined"].items()]
+    rows.append(("one recording at a time", data["one_recording_at_a_time"]))
+    if "keywords_half" in data:
+        rows.append((f"keyword recordings never trained on, {data['part']} half", data["keywords_half"]))
+    lines += [f"| {label} | " + " | ".join(f"{r[c]['wer']:.4f} ({r[c]['cer']:.4f})" for c in cuts) + " |"
+              for label, r in rows]
+    return lines + [""]
+
+
+def endpoints_section(name: str, data: dict) -> list[str]:
+    lines = [f"### {name}: live endpoints ({data['model']}, cathy {data['part']} part joined, {data['gap_s']:g} s "
+             f"added between sentences, windows {data['windows'][0]:g} / {data['windows'][1]:g} s)",
+             f"_{machine_line(data)}_", "",
+             f"{data['audio_s']:g} s of audio; one recording at a time: WER "
+             f"{data['one_recording_at_a_time']['wer']:.4f}. A boundary is found within {data['tolerance_s']:g} s.", "",
+             "| endpoint_silence | utterances / sentences | boundary recall | boundary precision "
+             "| delay median / p90 s | WER utterances | WER finish() | real time |", "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['endpoint_silence']:g} s | {r['utterances']} / {r['sentences']} | {r['recall']:.3f} | "
+              f"{r['precision']:.3f} | {r['delay_s_median']} / {r['delay_s_p90']} | "
+              f"{r['utterances_wer_cer']['wer']:.4f} | {r['finish_wer_cer']['wer']:.4f} | {r['real_time']}x |"
+              for r in data["settings"]]
+    return lines + [""]
+
+
+def silence_margins_section(name: str, data: dict) -> list[str]:
+    lines = [f"### {name}: silence around speech ({data['model']}, cathy {data['part']} part, "
+             f"{data['recordings']} recordings, greedy)", f"_{machine_line(data)}_", "",
+             "| margin on each side | fill | WER | CER |", "|---|---|---|---|"]
+    lines += [f"| {r['margin_s']:g} s | {r['fill']} | {r['wer']:.4f} | {r['cer']:.4f} |" for r in data["rows"]]
+    return lines + [""]
+
+
 def lm_memory_section(name: str, data: dict) -> list[str]:
     return [f"### {name}: the bundled model's language model, pure-Python backend", f"_{machine_line(data)}_", "",
             "| LM | load s | peak MB greedy | peak MB beam + LM | LM's extra MB |", "|---|---|---|---|---|",
@@ -456,7 +494,8 @@ def render(files: list[Path], plots: Path | None) -> list[str]:
                 "window_settings": window_section, "window_accuracy": window_accuracy_section,
                 "ab_window": ab_window_section, "phrase_rejection": rejection_section,
                 "long_beam": long_beam_section, "stream_latency": stream_latency_section,
-                "lm_memory": lm_memory_section,
+                "lm_memory": lm_memory_section, "pause_cuts": pause_cuts_section, "endpoints": endpoints_section,
+                "silence_margins": silence_margins_section,
                 "decoder_speed": decoder_section, "beam_loops": beam_loops_section,
                 "cuda": lambda n, d: cuda_section(n, d, plots)}
     lines: list[str] = []
