@@ -347,7 +347,8 @@ def pause_cuts_section(name: str, data: dict) -> list[str]:
     header = " | ".join("one search per 60 s" if c == "None" else f"restart at {c} s pauses" for c in cuts)
     lines = [f"### {name}: beam + LM restarted at pauses ({data['model']}, cathy {data['part']} part)",
              f"_{machine_line(data)}_", "",
-             f"WER (CER) of the default beam + LM decoding, alpha {data['lm']['alpha']}, beta {data['lm']['beta']}:", "", f"| input | {header} |", "|---" * (1 + len(cuts)) + "|"]
+             f"WER (CER) of the default beam + LM decoding, alpha {data['lm']['alpha']}, beta {data['lm']['beta']}:",
+             "", f"| input | {header} |", "|---" * (1 + len(cuts)) + "|"]
     rows = [(f"recordings joined, {gap} s added between sentences", r) for gap, r in data["joined"].items()]
     rows.append(("one recording at a time", data["one_recording_at_a_time"]))
     if "keywords_half" in data:
@@ -362,9 +363,11 @@ def endpoints_section(name: str, data: dict) -> list[str]:
              f"added between sentences, windows {data['windows'][0]:g} / {data['windows'][1]:g} s)",
              f"_{machine_line(data)}_", "",
              f"{data['audio_s']:g} s of audio; one recording at a time: WER "
-             f"{data['one_recording_at_a_time']['wer']:.4f}. A boundary is found within {data['tolerance_s']:g} s.", "",
+             f"{data['one_recording_at_a_time']['wer']:.4f}. A boundary is found within {data['tolerance_s']:g} s.",
+             "",
              "| endpoint_silence | utterances / sentences | boundary recall | boundary precision "
-             "| delay median / p90 s | WER utterances | WER finish() | real time |", "|---|---|---|---|---|---|---|---|"]
+             "| delay median / p90 s | WER utterances | WER finish() | real time |",
+             "|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['endpoint_silence']:g} s | {r['utterances']} / {r['sentences']} | {r['recall']:.3f} | "
               f"{r['precision']:.3f} | {r['delay_s_median']} / {r['delay_s_p90']} | "
               f"{r['utterances_wer_cer']['wer']:.4f} | {r['finish_wer_cer']['wer']:.4f} | {r['real_time']}x |"
