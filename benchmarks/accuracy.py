@@ -193,6 +193,13 @@ def main() -> None:
             print(f"tuned on {dev_name} ({len(dev_rows)} utterances): alpha={best.alpha} beta={best.beta} "
                   f"dev WER {best.wer:.3f}")
             beam_lm = beam_lm.replace(alpha=best.alpha, beta=best.beta)
+        elif len(args.alphas) == 1 and len(args.betas) == 1:  # weights given, nothing to tune
+            beam_lm = beam_lm.replace(alpha=args.alphas[0], beta=args.betas[0])
+        elif (args.alphas, args.betas) != (list(DEFAULT_ALPHAS), list(DEFAULT_BETAS)):
+            raise SystemExit("several --alphas / --betas need --dev to choose among them; give one of each to use "
+                             "those weights")
+        result["lm_weights"] = {"alpha": beam_lm.options["alpha"], "beta": beam_lm.options["beta"]}
+        print(f"LM weights: alpha {result['lm_weights']['alpha']} beta {result['lm_weights']['beta']}")
     batch_decoders = {"beam": beam} if beam_lm is None else {"beam": beam, "beam_lm": beam_lm}
     decoders = {"greedy": lambda lp: greedy_decode(lp, config.vocabulary, config.frame_duration),
                 **{name: (lambda lp, d=d: d.decode(lp, config.frame_duration)) for name, d in batch_decoders.items()}}
