@@ -12,7 +12,12 @@ python benchmarks/report.py \
     $R/window_accuracy_bundled.json $R/conv_matmul_large_channels_last.json $R/denormals_bundled.json \
     $R/decoder_speed_vs_base_int8.json $R/decoder_speed_vs_base_int8_noisy.json \
     $R/beam_loops_bundled_cathy.json $R/beam_loops_medium_fb_384_cathy.json \
-    $R/accuracy_small_fb_v5_bundled.json $R/accuracy_small_fb_v5_bundled_keywords_unused.json \
+    $R/accuracy_small_fb_v6_bundled.json $R/accuracy_small_fb_v6_bundled_keywords_unused.json \
+    $R/match_small_fb_v6_bundled.json $R/phrase_rejection_small_fb_v6_bundled.json \
+    $R/pause_cuts_bundled_test.json $R/pause_cuts_bundled_dev.json $R/endpoints_bundled_test_gap1.json $R/endpoints_bundled_dev_gap1.json \
+    $R/endpoints_bundled_test_gap0.json $R/silence_margins_bundled_dev.json \
+    $R/accuracy_small_fb_v5_bundled.json $R/accuracy_small_fb_v5_bundled_keywords_unused_tuned_weights.json \
+    $R/accuracy_small_fb_v5_bundled_keywords_unused.json \
     $R/match_small_fb_v5_bundled.json $R/phrase_rejection_small_fb_v5_bundled.json \
     $R/accuracy_small_fb_v4_bundled.json $R/accuracy_small_fb_v4_bundled_keywords_unused.json \
     $R/match_small_fb_v4_bundled.json $R/match_medium_fb_384.json \

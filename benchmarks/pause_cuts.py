@@ -7,7 +7,7 @@ silences), the model's frames computed once, and the model's beam + LM search ru
 recording alone, and on the keyword recordings training never drew (``--keywords``, the seeded half of
 ``benchmarks/phrase_rejection.py``: ``dev`` or ``test``), show what the cuts cost inside short utterances::
 
-    python benchmarks/pause_cuts.py --part test --out benchmarks/results/pause_cuts/test.json
+    python benchmarks/pause_cuts.py --part test --out benchmarks/results/pause_cuts_bundled_test.json
 """
 
 from __future__ import annotations
