@@ -4,7 +4,8 @@ A script, not a test. Real read speech (the cathy recordings, looped to the leng
 scratch file; ``transcribe()`` with the bundled model runs in a fresh process per decoder and reports its
 peak resident memory. Then the held-out cathy prompts (test and dev parts) are joined into one recording and
 beam-searched with the model's language model as one search, in segments of 60 s and 30 s (cut between
-words, ``BeamSearchDecoder.decode(max_segment_seconds=...)``) and one utterance at a time::
+words, ``BeamSearchDecoder.decode(max_segment_seconds=...)``), with the default restarts at 0.5 s pauses too,
+and one utterance at a time::
 
     python benchmarks/long_beam.py --minutes 60 --out benchmarks/results/long_beam_bundled.json
 """
@@ -43,7 +44,7 @@ else:
 loaded = field('VmRSS'); start = time.perf_counter()
 if decoder == "one search":
     frames = m.log_probs({path!r})
-    whole.decode(frames, m.config.frame_duration, max_segment_seconds=None)
+    whole.decode(frames, m.config.frame_duration, max_segment_seconds=None, sentence_pause_seconds=None)
     used, duration = "beam, one search", frames.shape[0] * m.config.frame_duration
 else:
     r = m.transcribe({path!r}, decoder=decoder)
@@ -98,9 +99,12 @@ def segment_accuracy(threads: int, seed: int) -> dict:
     decoder = BeamSearchDecoder(transcriber.config.vocabulary, lm=lm.path, alpha=lm.alpha, beta=lm.beta)
     log_probs = transcriber.log_probs(np.concatenate(audio))
     results: dict = {"utterances": len(rows), "audio_s": round(sum(a.size for a in audio) / 16000, 1)}
-    for name, limit in (("one search", None), ("segments of 60 s", 60.0), ("segments of 30 s", 30.0)):
+    for name, limit, pause in (("one search", None, None), ("segments of 60 s", 60.0, None),
+                               ("segments of 30 s", 30.0, None),
+                               ("segments of 60 s, restarted at 0.5 s pauses (the default)", 60.0, 0.5)):
         start = time.perf_counter()
-        decoded = decoder.decode(log_probs, transcriber.config.frame_duration, max_segment_seconds=limit)
+        decoded = decoder.decode(log_probs, transcriber.config.frame_duration, max_segment_seconds=limit,
+                                 sentence_pause_seconds=pause)
         results[name] = {**error_rates([decoded.text], [reference]), "decode_s": round(time.perf_counter() - start, 2)}
         print(f"{name:18s} WER {results[name]['wer']:.4f} CER {results[name]['cer']:.4f}", flush=True)
     texts = [decoder.decode(transcriber.log_probs(a), transcriber.config.frame_duration).text for a in audio]

@@ -21,7 +21,7 @@ python benchmarks/report.py \
     $R/match_small_fb_v5_bundled.json $R/phrase_rejection_small_fb_v5_bundled.json \
     $R/accuracy_small_fb_v4_bundled.json $R/accuracy_small_fb_v4_bundled_keywords_unused.json \
     $R/match_small_fb_v4_bundled.json $R/match_medium_fb_384.json \
-    $R/long_beam_bundled_session11.json $R/stream_latency_bundled.json $R/lm_memory_bundled.json \
+    $R/long_beam_bundled_session12.json $R/long_beam_bundled_session11.json $R/stream_latency_bundled.json $R/lm_memory_bundled.json \
     $R/phrase_rejection_small_fb_v4_bundled.json $R/phrase_rejection_medium_fb_384.json \
     $R/accuracy_small_fb_v3_bundled.json $R/accuracy_small_fb_v3_bundled_keywords_unused.json \
     $R/accuracy_small_fb_v2_bundled_lm.json $R/accuracy_small_fb_v2_bundled_lm_keywords_unused.json \
