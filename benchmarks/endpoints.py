@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy import held_out  # noqa: E402
 from decoder_speed import error_rates  # noqa: E402
-from runtime_figures import machine_info, write_json  # noqa: E402
+from runtime_figures import add_held_out_arguments, machine_info, write_json  # noqa: E402
 
 from w2v2_onnx import Transcriber  # noqa: E402
 from w2v2_onnx.audio import load_audio  # noqa: E402
@@ -100,11 +100,8 @@ def main() -> None:
     parser.add_argument("--gap", type=float, default=0.0, help="seconds of silence added between recordings")
     parser.add_argument("--endpoints", nargs="+", type=float, default=[0.5, 0.8, 1.2])
     parser.add_argument("--windows", default="4,1", metavar="LENGTH,CONTEXT")
-    parser.add_argument("--model", default=None)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0, help="the split seed used in training")
     parser.add_argument("--limit", type=int, default=None, help="first N recordings only (a quick look)")
-    parser.add_argument("--out", type=Path)
+    add_held_out_arguments(parser)
     args = parser.parse_args()
     transcriber = Transcriber(args.model, threads=args.threads)
     audio, texts, boundaries, recordings = joined(transcriber, args.part, args.gap, args.seed)

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy import held_out  # noqa: E402
 from decoder_speed import error_rates  # noqa: E402
 from endpoints import joined  # noqa: E402
-from runtime_figures import machine_info, write_json  # noqa: E402
+from runtime_figures import add_held_out_arguments, machine_info, write_json  # noqa: E402
 
 from w2v2_onnx import Transcriber  # noqa: E402
 from w2v2_onnx.beam import BeamSearchDecoder  # noqa: E402
@@ -35,10 +35,7 @@ def main() -> None:
     parser.add_argument("--pauses", nargs="+", type=float, default=[0.5])
     parser.add_argument("--keywords", default="/tmp/kw/manifest.tsv",
                         help="manifest of the keyword recordings training never drew (recipes/keywords_unused.py)")
-    parser.add_argument("--model", default=None)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path)
+    add_held_out_arguments(parser)
     args = parser.parse_args()
     transcriber = Transcriber(args.model, threads=args.threads)
     lm = transcriber.language_model

@@ -57,6 +57,14 @@ def add_run_arguments(parser, *, repeats: int = 5) -> None:
     parser.add_argument("--out", type=Path, default=None, help="JSON file to write")
 
 
+def add_held_out_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the scripts that run a model directory on held-out data: model, threads, split seed, output."""
+    parser.add_argument("--model", default=None, help="model directory (default: the bundled model)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0, help="the split seed used in training")
+    parser.add_argument("--out", type=Path)
+
+
 def announce_machine() -> dict:
     """Print the machine, providers and versions (every benchmark starts so), and return them."""
     info = machine_info()

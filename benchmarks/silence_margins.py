@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy import held_out  # noqa: E402
 from decoder_speed import error_rates  # noqa: E402
-from runtime_figures import machine_info, write_json  # noqa: E402
+from runtime_figures import add_held_out_arguments, machine_info, write_json  # noqa: E402
 
 from w2v2_onnx import Transcriber  # noqa: E402
 from w2v2_onnx.audio import load_audio  # noqa: E402
@@ -45,10 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", default="dev", choices=["dev", "test"])
     parser.add_argument("--margins", nargs="+", type=float, default=[0.5, 1.5])
-    parser.add_argument("--model", default=None)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path)
+    add_held_out_arguments(parser)
     args = parser.parse_args()
     transcriber = Transcriber(args.model, threads=args.threads)
     rate = transcriber.sample_rate
