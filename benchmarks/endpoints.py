@@ -10,7 +10,8 @@ A script, not a test. Held-out cathy recordings (one sentence each) are joined i
   boundaries found, ``precision`` the share of utterance boundaries that are sentence boundaries;
 - delay: seconds of audio fed between an utterance's end (its last speech frame) and the feed that returned it;
 - WER / CER of the utterances' texts joined, beside ``finish()`` (the whole recording decoded at once, as
-  ``transcribe()``) and one recording at a time.
+  ``transcribe()``) and one recording at a time: each WER over the joined texts (an alignment may cross a
+  sentence end), so not the per-utterance WER of ``benchmarks/accuracy.py``.
 
     python benchmarks/endpoints.py --part dev --endpoints 0.5 0.8 1.2 --out OUT.json
 """
