@@ -52,6 +52,33 @@ class SpeedPerturbation:
         return change_speed(np.asarray(audio, dtype=np.float32), factor, sample_rate).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class SilencePadding:
+    """On-the-fly margins around training audio: with probability ``prob`` an example gets, before and after
+    it, up to ``max_seconds`` (each side drawn uniformly) of digital silence or of white noise from -70 to -35
+    dB below its peak, each time it is drawn. Training audio trimmed to 0.2 s of silence teaches the model
+    nothing about the second or more of silence and room noise that users' recordings start and end with
+    (benchmarks/silence_margins.py measures what that costs)."""
+
+    prob: float
+    max_seconds: float = 1.5
+
+    def apply(self, audio: np.ndarray, rng: np.random.Generator, sample_rate: int = 16000) -> np.ndarray:
+        """``audio`` itself, or a copy with margins (float32)."""
+        if self.prob <= 0 or rng.random() >= self.prob:
+            return audio
+        audio = np.asarray(audio, dtype=np.float32)
+        sizes = (rng.uniform(0, self.max_seconds, size=2) * sample_rate).astype(int)
+        silent = rng.random() < 0.5
+        level = float(np.abs(audio).max(initial=0.0)) * 10 ** (rng.uniform(-70, -35) / 20)
+
+        def margin(size: int) -> np.ndarray:
+            return (np.zeros(size, dtype=np.float32) if silent
+                    else (rng.standard_normal(size) * level).astype(np.float32))
+
+        return np.concatenate([margin(sizes[0]), audio, margin(sizes[1])])
+
+
 def _pink_noise(rng: np.random.Generator, n: int) -> np.ndarray:
     spectrum = np.fft.rfft(rng.standard_normal(n))
     spectrum /= np.sqrt(np.maximum(np.arange(len(spectrum)), 1))

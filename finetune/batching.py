@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from w2v2_onnx_finetune.augment import SpeedPerturbation
+from w2v2_onnx_finetune.augment import SilencePadding, SpeedPerturbation
 from w2v2_onnx_finetune.data import Example
 from w2v2_onnx_finetune.vocab import encode_transcript
 
@@ -26,16 +26,20 @@ class SpeechDataset:
         examples: decoded utterances.
         normalize: apply per-utterance normalisation (the feature extractor's ``do_normalize``).
         speed: speed perturbation applied each time an example is drawn (training data only), or None.
-        seed: seed of the perturbation: draw ``k`` of example ``i`` uses the generator of ``(seed, i, k)``,
-            so a run repeats exactly and each epoch sees other speeds.
+        padding: margins of silence or low noise added each time an example is drawn, after the speed
+            perturbation (training data only), or None.
+        seed: seed of the perturbations: draw ``k`` of example ``i`` uses the generator of ``(seed, i, k)``,
+            so a run repeats exactly and each epoch sees other speeds and margins.
     """
 
     def __init__(self, examples: Sequence[Example], normalize: bool = True,
-                 speed: SpeedPerturbation | None = None, seed: int = 0) -> None:
+                 speed: SpeedPerturbation | None = None, seed: int = 0,
+                 padding: SilencePadding | None = None) -> None:
         self.examples = list(examples)
         self.normalize = normalize
         self.labels = [encode_transcript(e.text) for e in self.examples]
         self.speed = speed
+        self.padding = padding
         self.seed = seed
         self._draws = [0] * len(self.examples)
 
@@ -44,10 +48,13 @@ class SpeechDataset:
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         audio = self.examples[index].audio
-        if self.speed is not None:
+        if self.speed is not None or self.padding is not None:
             rng = np.random.default_rng((self.seed, index, self._draws[index]))
             self._draws[index] += 1
-            audio = self.speed.apply(audio, rng)
+            if self.speed is not None:
+                audio = self.speed.apply(audio, rng)
+            if self.padding is not None:
+                audio = self.padding.apply(audio, rng)
         values = normalize_audio(audio) if self.normalize else np.asarray(audio, dtype=np.float32)
         return {"input_values": values, "labels": self.labels[index]}
 

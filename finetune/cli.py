@@ -74,6 +74,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "0-1, default 0: off); held-out data is never perturbed")
     parser.add_argument("--speed-range", type=float, nargs=2, default=(0.9, 1.1), metavar=("LOW", "HIGH"),
                         help="speed factors drawn uniformly for --speed-perturb (default: 0.9 1.1)")
+    parser.add_argument("--pad-silence", type=float, default=0.0, metavar="P",
+                        help="give this share of training draws up to 1.5 s of digital silence or low noise "
+                             "before and after (0-1, default 0: off), so the model learns the silences users' "
+                             "recordings have; held-out data is never padded")
     regularisation = parser.add_argument_group(
         "regularisation (model config overrides; default: the start model's own values)")
     for name, text in REGULARISATION.items():
@@ -106,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
             max_wall_minutes=args.max_wall_minutes, train_until=args.train_until,
             freeze_feature_encoder=args.freeze_feature_encoder,
             best_metric=args.best_metric, num_workers=args.num_workers, speed_perturb=args.speed_perturb,
-            speed_range=tuple(args.speed_range), model_overrides=overrides,
+            speed_range=tuple(args.speed_range), pad_silence=args.pad_silence, model_overrides=overrides,
         )
         facts = run_training(config)
     except W2V2OnnxError as exc:

@@ -58,6 +58,7 @@ class TrainConfig:
     num_workers: int = 0
     speed_perturb: float = 0.0  # share of training draws played at another speed (see SpeedPerturbation)
     speed_range: tuple[float, float] = (0.9, 1.1)
+    pad_silence: float = 0.0  # share of training draws given margins of silence or low noise (SilencePadding)
     model_overrides: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
@@ -102,6 +103,8 @@ class TrainConfig:
                 raise bad(name, "an integer from 0 to 2**32 - 1", value)
         if not is_finite_number(self.speed_perturb) or not 0 <= self.speed_perturb <= 1:
             raise bad("speed_perturb", "a probability from 0 to 1", self.speed_perturb)
+        if not is_finite_number(self.pad_silence) or not 0 <= self.pad_silence <= 1:
+            raise bad("pad_silence", "a probability from 0 to 1", self.pad_silence)
         low, high = self.speed_range
         if not (is_finite_number(low) and is_finite_number(high) and 0.5 <= low <= high <= 2.0):
             raise bad("speed_range", "two speed factors LOW HIGH with 0.5 <= LOW <= HIGH <= 2", self.speed_range)
@@ -240,7 +243,7 @@ def run_training(config: TrainConfig) -> dict[str, Any]:
     import transformers
     from transformers import PrinterCallback, TrainingArguments, set_seed
 
-    from w2v2_onnx_finetune.augment import SpeedPerturbation
+    from w2v2_onnx_finetune.augment import SilencePadding, SpeedPerturbation
     from w2v2_onnx_finetune.batching import CTCCollator, SpeechDataset
     from w2v2_onnx_finetune.callbacks import MetricsLogCallback, TimeBudgetCallback
     from w2v2_onnx_finetune.metrics import make_compute_metrics
@@ -267,7 +270,8 @@ def run_training(config: TrainConfig) -> dict[str, Any]:
     processor = build_processor(output)
     processor.feature_extractor.return_attention_mask = use_mask
     speed = SpeedPerturbation(config.speed_perturb, *config.speed_range) if config.speed_perturb > 0 else None
-    train_set = SpeechDataset(train_examples, speed=speed, seed=config.seed)
+    padding = SilencePadding(config.pad_silence) if config.pad_silence > 0 else None
+    train_set = SpeechDataset(train_examples, speed=speed, seed=config.seed, padding=padding)
     eval_sets = {name: SpeechDataset(items) for name, items in eval_examples.items()}
     logger.info("training on %d examples (%.0f s of audio); eval sets %s", len(train_set),
                 train_set.total_seconds(), {k: len(v) for k, v in eval_sets.items()})

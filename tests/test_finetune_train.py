@@ -132,7 +132,35 @@ def test_speed_perturbation_is_seeded_per_draw_and_stays_in_range() -> None:
     assert np.array_equal(never[1]["input_values"], plain[1]["input_values"])
 
 
+def test_silence_padding_adds_seeded_margins_and_keeps_the_speech() -> None:
+    from w2v2_onnx_finetune.augment import SilencePadding, SpeedPerturbation
+
+    rng = np.random.default_rng(3)
+    examples = [Example((0.5 * rng.standard_normal(8000)).astype(np.float32), "A B", f"x:{i}") for i in range(4)]
+    padding = SilencePadding(1.0, max_seconds=1.0)
+    padded = [padding.apply(e.audio, np.random.default_rng((7, i))) for i, e in enumerate(examples)]
+    for example, audio in zip(examples, padded, strict=True):
+        assert 8000 <= audio.size <= 8000 + 2 * 16000 and audio.dtype == np.float32
+        start = int(np.flatnonzero(np.isin(audio, example.audio[:1]))[0])  # the speech is there, unchanged
+        assert np.array_equal(audio[start:start + 8000], example.audio)
+        margins = np.concatenate([audio[:start], audio[start + 8000:]])
+        assert np.abs(margins).max(initial=0.0) < np.abs(example.audio).max() * 10 ** (-35 / 20) * 6  # <= -35 dB
+    assert len({a.size for a in padded}) > 1  # margins of other lengths each time
+    one = SpeechDataset(examples, padding=padding, seed=5)
+    two = SpeechDataset(examples, padding=padding, seed=5)
+    assert [len(one[i]["input_values"]) for i in range(4)] == [len(two[i]["input_values"]) for i in range(4)]
+    assert one[0]["labels"] == SpeechDataset(examples)[0]["labels"]
+    never = SpeechDataset(examples, padding=SilencePadding(0.0), seed=5)
+    assert np.array_equal(never[1]["input_values"], normalize_audio(examples[1].audio))
+    # speed perturbation alone draws exactly as before padding existed
+    speed = SpeedPerturbation(1.0)
+    alone = SpeechDataset(examples, speed=speed, seed=5)[2]["input_values"]
+    expected = normalize_audio(speed.apply(examples[2].audio, np.random.default_rng((5, 2, 0))))
+    assert np.array_equal(alone, expected)
+
+
 @pytest.mark.parametrize(("flags", "message"), [
+    (["--pad-silence", "2"], "--pad-silence must be a probability from 0 to 1"),
     (["--speed-perturb", "1.5"], "--speed-perturb must be a probability from 0 to 1"),
     (["--speed-perturb", "nan"], "--speed-perturb must be a probability from 0 to 1"),
     (["--speed-range", "1.2", "0.9"], "--speed-range must be two speed factors"),
@@ -195,10 +223,12 @@ def test_continue_from_own_checkpoint_and_resume(tiny_corpus, tmp_path) -> None:
     # continue fine-tuning from our own checkpoint (the feature encoder stays trainable), speed-perturbed
     second = tmp_path / "second"
     assert cli.main(common + ["--output-dir", str(second), "--start", str(first / "checkpoint"),
-                              "--max-steps", "2", "--eval-steps", "2", "--speed-perturb", "0.5"]) == 0
+                              "--max-steps", "2", "--eval-steps", "2", "--speed-perturb", "0.5",
+                              "--pad-silence", "0.5"]) == 0
     assert (second / "checkpoint" / "config.json").is_file()
     facts = json.loads((second / "checkpoint" / "training.json").read_text())
     assert facts["config"]["speed_perturb"] == 0.5 and facts["config"]["speed_range"] == [0.9, 1.1]
+    assert facts["config"]["pad_silence"] == 0.5
 
 
 def test_bad_start_reports_error(tiny_corpus, tmp_path, capsys) -> None:
