@@ -249,8 +249,7 @@ def _words(result: Any) -> list[dict[str, Any]]:
 
 async def _send_utterances(websocket: WebSocket, stream: TranscriptionStream) -> None:
     for utterance in stream.take_utterances():
-        await websocket.send_json({"utterance": True, "start": utterance.start, "end": utterance.end,
-                                   "text": utterance.text, "words": _words(utterance)})
+        await websocket.send_json({"utterance": True, **finite_or_none(utterance.to_dict())})
 
 
 def create_app(transcriber: Transcriber, settings: ServerSettings | None = None) -> Starlette:
