@@ -54,6 +54,18 @@ VARIANTS = {
     "fp16-ln16": "lever.fp16-ln16.onnx",
     "fp16-convmm": "lever.fp16-convmm.onnx",
 }
+#: Attention-mask levers on the conv-as-matmuls fp16 graph (``cuda_graph_variants.py``), for the ``attention`` step.
+MASK_VARIANTS = {
+    "fp16-convmm-seqstart": "lever.fp16-convmm-seqstart.onnx",
+    "fp16-convmm-nomask": "lever.fp16-convmm-nomask.onnx",
+}
+#: Fixed-shape copies for CUDA graphs: (variant, batch, seconds).
+FIXED_SHAPES = [("fp16-convmm", 1, 10.0), ("fp16-convmm-seqstart", 1, 10.0), ("fp16-convmm-nomask", 1, 10.0),
+                ("fp16-convmm-seqstart", 16, 30.0), ("fp16-convmm-nomask", 16, 30.0)]
+
+
+def fixed_name(variant: str, count: int, seconds: float) -> str:
+    return f"lever.{variant}-fixed-{count}x{seconds:g}s.onnx"
 
 
 # ----------------------------------------------------------------------------------------------- prepare
@@ -84,11 +96,13 @@ def prepare(arch: str, work: Path, only: str | None = None) -> None:
         ("fp16-ln16", lambda: convert_fp16(model_dir / VARIANTS["fp32"], model_dir / VARIANTS["fp16-ln16"],
                                            fp32_ops=lean_ops)),
         ("fp16-convmm", lambda: _conv_matmul_fp16(checkpoint, model_dir / VARIANTS["fp16-convmm"], lean_ops)),
+        ("attention levers", lambda: _attention_levers(model_dir)),
     ]
     if only is not None:
-        steps = [(n, f) for n, f in steps if (n == "fp16-convmm") == (only == "convmm")]
+        steps = [(n, f) for n, f in steps if (n in ("fp16-convmm", "attention levers")) == (only == "convmm")]
     for name, step in steps:
-        target = model_dir / VARIANTS["fp16" if name == "fp32+fp16" else name]
+        target = model_dir / (MASK_VARIANTS["fp16-convmm-nomask"] if name == "attention levers"
+                              else VARIANTS["fp16" if name == "fp32+fp16" else name])
         if target.exists():
             continue
         start = time.perf_counter()
@@ -119,6 +133,21 @@ def _conv_matmul_fp16(checkpoint: Path, out: Path, fp32_ops: tuple[str, ...]) ->
                                           for_cpu=False)  # the lever as measured: no CPU spans, fused by the optimizer
         print("  ", report.notes + optimize_fp32(path, loaded.model.config), flush=True)
         convert_fp16(path, out, fp32_ops=fp32_ops)
+
+
+def _attention_levers(model_dir: Path) -> None:
+    """The mask-format variants of the conv-as-matmuls fp16 graph, and their fixed-shape copies."""
+    from cuda_graph_variants import attention_mask_variant, fixed_shape_variant
+
+    source = model_dir / VARIANTS["fp16-convmm"]
+    for name, file in MASK_VARIANTS.items():
+        changed = attention_mask_variant(source, model_dir / file, name.rsplit("-", 1)[1])
+        print(f"  {name}: {changed} Attention nodes rewritten", flush=True)
+    for variant, count, seconds in FIXED_SHAPES:
+        path = model_dir / (VARIANTS.get(variant) or MASK_VARIANTS[variant])
+        folded = fixed_shape_variant(path, model_dir / fixed_name(variant, count, seconds), count,
+                                     int(seconds * 16000))
+        print(f"  {variant} fixed at {count} x {seconds:g} s: {folded}", flush=True)
 
 
 # ----------------------------------------------------------------------------------------------- run
@@ -172,8 +201,8 @@ class OrtRunner:
         binding.bind_ortvalue_input("input_values", x)
         binding.bind_ortvalue_input("input_lengths", n)
         if self.cuda_graph:  # CUDA graphs need every buffer fixed: outputs preallocated with their shape
-            probe = self.session.run(None, {"input_values": batch, "input_lengths": lengths})
-            outs = [ort.OrtValue.ortvalue_from_shape_and_type(p.shape, p.dtype, DEVICE, 0) for p in probe]
+            outs = [ort.OrtValue.ortvalue_from_shape_and_type(shape, dtype, DEVICE, 0)
+                    for shape, dtype in self._output_shapes(batch, lengths)]
             binding.bind_ortvalue_output("log_probs", outs[0])
             binding.bind_ortvalue_output("output_lengths", outs[1])
             self.bound = (binding, x, n, outs)
@@ -181,6 +210,16 @@ class OrtRunner:
             binding.bind_output("log_probs", DEVICE)
             binding.bind_output("output_lengths", DEVICE)
             self.bound = (binding, x, n)
+
+    def _output_shapes(self, batch: np.ndarray, lengths: np.ndarray) -> list[tuple[list[int], type]]:
+        """Output shapes and dtypes: declared ones where the graph is fixed-shape (a run here, before the IO-bound
+        runs, could be captured into the CUDA graph with its own buffers), else from one probe run."""
+        dtypes = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(int64)": np.int64}
+        declared = [(o.shape, dtypes[o.type]) for o in self.session.get_outputs()]
+        if all(isinstance(d, int) for shape, _ in declared for d in shape):
+            return declared
+        probe = self.session.run(None, {"input_values": batch, "input_lengths": lengths})
+        return [(list(p.shape), p.dtype.type) for p in probe]
 
     def __call__(self) -> None:
         self.session.run_with_iobinding(self.bound[0])
@@ -474,18 +513,7 @@ def run(arch: str, work: Path, out: Path | None, repeats: int, quick: bool) -> d
 
 def convmm_model_dir(work: Path) -> Path:
     """A model directory whose fp16 file is the conv-as-matmuls lever, so ``Transcriber`` can load it."""
-    import shutil
-
-    model_dir, convmm_dir = work / "model", work / "model-convmm"
-    convmm_dir.mkdir(exist_ok=True)
-    shutil.copyfile(model_dir / "vocab.json", convmm_dir / "vocab.json")
-    config = json.loads((model_dir / "w2v2_onnx.json").read_text())
-    config["files"] = {"fp16": "model.fp16.onnx"}
-    (convmm_dir / "w2v2_onnx.json").write_text(json.dumps(config, indent=2))
-    target = convmm_dir / "model.fp16.onnx"
-    if not target.exists():
-        target.symlink_to(model_dir / VARIANTS["fp16-convmm"])
-    return convmm_dir
+    return variant_model_dir(work, "fp16-convmm")
 
 
 def levers(arch: str, work: Path, out: Path | None, repeats: int) -> dict:
@@ -632,6 +660,223 @@ def runtime_path(arch: str, work: Path, out: Path | None, repeats: int) -> dict:
     return report
 
 
+def kernel_category(name: str) -> str:
+    """A coarse class of a CUDA kernel by its name (cuDNN, cuBLAS/CUTLASS, ONNX Runtime's and PyTorch's own)."""
+    lower = name.lower()
+    if any(k in lower for k in ("fmha", "flash", "attention", "softmax", "attn")):
+        return "attention"
+    if any(k in lower for k in ("fprop", "conv2d", "conv1d", "convolution", "implicit_gemm", "cudnn")) \
+            and "convert" not in lower:
+        return "convolution"
+    if any(k in lower for k in ("gemm", "cutlass", "xmma", "cublas", "matmul", "sm90_", "sm80_", "ampere_")):
+        return "matrix products"
+    if "norm" in lower:
+        return "normalization"
+    if "memcpy" in lower or "memset" in lower:
+        return "copies"
+    return "elementwise and other"
+
+
+def kernel_profile(runner: object, batch: np.ndarray, runs: int = 3) -> dict:
+    """GPU time per run by kernel, from the CUDA profiler (CUPTI through torch.profiler sees every kernel of the
+    process, ONNX Runtime's included): total, by :func:`kernel_category`, and the 15 largest kernels."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    runner.bind(batch)
+    runner()
+    runner()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(runs):
+            runner()
+        torch.cuda.synchronize()
+    runner.unbind()
+    kernels: dict[str, float] = {}
+    for event in prof.key_averages():
+        us = getattr(event, "self_device_time_total", None) or getattr(event, "self_cuda_time_total", 0)
+        if us:
+            kernels[event.key] = kernels.get(event.key, 0.0) + us / runs / 1000
+    categories: dict[str, float] = {}
+    for name, ms in kernels.items():
+        categories[kernel_category(name)] = categories.get(kernel_category(name), 0.0) + ms
+    top = sorted(kernels.items(), key=lambda kv: -kv[1])[:15]
+    return {"gpu_ms_per_run": sum(kernels.values()), "kernel_count": len(kernels),
+            "by_category_ms": dict(sorted(categories.items(), key=lambda kv: -kv[1])),
+            "top_kernels_ms": {name[:160]: ms for name, ms in top}}
+
+
+def cpu_placed_nodes(path: Path, options: dict) -> list[str]:
+    """The nodes ONNX Runtime puts on the CPU provider (why CUDA graph capture is refused), from its verbose log."""
+    import os
+    import tempfile
+
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 0
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    plain = {k: v for k, v in options.items() if k != "enable_cuda_graph"}
+    with tempfile.TemporaryFile() as log:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(log.fileno(), 2)
+        try:
+            ort.InferenceSession(str(path), so, providers=[(CUDA, plain)])
+        except Exception:
+            pass
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        log.seek(0)
+        text = log.read().decode(errors="replace")
+    found, taking = [], False
+    for line in text.splitlines():
+        if "placed on [CPUExecutionProvider]" in line:
+            taking = True
+            found.append(line.strip()[-160:])
+        elif taking and "placed on [" in line:
+            taking = False
+        elif taking and line.strip():
+            found.append(line.strip()[-160:])
+    return found[:80] or [f"no CPU placement lines in {len(text)} characters of verbose log"]
+
+
+def padded_rows(runners: dict[str, object]) -> dict:
+    """A 6 s clip zero-padded to 10 s beside a 10 s clip, against the same clip alone through the same graph:
+    the mask formats must keep padding out of the valid frames (largest |log p| difference, greedy agreement)."""
+    long, short = speech_like(10.0, seed=200), speech_like(6.0, seed=201)
+    batch = np.zeros((2, long.size), np.float32)
+    batch[0], batch[1, :short.size] = long, short
+    lengths = np.array([long.size, short.size], np.int64)
+    results = {}
+    for name, runner in runners.items():
+        try:
+            padded, frames = runner.session.run(None, {"input_values": batch, "input_lengths": lengths})
+            alone, _ = runner.session.run(None, {"input_values": short[None], "input_lengths": lengths[1:]})
+            valid = int(frames[1])
+            got, want = padded[1, :valid].astype(np.float64), alone[0, :valid].astype(np.float64)
+            results[name] = {"max_abs_log_prob_diff": float(np.abs(got - want).max()),
+                             "greedy_agreement": float((got.argmax(-1) == want.argmax(-1)).mean()),
+                             "frames": valid}
+        except Exception as exc:
+            results[name] = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+    return results
+
+
+def variant_model_dir(work: Path, variant: str) -> Path:
+    """A model directory whose fp16 file is ``variant``'s graph, so ``Transcriber`` can load it."""
+    import shutil
+
+    model_dir, target_dir = work / "model", work / f"model-{variant}"
+    target_dir.mkdir(exist_ok=True)
+    shutil.copyfile(model_dir / "vocab.json", target_dir / "vocab.json")
+    config = json.loads((model_dir / "w2v2_onnx.json").read_text())
+    config["files"] = {"fp16": "model.fp16.onnx"}
+    (target_dir / "w2v2_onnx.json").write_text(json.dumps(config, indent=2))
+    target = target_dir / "model.fp16.onnx"
+    if not target.exists():
+        target.symlink_to(model_dir / (VARIANTS.get(variant) or MASK_VARIANTS[variant]))
+    return target_dir
+
+
+def attention_round(arch: str, work: Path, out: Path | None, repeats: int) -> dict:
+    """The third CUDA round: the attention mask format (key lengths as exported, key lengths with start offsets
+    for the memory-efficient kernel, no mask), fixed-shape graphs with CUDA graphs, where the GPU time goes
+    (kernel profiles beside PyTorch sdpa), and ``Transcriber`` with the fastest masked graph."""
+    import torch  # first: see start_report
+
+    import w2v2_onnx.session as session_module
+
+    report = start_report(arch, repeats, "attention")
+    model_dir, checkpoint = work / "model", work / "checkpoint"
+    exhaustive = {"cudnn_conv_algo_search": "EXHAUSTIVE"}
+
+    def save() -> None:
+        save_report(report, out)
+
+    paths = {"fp16-convmm": model_dir / VARIANTS["fp16-convmm"],
+             **{k: model_dir / v for k, v in MASK_VARIANTS.items()}}
+    runners: dict[str, object] = {}
+    for name, path in paths.items():
+        try:
+            runners[f"ORT {name} EXHAUSTIVE"] = OrtRunner(path, exhaustive)
+        except Exception as exc:
+            report.setdefault("errors", {})[name] = f"{type(exc).__name__}: {str(exc)[:500]}"
+    torch_runners = {f"PyTorch fp16 {a}": TorchRunner(checkpoint, "fp16", a) for a in ("eager", "sdpa")}
+    reference = TorchRunner(checkpoint, "fp32", "eager")
+    print("accuracy against PyTorch fp32 eager (2 x 10 s), and padded rows against the same clip alone:", flush=True)
+    report["accuracy_vs_pytorch_fp32"] = accuracy({**runners, **torch_runners}, reference)
+    report["padded_row_vs_alone"] = padded_rows({k: v for k, v in runners.items() if "nomask" not in k})
+    print(json.dumps({k: report[k] for k in ("accuracy_vs_pytorch_fp32", "padded_row_vs_alone")}, indent=1),
+          flush=True)
+    del reference
+    torch.cuda.empty_cache()
+    save()
+
+    report["side_by_side"] = {}
+    for count, seconds in SETTINGS_SHAPES:
+        key = f"{count} x {seconds:g} s"
+        print(f"{key} (model alone, IO binding):", flush=True)
+        group: dict[str, object] = dict(runners)
+        for variant, fixed_count, fixed_seconds in FIXED_SHAPES:
+            if (fixed_count, fixed_seconds) != (count, seconds):
+                continue
+            path = model_dir / fixed_name(variant, count, seconds)
+            for label, options in (("fixed EXHAUSTIVE", exhaustive),
+                                   ("fixed EXHAUSTIVE CUDA graph", {**exhaustive, "enable_cuda_graph": "1"})):
+                try:
+                    group[f"ORT {variant} {label}"] = OrtRunner(path, options)
+                except Exception as exc:
+                    failure = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+                    if "graph" in label:
+                        failure["cpu_nodes"] = cpu_placed_nodes(path, options)
+                    report["side_by_side"].setdefault(key, {})[f"ORT {variant} {label}"] = failure
+                    print(f"  ORT {variant} {label}: FAILED {json.dumps(failure)[:1500]}", flush=True)
+        group["PyTorch fp16 eager"] = torch_runners["PyTorch fp16 eager"]
+        report["side_by_side"].setdefault(key, {}).update(time_group(group, torch_runners, count, seconds, repeats))
+        del group
+        torch.cuda.empty_cache()
+        save()
+
+    print("kernel profiles:", flush=True)
+    report["kernels"] = {}
+    for count, seconds in SETTINGS_SHAPES:
+        key = f"{count} x {seconds:g} s"
+        batch = batch_of(count, seconds)
+        profiles = {}
+        for name, runner in {**runners, "PyTorch fp16 eager": torch_runners["PyTorch fp16 eager"]}.items():
+            try:
+                profiles[name] = kernel_profile(runner, batch)
+            except Exception as exc:
+                profiles[name] = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+        torch.backends.cudnn.benchmark = True
+        try:
+            profiles["PyTorch fp16 sdpa + cudnn.benchmark"] = kernel_profile(torch_runners["PyTorch fp16 sdpa"], batch)
+        except Exception as exc:
+            profiles["PyTorch fp16 sdpa + cudnn.benchmark"] = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+        torch.backends.cudnn.benchmark = False
+        for name, result in profiles.items():
+            if "by_category_ms" in result:
+                cats = ", ".join(f"{c} {ms:.2f}" for c, ms in result["by_category_ms"].items())
+                print(f"  {key} {name}: {result['gpu_ms_per_run']:.2f} ms GPU ({cats})", flush=True)
+        report["kernels"][key] = profiles
+        save()
+
+    # The runtime as users call it, with the memory-efficient-attention graph if it ran, and EXHAUSTIVE search.
+    variant = "fp16-convmm-seqstart" if "ORT fp16-convmm-seqstart EXHAUSTIVE" in runners else "fp16-convmm"
+    session_module.CUDA_OPTIONS = dict(exhaustive)
+    print(f"runtime end to end ({variant}, EXHAUSTIVE):", flush=True)
+    try:
+        report["transcriber"] = {f"{variant} EXHAUSTIVE": runtime_end_to_end(variant_model_dir(work, variant),
+                                                                             "fp16", repeats)}
+    except Exception as exc:
+        report["transcriber"] = {f"{variant} EXHAUSTIVE": {"error": f"{type(exc).__name__}: {exc}"[:500]}}
+    save()
+    print_table(report)
+    return report
+
+
 def print_table(report: dict) -> None:
     print("\n| system | " + " | ".join(report["side_by_side"]) + " |")
     print("|---|" + "---|" * len(report["side_by_side"]))
@@ -647,7 +892,7 @@ def print_table(report: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=("prepare", "run", "all", "levers", "runtime-path"))
+    parser.add_argument("step", choices=("prepare", "run", "all", "levers", "runtime-path", "attention"))
     parser.add_argument("--arch", choices=sorted(ARCHS), default="base")
     parser.add_argument("--dir", type=Path, default=Path("/tmp/w2v2-cuda-bench"))
     parser.add_argument("--repeats", type=int, default=20)
@@ -665,6 +910,8 @@ def main() -> None:
         levers(args.arch, work, args.out, args.repeats)
     if args.step == "runtime-path":
         runtime_path(args.arch, work, args.out, args.repeats)
+    if args.step == "attention":
+        attention_round(args.arch, work, args.out, args.repeats)
 
 
 if __name__ == "__main__":

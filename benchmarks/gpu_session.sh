@@ -15,7 +15,7 @@
 #   call 2, carry .ortgpu/p1:       bash benchmarks/gpu_session.sh stage 1
 #   call 3, carry .ortgpu/p2:       bash benchmarks/gpu_session.sh stage 2
 #   call 4, carry .ortgpu/p3:       bash benchmarks/gpu_session.sh stage 3
-#   call 5, carry .ortgpu/p4:       bash benchmarks/gpu_session.sh bench [run|levers|runtime-path]
+#   call 5, carry .ortgpu/p4:       bash benchmarks/gpu_session.sh bench [run|levers|runtime-path|attention ...]
 #
 # The machine must stay warm between calls (about 30 s). Results land in $OUT: cuda_base.json (read by
 # benchmarks/report.py), and the logs of the benchmark, the exports, the CUDA tests and the CLI.
@@ -56,14 +56,18 @@ bench)
     mkdir -p /tmp/site && cat /tmp/ortc/part.* | tar xJ -C /tmp/site || exit 1
     export PYTHONPATH=/tmp/site:/tmp/wsite:/tmp/pkgs
     python3 -c "import onnxruntime as o; o.preload_dlls(); print(o.__version__, o.get_available_providers())"
-    for _ in $(seq 120); do [ -f "$WORK/base/prepared-main" ] && [ -f "$WORK/base/prepared-convmm" ] && break; sleep 2; done
+    for _ in $(seq 180); do [ -f "$WORK/base/prepared-main" ] && [ -f "$WORK/base/prepared-convmm" ] && break; sleep 2; done
     cat /tmp/prepare-*.log | grep -v "Cannot determine\|Loading weights" > "$OUT/prepare.log"
     ls -la "$WORK/base/model"
     # run: every system and setting; levers: EXHAUSTIVE conv search and convmm; runtime-path: where the
-    # runtime's time goes between the model alone and Transcriber (the next device session's first job).
-    step=${2:-run}
-    python3 benchmarks/cuda_figures.py "$step" --arch base --dir "$WORK" --repeats 20 \
-        --out "$OUT/cuda_base_$step.json" 2>&1 | grep -v "Loading weights\|Fallback mode" | tee "$OUT/bench.log"
+    # runtime's time goes between the model alone and Transcriber; attention: mask formats, fixed shapes with
+    # CUDA graphs, kernel profiles. Several steps may follow "bench", each with its own JSON and log.
+    shift
+    for step in "${@:-run}"; do
+        python3 benchmarks/cuda_figures.py "$step" --arch base --dir "$WORK" --repeats 20 \
+            --out "$OUT/cuda_base_$step.json" 2>&1 | grep -v "Loading weights\|Fallback mode" \
+            | tee "$OUT/bench_$step.log"
+    done
     python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py 2>&1 | tail -15 | tee "$OUT/pytest_cuda.log"
     # The README's main job on a GPU machine: the bundled (int8-only) model with --device cuda.
     { time python3 -m w2v2_onnx transcribe w2v2_onnx/assets/sample.wav --device cuda --format json; } \
