@@ -60,8 +60,10 @@ MASK_VARIANTS = {
     "fp16-convmm-nomask": "lever.fp16-convmm-nomask.onnx",
 }
 #: Fixed-shape copies for CUDA graphs: (variant, batch, seconds).
-FIXED_SHAPES = [("fp16-convmm", 1, 10.0), ("fp16-convmm-seqstart", 1, 10.0), ("fp16-convmm-nomask", 1, 10.0),
-                ("fp16-convmm-seqstart", 16, 30.0), ("fp16-convmm-nomask", 16, 30.0)]
+FIXED_SHAPES = [("fp16-convmm", 1, 10.0), ("fp16", 1, 10.0), ("fp16-convmm-nomask", 1, 10.0),
+                ("fp16-convmm", 16, 30.0), ("fp16", 16, 30.0)]
+#: Variants also run with the shapes fixed at session creation (free dimension overrides) and CUDA graphs.
+OVERRIDE_VARIANTS = ("fp16-convmm", "fp16")
 
 
 def fixed_name(variant: str, count: int, seconds: float) -> str:
@@ -173,12 +175,14 @@ def gpu_info() -> dict:
 class OrtRunner:
     """One CUDA session, its input batch already on the GPU, outputs left on the GPU (or copied out)."""
 
-    def __init__(self, path: Path, options: dict | None = None) -> None:
+    def __init__(self, path: Path, options: dict | None = None, dims: dict[str, int] | None = None) -> None:
         import onnxruntime as ort
 
         so = ort.SessionOptions()
         so.log_severity_level = 3
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        for name, size in (dims or {}).items():  # fixed shapes without a fixed-shape file
+            so.add_free_dimension_override_by_name(name, size)
         provider_options = {"cudnn_conv_algo_search": "DEFAULT", "arena_extend_strategy": "kSameAsRequested"}
         provider_options.update(options or {})
         start = time.perf_counter()
@@ -383,8 +387,11 @@ def runtime_end_to_end(model_dir: Path, precision: str, repeats: int) -> dict:
             f"{many} (single pass per file)": lambda: transcriber.transcribe(clips, chunk_length=max(length + 1, 10.0)),
             "1 x 10 s": lambda: transcriber.transcribe(one)}
     times = interleaved_times(runs, repeats)
+    # the same 10 s call repeated alone: what the interleaving (shape changes between calls) costs
+    times["1 x 10 s (alone, not interleaved)"] = interleaved_times({"one": runs["1 x 10 s"]}, repeats)["one"]
     seconds = {f"{many} (default windows, batch 16)": count * length,
-               f"{many} (single pass per file)": count * length, "1 x 10 s": 10.0}
+               f"{many} (single pass per file)": count * length, "1 x 10 s": 10.0,
+               "1 x 10 s (alone, not interleaved)": 10.0}
     results = {k: summarize(v, seconds[k]) for k, v in times.items()}
     for k, v in results.items():
         print(f"  Transcriber {precision} {k:40s} p50 {v['p50_ms']:8.2f} ms  {v['rtfx']:9.0f}x", flush=True)
@@ -782,8 +789,9 @@ def variant_model_dir(work: Path, variant: str) -> Path:
 
 def attention_round(arch: str, work: Path, out: Path | None, repeats: int) -> dict:
     """The third CUDA round: the attention mask format (key lengths as exported, key lengths with start offsets
-    for the memory-efficient kernel, no mask), fixed-shape graphs with CUDA graphs, where the GPU time goes
-    (kernel profiles beside PyTorch sdpa), and ``Transcriber`` with the fastest masked graph."""
+    for the memory-efficient kernel, no mask), fixed shapes (a fixed-shape file, or dimensions fixed when the
+    session loads) with CUDA graphs, where the GPU time goes (kernel profiles beside PyTorch sdpa), and
+    ``Transcriber`` with the runtime's DEFAULT and with EXHAUSTIVE conv search."""
     import torch  # first: see start_report
 
     import w2v2_onnx.session as session_module
@@ -795,7 +803,7 @@ def attention_round(arch: str, work: Path, out: Path | None, repeats: int) -> di
     def save() -> None:
         save_report(report, out)
 
-    paths = {"fp16-convmm": model_dir / VARIANTS["fp16-convmm"],
+    paths = {"fp16": model_dir / VARIANTS["fp16"], "fp16-convmm": model_dir / VARIANTS["fp16-convmm"],
              **{k: model_dir / v for k, v in MASK_VARIANTS.items()}}
     runners: dict[str, object] = {}
     for name, path in paths.items():
@@ -833,6 +841,17 @@ def attention_round(arch: str, work: Path, out: Path | None, repeats: int) -> di
                         failure["cpu_nodes"] = cpu_placed_nodes(path, options)
                     report["side_by_side"].setdefault(key, {})[f"ORT {variant} {label}"] = failure
                     print(f"  ORT {variant} {label}: FAILED {json.dumps(failure)[:1500]}", flush=True)
+        for variant in OVERRIDE_VARIANTS:
+            label = f"ORT {variant} dims fixed at load, EXHAUSTIVE CUDA graph"
+            options = {**exhaustive, "enable_cuda_graph": "1"}
+            try:
+                group[label] = OrtRunner(paths[variant], options, dims={"batch": count,
+                                                                        "samples": int(seconds * 16000)})
+            except Exception as exc:
+                failure = {"error": f"{type(exc).__name__}: {str(exc)[:300]}",
+                           "cpu_nodes": cpu_placed_nodes(paths[variant], options)}
+                report["side_by_side"].setdefault(key, {})[label] = failure
+                print(f"  {label}: FAILED {json.dumps(failure)[:1500]}", flush=True)
         group["PyTorch fp16 eager"] = torch_runners["PyTorch fp16 eager"]
         report["side_by_side"].setdefault(key, {}).update(time_group(group, torch_runners, count, seconds, repeats))
         del group
@@ -845,7 +864,7 @@ def attention_round(arch: str, work: Path, out: Path | None, repeats: int) -> di
         key = f"{count} x {seconds:g} s"
         batch = batch_of(count, seconds)
         profiles = {}
-        for name, runner in {**runners, "PyTorch fp16 eager": torch_runners["PyTorch fp16 eager"]}.items():
+        for name, runner in {k: v for k, v in runners.items() if "mask" not in k and "seqstart" not in k}.items():
             try:
                 profiles[name] = kernel_profile(runner, batch)
             except Exception as exc:
@@ -863,16 +882,18 @@ def attention_round(arch: str, work: Path, out: Path | None, repeats: int) -> di
         report["kernels"][key] = profiles
         save()
 
-    # The runtime as users call it, with the memory-efficient-attention graph if it ran, and EXHAUSTIVE search.
-    variant = "fp16-convmm-seqstart" if "ORT fp16-convmm-seqstart EXHAUSTIVE" in runners else "fp16-convmm"
-    session_module.CUDA_OPTIONS = dict(exhaustive)
-    print(f"runtime end to end ({variant}, EXHAUSTIVE):", flush=True)
-    try:
-        report["transcriber"] = {f"{variant} EXHAUSTIVE": runtime_end_to_end(variant_model_dir(work, variant),
-                                                                             "fp16", repeats)}
-    except Exception as exc:
-        report["transcriber"] = {f"{variant} EXHAUSTIVE": {"error": f"{type(exc).__name__}: {exc}"[:500]}}
-    save()
+    # The runtime as users call it (the conv-as-matmuls graph), with the runtime's DEFAULT conv search and with
+    # EXHAUSTIVE; runtime_end_to_end interleaves three shapes, as a server's varied requests would.
+    report["transcriber"] = {}
+    for search in ("DEFAULT", "EXHAUSTIVE"):
+        session_module.CUDA_OPTIONS = {"cudnn_conv_algo_search": search}
+        print(f"runtime end to end (fp16-convmm, {search}):", flush=True)
+        try:
+            report["transcriber"][f"fp16-convmm {search}"] = runtime_end_to_end(
+                variant_model_dir(work, "fp16-convmm"), "fp16", repeats)
+        except Exception as exc:
+            report["transcriber"][f"fp16-convmm {search}"] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+        save()
     print_table(report)
     return report
 
