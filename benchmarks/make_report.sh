@@ -8,7 +8,9 @@ python benchmarks/report.py \
     $R/runtime_base_flash.json $R/runtime_base_1thread_flash.json $R/runtime_base_memory_flash.json \
     $R/runtime_large.json $R/runtime_large_memory.json \
     $R/ab_window_base_flash_24s.json $R/ab_window_bundled_flash_24s.json $R/ab_window_bundled_v2_v3_24s.json $R/ab_window_base_session5.json $R/ab_window_base_session5_1thread_10s.json $R/conv_matmul_base_spans.json \
-    $R/window_settings_base_spans.json $R/cuda_base_h100.json $R/cuda_base_h100_levers.json \
+    $R/window_settings_base_spans.json $R/cuda_base_h100_attention.json $R/cuda_base_h200_capture.json \
+    $R/cuda_base_h200_runtime_path.json $R/cuda_base_h100_attention_round1.json $R/cuda_base_h100_runtime_path_round1.json \
+    $R/cuda_base_h100.json $R/cuda_base_h100_levers.json \
     $R/window_accuracy_bundled.json $R/conv_matmul_large_channels_last.json $R/denormals_bundled.json \
     $R/decoder_speed_vs_base_int8.json $R/decoder_speed_vs_base_int8_noisy.json \
     $R/beam_loops_bundled_cathy.json $R/beam_loops_medium_fb_384_cathy.json \

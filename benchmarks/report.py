@@ -154,7 +154,9 @@ def _grid(label: str, groups: dict[str, dict]) -> list[str]:
 def cuda_section(name: str, data: dict, plots: Path | None) -> list[str]:
     gpu = data.get("gpu", {})
     title = {"levers": "cuDNN conv search and conv-as-matmuls levers",
-             "runtime-path": "runtime steps"}.get(data.get("round"), "systems")
+             "runtime-path": "runtime steps",
+             "attention": "attention-mask, fixed-shape and CUDA-graph levers",
+             "capture": "dimensions fixed at load and CUDA graphs"}.get(data.get("round"), "systems")
     lines = [f"### {name}: CUDA, {data['arch']} architecture, {title} side by side (model alone, IO binding)",
              f"_{gpu.get('nvidia_smi', '')}; onnxruntime {data['machine'].get('onnxruntime')}, torch "
              f"{gpu.get('torch')}, cuDNN {gpu.get('cudnn')}; {data['machine'].get('date')}; real-time factor "
@@ -172,6 +174,27 @@ def cuda_section(name: str, data: dict, plots: Path | None) -> list[str]:
                 lines.append(f"| {system} | fails: {row['error'][:80]} | |")
             else:
                 lines.append(f"| {system} | {row['max_abs_log_prob_diff']:.2g} | {row['greedy_agreement']:.4f} |")
+    if data.get("padded_row_vs_alone"):
+        lines += ["", "Padded row (a 6 s clip in a batch padded to 10 s) against the same clip alone:", "",
+                  "| system | max abs log-prob difference | greedy frame agreement |", "|---|---|---|"]
+        for system, row in data["padded_row_vs_alone"].items():
+            lines.append(f"| {system} | fails |  |" if "error" in row else
+                         f"| {system} | {row['max_abs_log_prob_diff']:.2g} | {row['greedy_agreement']:.4f} |")
+    for shape, checks in data.get("captured_vs_dynamic", {}).items():
+        lines += ["", f"{shape}, a new batch copied into the fixed buffers, against the dynamic session:", "",
+                  "| system | max abs log-prob difference | greedy frame agreement |", "|---|---|---|"]
+        for system, row in checks.items():
+            lines.append(f"| {system} | fails |  |" if "error" in row else
+                         f"| {system} | {row['max_abs_log_prob_diff']:.2g} | {row['greedy_agreement']:.4f} |")
+    for shape, profiles in data.get("kernels", {}).items():
+        lines += ["", f"GPU kernel time per run, {shape} (CUPTI through torch.profiler; wall time above):", "",
+                  "| system | GPU ms | by kind (ms) |", "|---|---|---|"]
+        for system, row in profiles.items():
+            if "error" in row:
+                lines.append(f"| {system} | fails | |")
+                continue
+            kinds = ", ".join(f"{kind} {ms:.2f}" for kind, ms in row["by_category_ms"].items() if ms >= 0.05)
+            lines.append(f"| {system} | {row['gpu_ms_per_run']:.2f} | {kinds} |")
     for precision, rows in data.get("transcriber", {}).items():
         if "error" in rows:
             lines += ["", f"Transcriber {precision} on CUDA fails: {rows['error'][:200]}"]
