@@ -63,6 +63,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "conv front-end in fp32; static: QDQ (see docs/export.md)",
     )
     parser.add_argument(
+        "--fp16-front-end",
+        choices=("auto", "conv"),
+        default="auto",
+        help="auto (default): the fp16 graph's conv front-end as channels-last matmuls where it can be rewritten "
+        "(1.6x faster at 16 x 30 s on an H100); conv: convolutions, as in the fp32 graph",
+    )
+    parser.add_argument(
         "--no-optimize",
         dest="optimize",
         action="store_false",
@@ -131,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
             thresholds=thresholds,
             validation_seconds=args.validation_seconds,
             int8_method=args.int8_method,
+            fp16_front_end=args.fp16_front_end,
             windows=args.windows,
             calibration_items=args.calibration_items,
         )

@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 
 INT8_PIPELINE_METHODS = ("auto", "dynamic", "dynamic-conv", "static")
+#: fp16 front-ends: ``auto`` = the conv front-end as matmuls where it can be rewritten (1.57x the plain graph at
+#: 16 x 30 s on an H100, docs/runtime.md "On CUDA"), else convolutions; ``conv`` = convolutions.
+FP16_FRONT_ENDS = ("auto", "conv")
 
 
 #: Opsets the TorchScript exporter is used with here (17 is the default; 14 is the first with the ops needed).
@@ -37,7 +40,7 @@ MAX_VALIDATION_SECONDS = 120.0
 
 
 def _check_options(opset: object, validation_seconds: object, calibration_items: object,
-                   thresholds: object, int8_method: str, wanted: list[str]) -> None:
+                   thresholds: object, int8_method: str, wanted: list[str], fp16_front_end: str = "auto") -> None:
     """Refuse option values before anything slow starts (a bad one used to fail deep inside, or exhaust memory)."""
     if isinstance(opset, bool) or not isinstance(opset, int) or opset not in OPSETS:
         raise InvalidOptionError(f"opset must be an integer from {OPSETS.start} to {OPSETS.stop - 1}, got {opset!r}")
@@ -54,6 +57,11 @@ def _check_options(opset: object, validation_seconds: object, calibration_items:
     if int8_method != "auto" and "int8" not in wanted:
         raise InvalidOptionError(f"int8_method {int8_method!r} applies to int8 only; add int8 to the precisions "
                                  f"(they are {wanted})")
+    if fp16_front_end not in FP16_FRONT_ENDS:
+        raise InvalidOptionError(f"fp16_front_end {fp16_front_end!r}: choose one of {FP16_FRONT_ENDS}")
+    if fp16_front_end != "auto" and "fp16" not in wanted:
+        raise InvalidOptionError(f"fp16_front_end {fp16_front_end!r} applies to fp16 only; add fp16 to the "
+                                 f"precisions (they are {wanted})")
 
 
 def _windows_pair(windows: object) -> tuple[float, float] | None:
@@ -105,6 +113,7 @@ def export_model(
     int8_method: str = "auto",
     calibration_items: int = 16,
     windows: Sequence[float] | None = None,
+    fp16_front_end: str = "auto",
 ) -> ExportReport:
     """Export a Hugging Face ``*ForCTC`` checkpoint to a w2v2-onnx model directory.
 
@@ -129,6 +138,10 @@ def export_model(
             trained model), ``dynamic`` (int8 MatMuls only, conv front-end in fp32) or ``static`` (QDQ, Conv
             + MatMul, per-channel, calibrated); see docs/export.md.
         calibration_items: clips of calibration audio used at most.
+        fp16_front_end: ``auto`` (the default: with ``optimize``, the conv front-end as channels-last matmuls
+            where it can be rewritten, its layer norms in fp16 too: 38 ms against 60 ms for the plain graph at
+            16 x 30 s on an H100, same accuracy; see docs/runtime.md, "On CUDA") or ``conv`` (the optimized fp32
+            graph converted as it is).
         windows: ``(chunk_length, chunk_context)`` in seconds, written to ``w2v2_onnx.json`` as the model's
             own window defaults for long inputs (docs/model-directory.md, ``windows``); None writes none, and
             the runtime uses its 20 s / 2 s. Checked by the runtime's window planner before the export runs.
@@ -152,7 +165,7 @@ def export_model(
     if int8_method not in INT8_PIPELINE_METHODS:
         raise InvalidOptionError(f"int8_method {int8_method!r}: choose one of {INT8_PIPELINE_METHODS}")
     thresholds = thresholds or Thresholds()
-    _check_options(opset, validation_seconds, calibration_items, thresholds, int8_method, wanted)
+    _check_options(opset, validation_seconds, calibration_items, thresholds, int8_method, wanted, fp16_front_end)
     windows = _windows_pair(windows)
     if calibration is not None and not Path(calibration).exists():
         raise ExportError(f"calibration source {calibration} does not exist (give a folder of audio or a "
@@ -185,6 +198,8 @@ def export_model(
     # The export wrapper patches the model's norms in place: the conv-as-matmul variant needs its own copy.
     rewrite = "int8" in wanted and int8_method in ("auto", "dynamic-conv")
     pristine = copy.deepcopy(loaded.model) if rewrite else None
+    fp16_matmuls = "fp16" in wanted and optimize and fp16_front_end == "auto"
+    pristine_fp16 = copy.deepcopy(loaded.model) if fp16_matmuls else None
     fp32_path = out / contract.onnx_file_name("fp32")
     with tempfile.TemporaryDirectory(prefix="w2v2_onnx_export_") as tmp:
         # The graph as exported: int8 quantizes it (see docs/export.md), fp32/fp16 may be optimized.
@@ -213,11 +228,21 @@ def export_model(
 
         files = {"fp32": fp32_path}
         if "fp16" in wanted:
-            from w2v2_onnx_export.fp16 import convert_fp16
+            from w2v2_onnx_export.fp16 import FP32_OPS, LAYER_NORM_OPS, convert_fp16
 
             start = time.perf_counter()
             files["fp16"] = out / contract.onnx_file_name("fp16")
-            convert_fp16(fp32_path, files["fp16"])
+            source, fp32_ops = fp32_path, FP32_OPS
+            if pristine_fp16 is not None:
+                rewritten = _export_conv_as_matmuls(pristine_fp16, loaded, "auto", Path(tmp), opset, base_config,
+                                                    report, for_cpu=False)
+                if rewritten is not None:
+                    source = rewritten[0]
+                    notes = optimize_fp32(source, loaded.model.config, probe_lengths=probe)
+                    report.notes.extend(f"fp16: {note}" for note in notes)
+                    # the layer norms' own kernels compute in fp32 on CUDA; as measured: fp16 in and out
+                    fp32_ops = tuple(op for op in FP32_OPS if op not in LAYER_NORM_OPS)
+            convert_fp16(source, files["fp16"], fp32_ops=fp32_ops)
             timings["fp16"] = time.perf_counter() - start
         if "int8" in wanted:
             from w2v2_onnx_export.quantize import quantize_int8
@@ -287,12 +312,13 @@ def _export_conv_as_matmuls(
 
     ``for_cpu`` adds the CPU levers of the int8 graph: the leading conv layers in cache-sized spans and
     attention as ONNX Runtime's ``MultiHeadAttention``. Without them the graph is the plain rewrite, which
-    fp16 conversion handles (the GPU benchmark's conv-as-matmuls lever)."""
+    the optimizer and the fp16 conversion handle: the fp16 export's front-end (``fp16_front_end='auto'``)."""
     from w2v2_onnx_export.attention import fused_attention
     from w2v2_onnx_export.conv_matmul import rewrite_conv_front_end
     from w2v2_onnx_export.onnx_export import export_onnx
     from w2v2_onnx_export.wrapper import CTCExportWrapper
 
+    precision = "int8" if for_cpu else "fp16"
     model.eval()
     # The wrapper first: it installs the masked GroupNorm that the rewrite carries over.
     wrapper = CTCExportWrapper(model, do_normalize=loaded.do_normalize).eval()
@@ -302,7 +328,7 @@ def _export_conv_as_matmuls(
         if int8_method == "dynamic-conv":
             raise ExportError(f"int8_method='dynamic-conv' cannot rewrite this front-end: {exc}; "
                               f"use int8_method='dynamic'") from exc
-        report.notes.append(f"int8: conv front-end left in fp32 ({exc})")
+        report.notes.append(f"{precision}: conv front-end left {'in fp32' if for_cpu else 'as convolutions'} ({exc})")
         return None
     path = tmp / "exported_conv_matmul.onnx"
     with fused_attention(model) if for_cpu else contextlib.nullcontext(False) as fused:
@@ -311,6 +337,7 @@ def _export_conv_as_matmuls(
     if fused:
         report.notes.append("int8: attention exported as ONNX Runtime's MultiHeadAttention (2-D key-padding mask)")
     report.notes.append(
-        f"int8: {len(encoder.kernels)} conv layers rewritten as channels-last matmuls before quantization "
-        f"(the first, weight {list(encoder.first_weight_shape)}, stays fp32)")
+        f"{precision}: {len(encoder.kernels)} conv layers rewritten as channels-last matmuls"
+        + (f" before quantization (the first, weight {list(encoder.first_weight_shape)}, stays fp32)"
+           if for_cpu else ""))
     return path, encoder.first_weight_shape

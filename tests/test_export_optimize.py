@@ -49,6 +49,19 @@ def test_fp16_of_the_fused_graph_runs_on_cpu(optimized: ExportReport) -> None:
     assert optimized.parity["fp16"]["argmax_agreement"] > 0.9
 
 
+def test_fp16_front_end_is_matmuls_by_default(optimized: ExportReport, tiny_group_checkpoint: Path,  # noqa: F811
+                                              tmp_path: Path) -> None:
+    # the front-end convs become matmuls; the positional conv stays a Conv; no mask Tile either way
+    convs = optimized.node_counts["fp32"]["Conv"]
+    assert convs > 2 and optimized.node_counts["fp16"]["Conv"] == 1
+    assert "Tile" not in optimized.node_counts["fp16"]
+    assert f"fp16: {convs - 1} conv layers rewritten as channels-last matmuls" in optimized.notes
+    plain = export_model(tiny_group_checkpoint, tmp_path / "plain", precisions=("fp16",), validate=False,
+                         fp16_front_end="conv")
+    assert plain.node_counts["fp16"]["Conv"] == convs
+    assert not any(note.startswith("fp16:") for note in plain.notes)
+
+
 def test_score_scaling_rewrite_is_exact() -> None:
     q = helper.make_tensor_value_info("q", TensorProto.FLOAT, [1, 2, 5, 4])
     k = helper.make_tensor_value_info("k", TensorProto.FLOAT, [1, 2, 4, 5])

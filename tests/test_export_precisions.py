@@ -249,6 +249,8 @@ def test_different_nodes_writing_one_tensor_are_refused():
     ({"calibration_items": 0}, "calibration_items must be a positive integer"),
     ({"thresholds": Thresholds(fp32_max_abs_diff=float("nan"))}, "threshold fp32_max_abs_diff must be a finite"),
     ({"int8_method": "static"}, "applies to int8 only"),
+    ({"fp16_front_end": "conv"}, "applies to fp16 only"),
+    ({"fp16_front_end": "matmul", "precisions": ("fp16",)}, "fp16_front_end 'matmul': choose one of"),
     ({"precisions": "fp32"}, "precisions must be a list of names"),
     ({"precisions": None}, "precisions must be a list of names"),
 ])
