@@ -174,16 +174,16 @@ def cuda_section(name: str, data: dict, plots: Path | None) -> list[str]:
                 lines.append(f"| {system} | fails: {row['error'][:80]} | |")
             else:
                 lines.append(f"| {system} | {row['max_abs_log_prob_diff']:.2g} | {row['greedy_agreement']:.4f} |")
-    if data.get("padded_row_vs_alone"):
-        lines += ["", "Padded row (a 6 s clip in a batch padded to 10 s) against the same clip alone:", "",
-                  "| system | max abs log-prob difference | greedy frame agreement |", "|---|---|---|"]
-        for system, row in data["padded_row_vs_alone"].items():
-            lines.append(f"| {system} | fails |  |" if "error" in row else
-                         f"| {system} | {row['max_abs_log_prob_diff']:.2g} | {row['greedy_agreement']:.4f} |")
-    for shape, checks in data.get("captured_vs_dynamic", {}).items():
-        lines += ["", f"{shape}, a new batch copied into the fixed buffers, against the dynamic session:", "",
-                  "| system | max abs log-prob difference | greedy frame agreement |", "|---|---|---|"]
-        for system, row in checks.items():
+    comparisons = {"Padded row (a 6 s clip in a batch padded to 10 s) against the same clip alone":
+                   data.get("padded_row_vs_alone")}
+    comparisons.update({f"{shape}, a new batch copied into the fixed buffers, against the dynamic session": checks
+                        for shape, checks in data.get("captured_vs_dynamic", {}).items()})
+    for title, rows in comparisons.items():
+        if not rows:
+            continue
+        lines += ["", f"{title}:", "", "| system | max abs log-prob difference | greedy frame agreement |",
+                  "|---|---|---|"]
+        for system, row in rows.items():
             lines.append(f"| {system} | fails |  |" if "error" in row else
                          f"| {system} | {row['max_abs_log_prob_diff']:.2g} | {row['greedy_agreement']:.4f} |")
     for shape, profiles in data.get("kernels", {}).items():
