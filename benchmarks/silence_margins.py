@@ -4,7 +4,7 @@ A script, not a test. The bundled model was trained on recordings trimmed to 0.2
 (``--trim-silence``), and the held-out cathy recordings are trimmed the same way, but users' recordings often
 start and end with a second or more of silence or room noise. Each held-out recording of the part asked gets
 ``M`` seconds on both sides of: digital zeros, or Gaussian noise at -60 / -40 dB below the recording's peak
-(seeded), and is transcribed alone with greedy decoding::
+(seeded), and is transcribed alone with greedy decoding; ``--trim-silence`` lets the runtime cut them first::
 
     python benchmarks/silence_margins.py --part dev --out benchmarks/results/silence_margins_bundled_dev.json
 """
@@ -45,6 +45,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", default="dev", choices=["dev", "test"])
     parser.add_argument("--margins", nargs="+", type=float, default=[0.5, 1.5])
+    parser.add_argument("--trim-silence", action="store_true",
+                        help="transcribe with trim_silence=True (the runtime cuts the margins as training did)")
     add_held_out_arguments(parser)
     args = parser.parse_args()
     transcriber = Transcriber(args.model, threads=args.threads)
@@ -54,7 +56,8 @@ def main() -> None:
     references = [text for _, text in rows]
 
     def greedy(audios: list[np.ndarray]) -> dict:
-        return error_rates([transcriber.transcribe(a, decoder="greedy").text for a in audios], references)
+        return error_rates([transcriber.transcribe(a, decoder="greedy", trim_silence=args.trim_silence).text
+                            for a in audios], references)
 
     rows_out = [{"margin_s": 0.0, "fill": "none", **greedy(recordings)}]
     print(rows_out[0], flush=True)
@@ -66,7 +69,7 @@ def main() -> None:
             print(row, flush=True)
             rows_out.append(row)
     report = {"kind": "silence_margins", "machine": machine_info(), "model": args.model or "bundled",
-              "part": args.part, "recordings": len(rows), "rows": rows_out}
+              "part": args.part, "recordings": len(rows), "trim_silence": args.trim_silence, "rows": rows_out}
     if args.out:
         write_json(report, args.out)
 
