@@ -56,13 +56,29 @@ def scores(hypotheses: list[str], references: list[str]) -> dict[str, float]:
     return {**error_rates(hypotheses, references), "exact": exact}
 
 
+#: Set by --trim-silence: each recording's leading and trailing silence is cut as ``transcribe(trim_silence=True)``
+#: cuts it, before the model hears it.
+TRIM_SILENCE = False
+
+
+def _input(transcriber: Transcriber, path: str) -> str | np.ndarray:
+    if not TRIM_SILENCE:
+        return path
+    from w2v2_onnx.audio import load_audio, speech_span
+
+    audio = load_audio(path, transcriber.sample_rate)
+    start, end = speech_span(audio, transcriber.sample_rate)
+    return audio[start:end]
+
+
 def acoustic(transcriber: Transcriber, rows: list[tuple[str, str]]) -> tuple[list[np.ndarray], float, float]:
     """Log-probabilities of every row, the model's seconds and the audio seconds."""
     transcriber.log_probs(rows[0][0])  # warm-up
     out, model_s = [], 0.0
     for path, _ in rows:
+        audio = _input(transcriber, path)
         start = time.perf_counter()
-        out.append(transcriber.log_probs(path))
+        out.append(transcriber.log_probs(audio))
         model_s += time.perf_counter() - start
     frames = sum(lp.shape[0] for lp in out)
     return out, model_s, frames * transcriber.config.frame_duration
@@ -160,14 +176,20 @@ def main() -> None:
                         help="also score closed-set recognition (Transcriber.match_phrases) on each set with at "
                         "most N distinct transcripts, choosing among them (e.g. the ten digit words)")
     parser.add_argument("--limit", type=int, default=None, help="first N rows per set (quick runs)")
+    parser.add_argument("--trim-silence", action="store_true",
+                        help="cut each recording's leading and trailing silence first, as "
+                        "transcribe(trim_silence=True) does")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    global TRIM_SILENCE
+    TRIM_SILENCE = args.trim_silence
 
     sets = dict(held_out(spec, args.seed) for spec in args.test)
     if args.limit:
         sets = {name: rows[:args.limit] for name, rows in sets.items()}
     result: dict = {"kind": "accuracy", "machine": machine_info(), "model_dir": args.model_dir,
-                    "seed": args.seed, "beam_width": args.beam_width, "lm": args.lm, "sets": {}}
+                    "seed": args.seed, "beam_width": args.beam_width, "lm": args.lm, "trim_silence": args.trim_silence,
+                    "sets": {}}
     print(json.dumps(result["machine"]))
 
     primary = Transcriber(args.model_dir, device="cpu", precision=args.precisions[0], threads=args.threads)

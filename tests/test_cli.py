@@ -39,6 +39,18 @@ def test_json_lines(tone_model_dir, audio_dir, capsys):
     assert record["words"][0]["word"] == "ONE" and record["duration"] > 0
 
 
+def test_trim_silence_flag(tone_model_dir, tmp_path, capsys):
+    path = tmp_path / "padded.wav"
+    sf.write(path, tm.synthesize("ONE", lead=2.0), tm.RATE)
+    assert main(["transcribe", str(path), "--model", str(tone_model_dir), "--format", "json", "--trim-silence"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["text"] == "ONE" and record["options"]["trim_silence"] is True
+    assert record["words"][0]["start"] == pytest.approx(2.0)
+    assert record["duration"] == pytest.approx(sf.info(path).duration)
+    assert main(["transcribe", str(path), "--model", str(tone_model_dir), "--format", "json", "--no-trim-silence"]) == 0
+    assert "trim_silence" not in json.loads(capsys.readouterr().out)["options"]
+
+
 @pytest.mark.parametrize("fmt", ["txt", "json", "srt", "vtt"])
 def test_output_dir_formats(tone_model_dir, audio_dir, tmp_path, fmt):
     out = tmp_path / "out"

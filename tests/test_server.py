@@ -430,3 +430,25 @@ def test_websocket_stream_sends_each_utterance_a_pause_ends(tone_transcriber):
     assert received.index(utterances[1]) < received.index(utterances[2]) < len(received) - 1
     assert received[-1]["final"] is True and received[-1]["text"] == " ".join(sentences)
     assert refused[-1]["status"] == 400 and "endpoint_silence must be a number of seconds" in refused[-1]["error"]
+
+
+def test_model_that_trims_silence_is_served_as_transcribe_serves_it(tone_model_dir, tmp_path):
+    import shutil
+
+    from w2v2_onnx import Transcriber
+
+    model = tmp_path / "model"
+    shutil.copytree(tone_model_dir, model)
+    config = json.loads((model / "w2v2_onnx.json").read_text())
+    (model / "w2v2_onnx.json").write_text(json.dumps({**config, "trim_silence": True}))
+    transcriber = Transcriber(model, device="cpu", threads=1)
+    padded = tm.synthesize("HELLO SERVER", lead=2.0)
+    want = transcriber.transcribe(padded)
+    with TestClient(create_app(transcriber)) as c:
+        response = c.post("/invocations", json={"speech_array": padded.tolist(), "sampling_rate": tm.RATE})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["text"] == want.text == "HELLO SERVER"
+    expected = [tm.char_start_seconds("HELLO SERVER", i, lead=2.0) for i in (0, 6)]
+    assert [w["start"] for w in body["words"]] == [w.start for w in want.words] == pytest.approx(expected)
+    assert body["duration"] == pytest.approx(padded.size / tm.RATE)

@@ -488,3 +488,52 @@ def test_bad_model_directory_windows_are_refused(tone_model_dir, tmp_path, entry
     (model / "w2v2_onnx.json").write_text(json.dumps(config | {"windows": entry}))
     with pytest.raises(ModelDirectoryError, match="'windows'"):
         Transcriber(model)
+
+
+def test_trim_silence_cuts_the_margins_and_keeps_the_input_times(tone_transcriber):
+    padded = tm.synthesize(TEXT, lead=2.0)
+    result = tone_transcriber.transcribe(padded, trim_silence=True)
+    assert result.text == TEXT and result.options["trim_silence"] is True
+    starts = [0, 6, 12, 17, 19]
+    assert [w.start for w in result.words] == pytest.approx([tm.char_start_seconds(TEXT, i, lead=2.0) for i in starts])
+    assert result.duration == pytest.approx(padded.size / tm.RATE)  # the input's duration, not the trimmed one
+    plain = tone_transcriber.transcribe(padded)
+    assert [w.start for w in plain.words] == [w.start for w in result.words]
+    assert "trim_silence" not in plain.options
+    # silence only, and lists of inputs, go through as before
+    assert tone_transcriber.transcribe(np.zeros(16000, np.float32), trim_silence=True).text == ""
+    many = tone_transcriber.transcribe([padded, tm.synthesize("AB")], trim_silence=True)
+    assert [r.text for r in many] == [TEXT, "AB"]
+    with pytest.raises(InvalidOptionError, match="trim_silence must be True, False or None"):
+        tone_transcriber.transcribe(padded, trim_silence="yes")
+
+
+def test_speech_span_matches_the_training_trim():
+    from w2v2_onnx.audio import speech_span
+    from w2v2_onnx_finetune.audio import trim_silence
+
+    rng = np.random.default_rng(0)
+    tone = (0.5 * np.sin(np.arange(8000) / 3)).astype(np.float32)
+    for lead, noise in ((1.0, 0.0), (0.3, 1e-4), (0.0, 0.0)):
+        audio = np.concatenate([np.zeros(int(lead * 16000), np.float32), tone, np.zeros(16000, np.float32)])
+        audio = audio + (noise * rng.standard_normal(audio.size)).astype(np.float32)
+        start, end = speech_span(audio, 16000)
+        np.testing.assert_array_equal(audio[start:end], trim_silence(audio, margin_s=0.2))
+        assert start == max(0, int(lead * 16000) - 3200) and end == int(lead * 16000) + 8000 + 3200
+    assert speech_span(np.zeros(16000, np.float32), 16000) == (0, 16000)
+    assert speech_span(np.ones(100, np.float32), 16000) == (0, 100)
+
+
+def test_model_directory_can_make_trimming_its_default(tone_model_dir, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(tone_model_dir, model)
+    config = json.loads((model / "w2v2_onnx.json").read_text())
+    (model / "w2v2_onnx.json").write_text(json.dumps({**config, "trim_silence": True}))
+    transcriber = Transcriber(model, device="cpu", threads=1)
+    padded = tm.synthesize(TEXT, lead=2.0)
+    assert transcriber.transcribe(padded).options["trim_silence"] is True
+    assert "trim_silence" not in transcriber.transcribe(padded, trim_silence=False).options
+    assert "trim_silence" not in transcriber.stream().finish().options  # streams never trim
+    (model / "w2v2_onnx.json").write_text(json.dumps({**config, "trim_silence": "yes"}))
+    with pytest.raises(ModelDirectoryError, match="'trim_silence' must be true or false"):
+        Transcriber(model, device="cpu")

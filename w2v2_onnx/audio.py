@@ -246,6 +246,33 @@ def _open_soundfile(name: str, opener, target_rate: int) -> AudioSource:
                        _opener=opener)
 
 
+#: Silence trimming as the bundled model's training data was trimmed (finetune's ``trim_silence``): a 20 ms frame
+#: is silent when its RMS is more than 40 dB below the loudest frame's; 0.2 s of silence stays on each side.
+TRIM_THRESHOLD_DB = -40.0
+TRIM_MARGIN_SECONDS = 0.2
+
+
+def speech_span(samples: np.ndarray, sample_rate: int, *, threshold_db: float = TRIM_THRESHOLD_DB,
+                margin_seconds: float = TRIM_MARGIN_SECONDS) -> tuple[int, int]:
+    """The sample range ``[start, end)`` from the first to the last loud 20 ms frame, widened by
+    ``margin_seconds`` on each side (within the signal): what is left when leading and trailing silence is cut.
+
+    A frame is loud when its RMS is within ``-threshold_db`` dB of the loudest frame's. A signal with no loud
+    frame, or shorter than two frames, keeps its whole range.
+    """
+    frame = max(1, round(0.02 * sample_rate))
+    count = samples.size // frame
+    if count < 2:
+        return 0, samples.size
+    frames = samples[:count * frame].reshape(count, frame).astype(np.float64)
+    rms = np.sqrt(np.mean(frames * frames, axis=1) + 1e-12)
+    loud = np.flatnonzero(20 * np.log10(rms / rms.max()) > threshold_db)
+    if loud.size == 0 or rms.max() <= 1e-6:  # digital silence (or nearly): nothing to find
+        return 0, samples.size
+    margin = int(margin_seconds * sample_rate)
+    return max(0, int(loud[0]) * frame - margin), min(samples.size, (int(loud[-1]) + 1) * frame + margin)
+
+
 def load_audio(audio: AudioInput, target_rate: int, sample_rate: int | None = None) -> np.ndarray:
     """Decode any supported input to float32 mono at ``target_rate`` in one array."""
     return open_audio(audio, target_rate, sample_rate).read_all()

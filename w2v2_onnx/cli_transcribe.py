@@ -37,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hotwords", nargs="*", default=None, help="words to favour in beam search")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--chunk-length", type=float, default=None, help="window length in seconds for long audio")
+    parser.add_argument("--trim-silence", action=argparse.BooleanOptionalAction, default=None,
+                        help="cut leading and trailing silence before the model hears it (default: the model "
+                        "directory's setting)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -147,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
     options = {k: v for k, v in dict(decoder=args.decoder, lm=False if args.no_lm else args.lm,
                                      beam_width=args.beam_width, alpha=args.alpha,
                                      beta=args.beta, hotwords=args.hotwords, batch_size=args.batch_size,
-                                     chunk_length=args.chunk_length).items() if v is not None}
+                                     chunk_length=args.chunk_length,
+                                     trim_silence=args.trim_silence).items() if v is not None}
     try:
         transcriber.check_options(**options)  # once, not once per file
     except W2V2OnnxError as exc:

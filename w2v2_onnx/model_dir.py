@@ -48,6 +48,7 @@ class ModelConfig:
     do_normalize: bool = True
     language_model: ModelLanguageModel | None = None
     windows: tuple[float, float] | None = None  # the model's own (chunk_length, chunk_context) defaults, seconds
+    trim_silence: bool = False  # the model's own default for Transcriber.transcribe(trim_silence=None)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -178,6 +179,11 @@ def load_model_config(model: str | os.PathLike) -> ModelConfig:
         config = replace(config, language_model=_language_model(raw["language_model"], path, config_path))
     if "windows" in raw:
         config = replace(config, windows=_windows(raw["windows"], config, config_path))
+    if "trim_silence" in raw:
+        if not isinstance(raw["trim_silence"], bool):
+            raise ModelDirectoryError(f"{config_path}: 'trim_silence' must be true or false, "
+                                      f"got {raw['trim_silence']!r}")
+        config = replace(config, trim_silence=raw["trim_silence"])
     return config
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 
@@ -105,3 +106,11 @@ class PhraseMatch:
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict of the match."""
         return asdict(self)
+
+
+def shifted_words(words: Sequence[Word], offset: float) -> tuple[Word, ...]:
+    """``words`` with their times moved ``offset`` seconds later: back to the input as given when the model heard
+    it from ``offset`` on (``trim_silence``)."""
+    if not offset:
+        return tuple(words)
+    return tuple(replace(w, start=round(w.start + offset, 3), end=round(w.end + offset, 3)) for w in words)

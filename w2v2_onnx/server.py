@@ -21,13 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from w2v2_onnx.audio import load_audio
+from w2v2_onnx.audio import load_audio, speech_span
 from w2v2_onnx.batcher import MicroBatcher, QueueFullError
 from w2v2_onnx.beam import MAX_BEAM_WIDTH
 from w2v2_onnx.checks import is_finite_number
 from w2v2_onnx.errors import InferenceError, InvalidOptionError, MissingDependencyError, W2V2OnnxError
 from w2v2_onnx.formats import finite_or_none
 from w2v2_onnx.phrases import SpelledPhrase, checked_min_margin, match_frames, spell_phrases
+from w2v2_onnx.results import shifted_words
 from w2v2_onnx.streaming import PCM_TYPES, TranscriptionStream, split_pcm
 from w2v2_onnx.transcriber import Transcriber
 
@@ -243,8 +244,8 @@ def _merged_options(query: dict[str, Any], body: dict[str, Any], settings: Serve
     return options
 
 
-def _words(result: Any) -> list[dict[str, Any]]:
-    return [{"start": w.start, "end": w.end, "word": w.word, "probability": w.probability} for w in result.words]
+def _words_of(words: Any) -> list[dict[str, Any]]:
+    return [{"start": w.start, "end": w.end, "word": w.word, "probability": w.probability} for w in words]
 
 
 async def _send_utterances(websocket: WebSocket, stream: TranscriptionStream) -> None:
@@ -289,13 +290,19 @@ def create_app(transcriber: Transcriber, settings: ServerSettings | None = None)
         return audio, phrases, options
 
     async def recognize(audio: np.ndarray, phrases: _PhraseQuery | None, options: dict[str, Any]) -> dict[str, Any]:
-        frames = await batcher.submit(audio)
+        start = 0
+        if phrases is None and transcriber.config.trim_silence:  # as transcribe() with the model's default
+            start, end = speech_span(audio, rate)
+            frames = await batcher.submit(audio[start:end])
+        else:
+            frames = await batcher.submit(audio)
         if phrases is not None:
             match = await asyncio.to_thread(match_frames, frames, phrases.phrases, transcriber.config.vocabulary,
                                             audio.size / rate, phrases.min_margin)
             return finite_or_none(match.to_dict())
         decoded = await asyncio.to_thread(transcriber.decode, frames, **options)
-        return {"text": decoded.text, "words": _words(decoded), "duration": round(audio.size / rate, 6)}
+        words = shifted_words(decoded.words, start / rate)
+        return {"text": decoded.text, "words": _words_of(words), "duration": round(audio.size / rate, 6)}
 
     async def ping(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "sample_rate": rate, "precision": transcriber.precision,
@@ -362,7 +369,7 @@ def create_app(transcriber: Transcriber, settings: ServerSettings | None = None)
                                              "binary messages")
                     result = await asyncio.to_thread(stream.finish)
                     await _send_utterances(websocket, stream)
-                    await websocket.send_json({"final": True, "text": result.text, "words": _words(result),
+                    await websocket.send_json({"final": True, "text": result.text, "words": _words_of(result.words),
                                                "duration": result.duration})
                     await websocket.close()
                     return

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from w2v2_onnx.audio import AudioInput, AudioSource, open_audio
+from w2v2_onnx.audio import AudioInput, AudioSource, open_audio, speech_span
 from w2v2_onnx.checks import MAX_THREADS
 from w2v2_onnx.errors import DeviceNotAvailableError, InvalidOptionError, ModelDirectoryError
 from w2v2_onnx.greedy import best_path, checked_log_probs, collapse, greedy_decode, tokens_to_words
 from w2v2_onnx.model_dir import ModelLanguageModel, load_model_config, resolve_model
-from w2v2_onnx.results import Decoded, PhraseMatch, Transcription
+from w2v2_onnx.results import Decoded, PhraseMatch, Transcription, shifted_words
 from w2v2_onnx.session import OnnxModel, provider_names, resolve_device
 from w2v2_onnx.windows import Window, WindowPlan, iter_windows, make_plan
 
@@ -137,6 +137,7 @@ class Transcriber:
         beta: float | None = None,
         hotwords: Sequence[str] | None = None,
         hotword_weight: float | None = None,
+        trim_silence: bool | None = None,
     ) -> Transcription | list[Transcription]:
         """Transcribe one input, or a list of inputs (then a list of results in the same order).
 
@@ -158,6 +159,10 @@ class Transcriber:
                 is the model directory's language model, if it ships one, with its tuned ``alpha`` and
                 ``beta``; False is none.
             beam_width, alpha, beta, hotwords, hotword_weight: beam-search options (``decoder="beam"``).
+            trim_silence: cut leading and trailing silence (20 ms frames more than 40 dB below the loudest),
+                keeping 0.2 s on each side, before the model hears the input, as the bundled model's training
+                data was trimmed. Reads each input whole; word times stay those of the input as given. None
+                (default): the model directory's own setting (``trim_silence`` in ``w2v2_onnx.json``), else off.
 
         Returns:
             A :class:`Transcription`, or a list of them for a list input.
@@ -169,17 +174,25 @@ class Transcriber:
         plan, beam, options = self._prepare(
             decoder=decoder, word_timestamps=word_timestamps, batch_size=batch_size, chunk_length=chunk_length,
             chunk_context=chunk_context, lm=lm, beam_width=beam_width, alpha=alpha, beta=beta, hotwords=hotwords,
-            hotword_weight=hotword_weight)
+            hotword_weight=hotword_weight, trim_silence=trim_silence)
         batch_size = options["batch_size"]
 
         single = not isinstance(audio, list | tuple)
         items = [audio] if single else list(audio)
         sources = [open_audio(item, self.sample_rate, sample_rate) for item in items]
+        durations = [source.duration for source in sources]
+        offsets = [0.0] * len(sources)
+        if options.get("trim_silence"):
+            for index, source in enumerate(sources):
+                samples = source.read_all()
+                start, end = speech_span(samples, self.sample_rate)
+                sources[index] = open_audio(samples[start:end], self.sample_rate)
+                offsets[index] = start / self.sample_rate
         results = []
-        for collected in self._run(sources, plan, batch_size, keep_log_probs=beam is not None):
+        for index, collected in enumerate(self._run(sources, plan, batch_size, keep_log_probs=beam is not None)):
             decoded = self._decode(collected, beam)
-            words = decoded.words if word_timestamps else ()
-            results.append(Transcription(decoded.text, words, round(collected.source.duration, 6), options))
+            words = shifted_words(decoded.words, offsets[index]) if word_timestamps else ()
+            results.append(Transcription(decoded.text, words, round(durations[index], 6), options))
         return results[0] if single else results
 
     def check_options(self, **options: Any) -> None:
@@ -241,6 +254,7 @@ class Transcriber:
         rate = self.sample_rate if sample_rate is None else check_sample_rate(sample_rate)
         plan, _, options = self._prepare(word_timestamps=word_timestamps, batch_size=1,
                                          chunk_length=chunk_length, chunk_context=chunk_context, **decoding)
+        options.pop("trim_silence", None)  # a live stream cannot know where its speech will end
         return TranscriptionStream(self, Windower(plan), options, decoding, rate, endpoint_silence)
 
     @property
@@ -251,14 +265,19 @@ class Transcriber:
 
     def _prepare(self, *, decoder: str | None = None, word_timestamps: bool = True, batch_size: int | None = None,
                  chunk_length: float | None = None, chunk_context: float | None = None,
-                 **beam: Any) -> tuple[Any, Any, dict[str, Any]]:
+                 trim_silence: bool | None = None, **beam: Any) -> tuple[Any, Any, dict[str, Any]]:
         """The window plan, the beam decoder (or None) and the echoed options of a transcribe call, checked."""
         decoder, decoder_object, beam_options = self._decoder(decoder, beam)
         batch_size = self._checked_batch_size(batch_size)
         plan, chunk_length, chunk_context = self._plan(chunk_length, chunk_context)
+        if trim_silence is not None and not isinstance(trim_silence, bool):
+            raise InvalidOptionError(f"trim_silence must be True, False or None, got {trim_silence!r}")
+        trim_silence = self.config.trim_silence if trim_silence is None else trim_silence
         options = dict(decoder=decoder, word_timestamps=word_timestamps, batch_size=batch_size,
                        chunk_length=chunk_length, chunk_context=chunk_context, precision=self.precision,
                        device=self.device, **{k: (str(v) if k == "lm" else v) for k, v in beam_options.items()})
+        if trim_silence:
+            options["trim_silence"] = True
         return plan, decoder_object, options
 
     def _decoder(self, decoder: str | None, beam: dict[str, Any]) -> tuple[str, Any, dict[str, Any]]:
