@@ -17,7 +17,8 @@ python benchmarks/report.py \
     $R/accuracy_small_fb_v6_bundled.json $R/accuracy_small_fb_v6_bundled_keywords_unused.json \
     $R/match_small_fb_v6_bundled.json $R/phrase_rejection_small_fb_v6_bundled.json \
     $R/pause_cuts_bundled_test.json $R/pause_cuts_bundled_dev.json $R/endpoints_bundled_test_gap1.json $R/endpoints_bundled_dev_gap1.json \
-    $R/endpoints_bundled_test_gap0.json $R/silence_margins_bundled_dev.json \
+    $R/endpoints_bundled_test_gap0.json $R/trim_silence/silence_margins_test.json $R/trim_silence/silence_margins_test_trimmed.json \
+    $R/trim_silence/silence_margins_dev.json $R/trim_silence/silence_margins_dev_trimmed.json $R/silence_margins_bundled_dev.json \
     $R/accuracy_small_fb_v5_bundled.json $R/accuracy_small_fb_v5_bundled_keywords_unused_tuned_weights.json \
     $R/accuracy_small_fb_v5_bundled_keywords_unused.json \
     $R/match_small_fb_v5_bundled.json $R/phrase_rejection_small_fb_v5_bundled.json \

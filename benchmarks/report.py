@@ -399,8 +399,9 @@ def endpoints_section(name: str, data: dict) -> list[str]:
 
 
 def silence_margins_section(name: str, data: dict) -> list[str]:
+    trimmed = ", the runtime trimming silence first (`trim_silence=True`)" if data.get("trim_silence") else ""
     lines = [f"### {name}: silence around speech ({data['model']}, cathy {data['part']} part, "
-             f"{data['recordings']} recordings, greedy)", f"_{machine_line(data)}_", "",
+             f"{data['recordings']} recordings, greedy{trimmed})", f"_{machine_line(data)}_", "",
              "| margin on each side | fill | WER | CER |", "|---|---|---|---|"]
     lines += [f"| {r['margin_s']:g} s | {r['fill']} | {r['wer']:.4f} | {r['cer']:.4f} |" for r in data["rows"]]
     return lines + [""]
