@@ -50,6 +50,16 @@ def held_out(spec_text: str, seed: int) -> tuple[str, list[tuple[str, str]]]:
     return name, [(str(u.audio_path), u.text) for u in rows]
 
 
+def decision_sets(data: str, keywords_unused: str, seed: int = 0) -> dict[str, list[tuple[str, str]]]:
+    """The dev sets the bundling rules decide on: the cathy dev part, and the seeded dev half of the keyword
+    recordings training never drew (``keywords_unused``: recipes/keywords_unused.py's manifest), the half
+    benchmarks/phrase_rejection.py tunes on."""
+    _, cathy = held_out(f"{data}/cathy:group=prompt_id,eval=0.1,dev=0.1,part=dev", seed)
+    _, keywords = held_out(f"{keywords_unused}:name=keywords_unused,role=eval", seed)
+    order = np.random.default_rng(0).permutation(len(keywords))
+    return {"cathy_dev": cathy, "keywords_dev_half": [keywords[i] for i in order[: len(keywords) // 2]]}
+
+
 def scores(hypotheses: list[str], references: list[str]) -> dict[str, float]:
     """Corpus WER and CER, and the share of utterances exactly right."""
     exact = float(np.mean([h == r for h, r in zip(hypotheses, references, strict=True)]))

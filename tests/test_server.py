@@ -433,14 +433,9 @@ def test_websocket_stream_sends_each_utterance_a_pause_ends(tone_transcriber):
 
 
 def test_model_that_trims_silence_is_served_as_transcribe_serves_it(tone_model_dir, tmp_path):
-    import shutil
-
     from w2v2_onnx import Transcriber
 
-    model = tmp_path / "model"
-    shutil.copytree(tone_model_dir, model)
-    config = json.loads((model / "w2v2_onnx.json").read_text())
-    (model / "w2v2_onnx.json").write_text(json.dumps({**config, "trim_silence": True}))
+    model = tm.copy_with_config(tone_model_dir, tmp_path / "model", trim_silence=True)
     transcriber = Transcriber(model, device="cpu", threads=1)
     padded = tm.synthesize("HELLO SERVER", lead=2.0)
     want = transcriber.transcribe(padded)

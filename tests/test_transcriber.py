@@ -525,15 +525,12 @@ def test_speech_span_matches_the_training_trim():
 
 
 def test_model_directory_can_make_trimming_its_default(tone_model_dir, tmp_path):
-    model = tmp_path / "model"
-    shutil.copytree(tone_model_dir, model)
-    config = json.loads((model / "w2v2_onnx.json").read_text())
-    (model / "w2v2_onnx.json").write_text(json.dumps({**config, "trim_silence": True}))
+    model = tm.copy_with_config(tone_model_dir, tmp_path / "model", trim_silence=True)
     transcriber = Transcriber(model, device="cpu", threads=1)
     padded = tm.synthesize(TEXT, lead=2.0)
     assert transcriber.transcribe(padded).options["trim_silence"] is True
     assert "trim_silence" not in transcriber.transcribe(padded, trim_silence=False).options
     assert "trim_silence" not in transcriber.stream().finish().options  # streams never trim
-    (model / "w2v2_onnx.json").write_text(json.dumps({**config, "trim_silence": "yes"}))
+    bad = tm.copy_with_config(tone_model_dir, tmp_path / "bad", trim_silence="yes")
     with pytest.raises(ModelDirectoryError, match="'trim_silence' must be true or false"):
-        Transcriber(model, device="cpu")
+        Transcriber(bad, device="cpu")

@@ -133,3 +133,13 @@ def copy_with_language_model(model: Path, work: Path, entry: dict | None = None)
     entry = {"path": "lm.arpa", "alpha": 0.3, "beta": 1.5} if entry is None else entry
     (model / "w2v2_onnx.json").write_text(json.dumps(config | {"language_model": entry}))
     return model
+
+
+def copy_with_config(model: Path, target: Path, **entries: object) -> Path:
+    """A copy of a tone model directory at ``target`` whose ``w2v2_onnx.json`` has ``entries`` added."""
+    import shutil
+
+    shutil.copytree(model, target)
+    config = json.loads((target / "w2v2_onnx.json").read_text())
+    (target / "w2v2_onnx.json").write_text(json.dumps(config | entries))
+    return target

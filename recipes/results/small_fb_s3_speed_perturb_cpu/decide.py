@@ -10,10 +10,8 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
-from accuracy import held_out  # noqa: E402
+from accuracy import decision_sets  # noqa: E402
 from decoder_speed import error_rates  # noqa: E402
 
 from w2v2_onnx import Transcriber  # noqa: E402
@@ -25,12 +23,8 @@ KEYWORDS_UNUSED = os.environ.get("KEYWORDS_UNUSED", "/tmp/kw/manifest.tsv")
 def main() -> None:
     model = None if sys.argv[1] == "bundled" else sys.argv[1]
     transcriber = Transcriber(model, precision="int8", threads=2)
-    _, cathy = held_out(f"{DATA}/cathy:group=prompt_id,eval=0.1,dev=0.1,part=dev", 0)
-    _, keywords = held_out(f"{KEYWORDS_UNUSED}:name=keywords_unused,role=eval", 0)
-    order = np.random.default_rng(0).permutation(len(keywords))
-    keywords_dev = [keywords[i] for i in order[: len(keywords) // 2]]
     out = {}
-    for name, rows in (("cathy_dev", cathy), ("keywords_dev_half", keywords_dev)):
+    for name, rows in decision_sets(DATA, KEYWORDS_UNUSED).items():
         hypotheses = [transcriber.transcribe(path, decoder="greedy").text for path, _ in rows]
         out[name] = {"n": len(rows), **error_rates(hypotheses, [text for _, text in rows])}
         print(name, out[name], flush=True)
