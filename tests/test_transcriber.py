@@ -534,3 +534,17 @@ def test_model_directory_can_make_trimming_its_default(tone_model_dir, tmp_path)
     bad = tm.copy_with_config(tone_model_dir, tmp_path / "bad", trim_silence="yes")
     with pytest.raises(ModelDirectoryError, match="'trim_silence' must be true or false"):
         Transcriber(bad, device="cpu")
+
+
+def test_inputs_longer_than_the_trim_limit_are_left_whole(tone_transcriber, monkeypatch):
+    import w2v2_onnx.transcriber as transcriber_module
+
+    def not_called(*args, **kwargs):
+        raise AssertionError("a long input must not be read whole for trimming")
+
+    monkeypatch.setattr(transcriber_module, "TRIM_MAX_SECONDS", 3.0)
+    monkeypatch.setattr(transcriber_module, "speech_span", not_called)
+    padded = tm.synthesize("AB", lead=2.0)  # 4.3 s: over the (patched) limit, so nothing is cut
+    result = tone_transcriber.transcribe(padded, trim_silence=True)
+    assert result.text == "AB"
+    assert result.words[0].start == pytest.approx(tone_transcriber.transcribe(padded).words[0].start)

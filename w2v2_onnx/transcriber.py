@@ -161,8 +161,9 @@ class Transcriber:
             beam_width, alpha, beta, hotwords, hotword_weight: beam-search options (``decoder="beam"``).
             trim_silence: cut leading and trailing silence (20 ms frames more than 40 dB below the loudest),
                 keeping 0.2 s on each side, before the model hears the input, as the bundled model's training
-                data was trimmed. Reads each input whole; word times stay those of the input as given. None
-                (default): the model directory's own setting (``trim_silence`` in ``w2v2_onnx.json``), else off.
+                data was trimmed. Reads each input whole, so inputs longer than ``TRIM_MAX_SECONDS`` (10 minutes)
+                are left as they are; word times stay those of the input as given. None (default): the model
+                directory's own setting (``trim_silence`` in ``w2v2_onnx.json``), else off.
 
         Returns:
             A :class:`Transcription`, or a list of them for a list input.
@@ -184,6 +185,8 @@ class Transcriber:
         offsets = [0.0] * len(sources)
         if options.get("trim_silence"):
             for index, source in enumerate(sources):
+                if source.duration > TRIM_MAX_SECONDS:  # read whole, an hour would cost ~230 MB; edges matter little
+                    continue
                 samples = source.read_all()
                 start, end = speech_span(samples, self.sample_rate)
                 sources[index] = open_audio(samples[start:end], self.sample_rate)
@@ -519,6 +522,10 @@ class Transcriber:
             log_probs, frames = self.model.run(batch, lengths)
         return [log_probs[row, window.keep_from:int(frames[row]) if window.keep_to is None else window.keep_to]
                 for row, window in enumerate(windows)]
+
+
+#: Inputs longer than this are not trimmed (trimming reads an input whole; long files stream in windows).
+TRIM_MAX_SECONDS = 600.0
 
 
 def _refuse_unknown(options: dict[str, Any], method: Any, what: str, allowed_name: str,
