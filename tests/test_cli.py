@@ -49,6 +49,12 @@ def test_trim_silence_flag(tone_model_dir, tmp_path, capsys):
     assert record["duration"] == pytest.approx(sf.info(path).duration)
     assert main(["transcribe", str(path), "--model", str(tone_model_dir), "--format", "json", "--no-trim-silence"]) == 0
     assert "trim_silence" not in json.loads(capsys.readouterr().out)["options"]
+    two = tmp_path / "two.wav"
+    sf.write(two, np.concatenate([tm.synthesize("ONE", lead=1.0), tm.synthesize("TWO", lead=0.5)]), tm.RATE)
+    assert main(["transcribe", str(two), "--model", str(tone_model_dir), "--split-at-pauses", "0.3"]) == 0
+    assert capsys.readouterr().out == "ONE TWO\n"
+    assert main(["transcribe", str(two), "--model", str(tone_model_dir), "--split-at-pauses", "0"]) == 2
+    assert "split_at_pauses must be a number of seconds" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("fmt", ["txt", "json", "srt", "vtt"])

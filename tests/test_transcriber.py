@@ -548,3 +548,43 @@ def test_inputs_longer_than_the_trim_limit_are_left_whole(tone_transcriber, monk
     result = tone_transcriber.transcribe(padded, trim_silence=True)
     assert result.text == "AB"
     assert result.words[0].start == pytest.approx(tone_transcriber.transcribe(padded).words[0].start)
+
+
+def test_split_at_pauses_transcribes_each_stretch_on_its_own(tone_transcriber):
+    first, second = tm.synthesize("HELLO", lead=1.0), tm.synthesize("WORLD", lead=0.5)
+    audio = np.concatenate([first, second])  # a 1.5 s pause between the words, no word delimiter tone
+    assert tone_transcriber.transcribe(audio).text == "HELLOWORLD"
+    result = tone_transcriber.transcribe(audio, split_at_pauses=0.3)
+    assert result.text == "HELLO WORLD" and result.options["split_at_pauses"] == 0.3
+    expected = [tm.char_start_seconds("HELLO", 0, lead=1.0), first.size / tm.RATE + 0.5]
+    assert [w.start for w in result.words] == pytest.approx(expected)
+    assert result.duration == pytest.approx(audio.size / tm.RATE)
+    assert tone_transcriber.transcribe(audio, split_at_pauses=2.0).text == "HELLOWORLD"  # the pause is shorter
+    assert tone_transcriber.transcribe(audio, split_at_pauses=0.3, word_timestamps=False).words == ()
+    for bad in (0, -1.0, 20.0, "0.5", True, float("nan")):
+        with pytest.raises(InvalidOptionError, match="split_at_pauses must be a number of seconds from 0.05 to 10"):
+            tone_transcriber.transcribe(audio, split_at_pauses=bad)
+
+
+def test_speech_segments_split_at_long_pauses_only():
+    from w2v2_onnx.audio import speech_segments, speech_span
+
+    tone = (0.5 * np.sin(np.arange(8000) / 3)).astype(np.float32)
+    silence = [np.zeros(int(s * 16000), np.float32) for s in (1.0, 0.6, 0.2, 1.0)]
+    audio = np.concatenate([silence[0], tone, silence[1], tone, silence[2], tone, silence[3]])
+    # tones at 16000, 33600 and 44800 (8000 samples each); 0.2 s margins, never past the middle of a pause
+    assert speech_segments(audio, 16000, 0.5) == [(12800, 27200), (30400, 56000)]
+    assert speech_segments(audio, 16000, 0.1) == [(12800, 27200), (30400, 43200), (43200, 56000)]
+    assert speech_segments(audio, 16000, 5.0) == [speech_span(audio, 16000)]
+    assert speech_segments(np.zeros(16000, np.float32), 16000, 0.5) == [(0, 16000)]
+
+
+def test_model_directory_can_make_splitting_its_default(tone_model_dir, tmp_path):
+    model = tm.copy_with_config(tone_model_dir, tmp_path / "model", split_at_pauses=0.3)
+    transcriber = Transcriber(model, device="cpu", threads=1)
+    audio = np.concatenate([tm.synthesize("HELLO", lead=1.0), tm.synthesize("WORLD", lead=0.5)])
+    assert transcriber.transcribe(audio).text == "HELLO WORLD"
+    assert "split_at_pauses" not in transcriber.stream().finish().options
+    bad = tm.copy_with_config(tone_model_dir, tmp_path / "bad", split_at_pauses=0)
+    with pytest.raises(ModelDirectoryError, match="'split_at_pauses' must be a number of seconds"):
+        Transcriber(bad, device="cpu")

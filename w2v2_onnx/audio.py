@@ -23,6 +23,7 @@ from w2v2_onnx.errors import (
     AudioFileNotFoundError,
     AudioShapeError,
     AudioValueError,
+    InvalidOptionError,
     SampleRateError,
 )
 
@@ -250,6 +251,55 @@ def _open_soundfile(name: str, opener, target_rate: int) -> AudioSource:
 #: is silent when its RMS is more than 40 dB below the loudest frame's; 0.2 s of silence stays on each side.
 TRIM_THRESHOLD_DB = -40.0
 TRIM_MARGIN_SECONDS = 0.2
+
+
+#: The pause lengths ``split_at_pauses`` accepts, in seconds.
+PAUSE_RANGE = (0.05, 10.0)
+
+
+def checked_pause(value: object, what: str = "split_at_pauses") -> float:
+    """``value`` as a pause length in seconds within :data:`PAUSE_RANGE`.
+
+    Raises:
+        InvalidOptionError: not a finite number in that range.
+    """
+    low, high = PAUSE_RANGE
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= float(value) <= high:
+        raise InvalidOptionError(f"{what} must be a number of seconds from {low:g} to {high:g}, got {value!r}")
+    return float(value)
+
+
+def speech_segments(samples: np.ndarray, sample_rate: int, min_pause_seconds: float, *,
+                    threshold_db: float = TRIM_THRESHOLD_DB,
+                    margin_seconds: float = TRIM_MARGIN_SECONDS) -> list[tuple[int, int]]:
+    """The stretches of speech between pauses of at least ``min_pause_seconds``, as ``[start, end)`` sample
+    ranges, each widened by ``margin_seconds`` of its silence on both sides (never past the middle of a pause,
+    nor the signal). Loud frames are found as :func:`speech_span` finds them; a signal with none is one stretch.
+    """
+    frame = max(1, round(0.02 * sample_rate))
+    count = samples.size // frame
+    if count < 2:
+        return [(0, samples.size)]
+    frames = samples[:count * frame].reshape(count, frame).astype(np.float64)
+    rms = np.sqrt(np.mean(frames * frames, axis=1) + 1e-12)
+    loud = np.flatnonzero(20 * np.log10(rms / rms.max()) > threshold_db)
+    if loud.size == 0 or rms.max() <= 1e-6:
+        return [(0, samples.size)]
+    min_gap = max(1, int(round(min_pause_seconds * sample_rate / frame)))
+    breaks = np.flatnonzero(np.diff(loud) > min_gap)  # a pause: more than min_gap frames between loud frames
+    firsts = np.concatenate([[loud[0]], loud[breaks + 1]]) * frame
+    lasts = (np.concatenate([loud[breaks], [loud[-1]]]) + 1) * frame
+    margin = int(margin_seconds * sample_rate)
+    firsts, lasts = firsts.tolist(), lasts.tolist()
+    segments = []
+    for index, (first, last) in enumerate(zip(firsts, lasts, strict=True)):
+        low, high = first - margin, last + margin
+        if index > 0:
+            low = max(low, (lasts[index - 1] + first) // 2)
+        if index < len(firsts) - 1:
+            high = min(high, (last + firsts[index + 1]) // 2)
+        segments.append((max(0, int(low)), min(samples.size, int(high))))
+    return segments
 
 
 def speech_span(samples: np.ndarray, sample_rate: int, *, threshold_db: float = TRIM_THRESHOLD_DB,

@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trim-silence", action=argparse.BooleanOptionalAction, default=None,
                         help="cut leading and trailing silence before the model hears it (default: the model "
                         "directory's setting)")
+    parser.add_argument("--split-at-pauses", type=float, default=None, metavar="SECONDS",
+                        help="transcribe each stretch of speech between pauses of at least SECONDS on its own "
+                        "(for long recordings with clear pauses; it can hurt short noisy clips, docs/runtime.md)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -151,7 +154,8 @@ def run(args: argparse.Namespace) -> int:
                                      beam_width=args.beam_width, alpha=args.alpha,
                                      beta=args.beta, hotwords=args.hotwords, batch_size=args.batch_size,
                                      chunk_length=args.chunk_length,
-                                     trim_silence=args.trim_silence).items() if v is not None}
+                                     trim_silence=args.trim_silence,
+                                     split_at_pauses=args.split_at_pauses).items() if v is not None}
     try:
         transcriber.check_options(**options)  # once, not once per file
     except W2V2OnnxError as exc:

@@ -49,6 +49,7 @@ class ModelConfig:
     language_model: ModelLanguageModel | None = None
     windows: tuple[float, float] | None = None  # the model's own (chunk_length, chunk_context) defaults, seconds
     trim_silence: bool = False  # the model's own default for Transcriber.transcribe(trim_silence=None)
+    split_at_pauses: float | None = None  # the model's own default for transcribe(split_at_pauses=None)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -184,6 +185,13 @@ def load_model_config(model: str | os.PathLike) -> ModelConfig:
             raise ModelDirectoryError(f"{config_path}: 'trim_silence' must be true or false, "
                                       f"got {raw['trim_silence']!r}")
         config = replace(config, trim_silence=raw["trim_silence"])
+    if raw.get("split_at_pauses") is not None:
+        from w2v2_onnx.audio import checked_pause
+
+        try:
+            config = replace(config, split_at_pauses=checked_pause(raw["split_at_pauses"], "'split_at_pauses'"))
+        except InvalidOptionError as exc:
+            raise ModelDirectoryError(f"{config_path}: {exc}") from exc
     return config
 
 

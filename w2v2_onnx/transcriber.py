@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from w2v2_onnx.audio import AudioInput, AudioSource, open_audio, speech_span
+from w2v2_onnx.audio import AudioInput, AudioSource, checked_pause, open_audio, speech_segments, speech_span
 from w2v2_onnx.checks import MAX_THREADS
 from w2v2_onnx.errors import DeviceNotAvailableError, InvalidOptionError, ModelDirectoryError
 from w2v2_onnx.greedy import best_path, checked_log_probs, collapse, greedy_decode, tokens_to_words
 from w2v2_onnx.model_dir import ModelLanguageModel, load_model_config, resolve_model
-from w2v2_onnx.results import Decoded, PhraseMatch, Transcription, shifted_words
+from w2v2_onnx.results import Decoded, PhraseMatch, Transcription, Word, shifted_words
 from w2v2_onnx.session import OnnxModel, provider_names, resolve_device
 from w2v2_onnx.windows import Window, WindowPlan, iter_windows, make_plan
 
@@ -138,6 +138,7 @@ class Transcriber:
         hotwords: Sequence[str] | None = None,
         hotword_weight: float | None = None,
         trim_silence: bool | None = None,
+        split_at_pauses: float | None = None,
     ) -> Transcription | list[Transcription]:
         """Transcribe one input, or a list of inputs (then a list of results in the same order).
 
@@ -164,6 +165,11 @@ class Transcriber:
                 data was trimmed. Reads each input whole, so inputs longer than ``TRIM_MAX_SECONDS`` (10 minutes)
                 are left as they are; word times stay those of the input as given. None (default): the model
                 directory's own setting (``trim_silence`` in ``w2v2_onnx.json``), else off.
+            split_at_pauses: cut the input at pauses of at least this many seconds (found as ``trim_silence``
+                finds silence) and transcribe each stretch of speech on its own, with 0.2 s of its silence on
+                each side; the texts are joined and the word times stay those of the input. For models trained
+                on single utterances, such as the bundled one. Implies trimming; the same length limit. None
+                (default): the model directory's own setting (``split_at_pauses``), else no splitting.
 
         Returns:
             A :class:`Transcription`, or a list of them for a list input.
@@ -175,28 +181,49 @@ class Transcriber:
         plan, beam, options = self._prepare(
             decoder=decoder, word_timestamps=word_timestamps, batch_size=batch_size, chunk_length=chunk_length,
             chunk_context=chunk_context, lm=lm, beam_width=beam_width, alpha=alpha, beta=beta, hotwords=hotwords,
-            hotword_weight=hotword_weight, trim_silence=trim_silence)
+            hotword_weight=hotword_weight, trim_silence=trim_silence, split_at_pauses=split_at_pauses)
         batch_size = options["batch_size"]
 
         single = not isinstance(audio, list | tuple)
         items = [audio] if single else list(audio)
         sources = [open_audio(item, self.sample_rate, sample_rate) for item in items]
         durations = [source.duration for source in sources]
-        offsets = [0.0] * len(sources)
-        if options.get("trim_silence"):
-            for index, source in enumerate(sources):
-                if source.duration > TRIM_MAX_SECONDS:  # read whole, an hour would cost ~230 MB; edges matter little
-                    continue
-                samples = source.read_all()
-                start, end = speech_span(samples, self.sample_rate)
-                sources[index] = open_audio(samples[start:end], self.sample_rate)
-                offsets[index] = start / self.sample_rate
-        results = []
-        for index, collected in enumerate(self._run(sources, plan, batch_size, keep_log_probs=beam is not None)):
+        # each input becomes one or more pieces (its stretches of speech), each with its offset in the input
+        pieces, owners, offsets = self._pieces(sources, options.get("trim_silence", False),
+                                               options.get("split_at_pauses"))
+        texts: list[list[str]] = [[] for _ in sources]
+        words: list[list[Word]] = [[] for _ in sources]
+        for piece, collected in enumerate(self._run(pieces, plan, batch_size, keep_log_probs=beam is not None)):
             decoded = self._decode(collected, beam)
-            words = shifted_words(decoded.words, offsets[index]) if word_timestamps else ()
-            results.append(Transcription(decoded.text, words, round(durations[index], 6), options))
+            if decoded.text:
+                texts[owners[piece]].append(decoded.text)
+            if word_timestamps:
+                words[owners[piece]].extend(shifted_words(decoded.words, offsets[piece]))
+        results = [Transcription(" ".join(texts[i]), tuple(words[i]), round(durations[i], 6), options)
+                   for i in range(len(sources))]
         return results[0] if single else results
+
+    def _pieces(self, sources: list[AudioSource], trim: bool,
+                split: float | None) -> tuple[list[AudioSource], list[int], list[float]]:
+        """What the model hears of each input: the whole input, its speech without the leading and trailing
+        silence (``trim``), or its stretches of speech between pauses of at least ``split`` seconds; with the
+        input each piece belongs to and its offset there in seconds. Inputs over ``TRIM_MAX_SECONDS`` stay whole.
+        """
+        if not trim and split is None:
+            return sources, list(range(len(sources))), [0.0] * len(sources)
+        rate = self.sample_rate
+        pieces, owners, offsets = [], [], []
+        for index, source in enumerate(sources):
+            if source.duration > TRIM_MAX_SECONDS:  # read whole, an hour would cost ~230 MB; edges matter little
+                spans, samples = None, None
+            else:
+                samples = source.read_all()
+                spans = speech_segments(samples, rate, split) if split is not None else [speech_span(samples, rate)]
+            for start, end in spans or [(0, 0)]:
+                pieces.append(source if samples is None else open_audio(samples[start:end], rate))
+                owners.append(index)
+                offsets.append(start / rate)
+        return pieces, owners, offsets
 
     def check_options(self, **options: Any) -> None:
         """Check :meth:`transcribe` options without audio, e.g. once before a long list of files.
@@ -258,6 +285,7 @@ class Transcriber:
         plan, _, options = self._prepare(word_timestamps=word_timestamps, batch_size=1,
                                          chunk_length=chunk_length, chunk_context=chunk_context, **decoding)
         options.pop("trim_silence", None)  # a live stream cannot know where its speech will end
+        options.pop("split_at_pauses", None)
         return TranscriptionStream(self, Windower(plan), options, decoding, rate, endpoint_silence)
 
     @property
@@ -268,7 +296,8 @@ class Transcriber:
 
     def _prepare(self, *, decoder: str | None = None, word_timestamps: bool = True, batch_size: int | None = None,
                  chunk_length: float | None = None, chunk_context: float | None = None,
-                 trim_silence: bool | None = None, **beam: Any) -> tuple[Any, Any, dict[str, Any]]:
+                 trim_silence: bool | None = None, split_at_pauses: float | None = None,
+                 **beam: Any) -> tuple[Any, Any, dict[str, Any]]:
         """The window plan, the beam decoder (or None) and the echoed options of a transcribe call, checked."""
         decoder, decoder_object, beam_options = self._decoder(decoder, beam)
         batch_size = self._checked_batch_size(batch_size)
@@ -276,11 +305,14 @@ class Transcriber:
         if trim_silence is not None and not isinstance(trim_silence, bool):
             raise InvalidOptionError(f"trim_silence must be True, False or None, got {trim_silence!r}")
         trim_silence = self.config.trim_silence if trim_silence is None else trim_silence
+        split_at_pauses = checked_pause(split_at_pauses) if split_at_pauses is not None else self.config.split_at_pauses
         options = dict(decoder=decoder, word_timestamps=word_timestamps, batch_size=batch_size,
                        chunk_length=chunk_length, chunk_context=chunk_context, precision=self.precision,
                        device=self.device, **{k: (str(v) if k == "lm" else v) for k, v in beam_options.items()})
         if trim_silence:
             options["trim_silence"] = True
+        if split_at_pauses is not None:
+            options["split_at_pauses"] = split_at_pauses
         return plan, decoder_object, options
 
     def _decoder(self, decoder: str | None, beam: dict[str, Any]) -> tuple[str, Any, dict[str, Any]]:
