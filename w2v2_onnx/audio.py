@@ -269,6 +269,21 @@ def checked_pause(value: object, what: str = "split_at_pauses") -> float:
     return float(value)
 
 
+def _loud_frames(samples: np.ndarray, sample_rate: int, threshold_db: float) -> tuple[int, np.ndarray | None]:
+    """The 20 ms frame length in samples, and the indices of the frames whose RMS is within ``-threshold_db`` dB
+    of the loudest frame's; None when there are fewer than two frames or no sound at all."""
+    frame = max(1, round(0.02 * sample_rate))
+    count = samples.size // frame
+    if count < 2:
+        return frame, None
+    frames = samples[:count * frame].reshape(count, frame).astype(np.float64)
+    rms = np.sqrt(np.mean(frames * frames, axis=1) + 1e-12)
+    if rms.max() <= 1e-6:  # digital silence (or nearly): nothing to find
+        return frame, None
+    loud = np.flatnonzero(20 * np.log10(rms / rms.max()) > threshold_db)
+    return frame, (loud if loud.size else None)
+
+
 def speech_segments(samples: np.ndarray, sample_rate: int, min_pause_seconds: float, *,
                     threshold_db: float = TRIM_THRESHOLD_DB,
                     margin_seconds: float = TRIM_MARGIN_SECONDS) -> list[tuple[int, int]]:
@@ -276,21 +291,14 @@ def speech_segments(samples: np.ndarray, sample_rate: int, min_pause_seconds: fl
     ranges, each widened by ``margin_seconds`` of its silence on both sides (never past the middle of a pause,
     nor the signal). Loud frames are found as :func:`speech_span` finds them; a signal with none is one stretch.
     """
-    frame = max(1, round(0.02 * sample_rate))
-    count = samples.size // frame
-    if count < 2:
-        return [(0, samples.size)]
-    frames = samples[:count * frame].reshape(count, frame).astype(np.float64)
-    rms = np.sqrt(np.mean(frames * frames, axis=1) + 1e-12)
-    loud = np.flatnonzero(20 * np.log10(rms / rms.max()) > threshold_db)
-    if loud.size == 0 or rms.max() <= 1e-6:
+    frame, loud = _loud_frames(samples, sample_rate, threshold_db)
+    if loud is None:
         return [(0, samples.size)]
     min_gap = max(1, int(round(min_pause_seconds * sample_rate / frame)))
     breaks = np.flatnonzero(np.diff(loud) > min_gap)  # a pause: more than min_gap frames between loud frames
-    firsts = np.concatenate([[loud[0]], loud[breaks + 1]]) * frame
-    lasts = (np.concatenate([loud[breaks], [loud[-1]]]) + 1) * frame
+    firsts = (np.concatenate([[loud[0]], loud[breaks + 1]]) * frame).tolist()
+    lasts = ((np.concatenate([loud[breaks], [loud[-1]]]) + 1) * frame).tolist()
     margin = int(margin_seconds * sample_rate)
-    firsts, lasts = firsts.tolist(), lasts.tolist()
     segments = []
     for index, (first, last) in enumerate(zip(firsts, lasts, strict=True)):
         low, high = first - margin, last + margin
@@ -310,14 +318,8 @@ def speech_span(samples: np.ndarray, sample_rate: int, *, threshold_db: float = 
     A frame is loud when its RMS is within ``-threshold_db`` dB of the loudest frame's. A signal with no loud
     frame, or shorter than two frames, keeps its whole range.
     """
-    frame = max(1, round(0.02 * sample_rate))
-    count = samples.size // frame
-    if count < 2:
-        return 0, samples.size
-    frames = samples[:count * frame].reshape(count, frame).astype(np.float64)
-    rms = np.sqrt(np.mean(frames * frames, axis=1) + 1e-12)
-    loud = np.flatnonzero(20 * np.log10(rms / rms.max()) > threshold_db)
-    if loud.size == 0 or rms.max() <= 1e-6:  # digital silence (or nearly): nothing to find
+    frame, loud = _loud_frames(samples, sample_rate, threshold_db)
+    if loud is None:
         return 0, samples.size
     margin = int(margin_seconds * sample_rate)
     return max(0, int(loud[0]) * frame - margin), min(samples.size, (int(loud[-1]) + 1) * frame + margin)
