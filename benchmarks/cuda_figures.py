@@ -981,6 +981,78 @@ def capture_round(arch: str, work: Path, out: Path | None, repeats: int) -> dict
     return report
 
 
+class CapturedModel:
+    """A prototype of a CUDA-graph mode for the runtime: stands in for ``Transcriber.model`` (its ``run``), pads
+    every batch of windows to one shape (``rows`` x ``samples``; spare rows are full-length silence) and replays a
+    captured CUDA graph over persistent buffers, copying the log-probabilities to the host."""
+
+    def __init__(self, path: Path, rows: int, samples: int, options: dict) -> None:
+        self.rows, self.samples = rows, samples
+        self.runner = OrtRunner(path, options, dims={"batch": rows, "samples": samples})
+        self.runner.bind(np.zeros((rows, samples), np.float32))
+
+    def run(self, batch: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        count = batch.shape[0]
+        if count > self.rows or batch.shape[1] > self.samples:
+            raise ValueError(f"batch {batch.shape} does not fit the captured {self.rows} x {self.samples}")
+        padded = np.zeros((self.rows, self.samples), np.float32)
+        padded[:count, :batch.shape[1]] = batch
+        full = np.full(self.rows, self.samples, np.int64)
+        full[:count] = lengths
+        binding, x, n = self.runner.bound[:3]
+        x.update_inplace(padded)
+        n.update_inplace(full)
+        self.runner()
+        outs = self.runner.bound[3] if self.runner.cuda_graph else binding.get_outputs()
+        return outs[0].numpy()[:count], outs[1].numpy()[:count]
+
+
+def capture_runtime_round(arch: str, work: Path, out: Path | None, repeats: int) -> dict:
+    """The fifth CUDA round (prepared in the thirteenth session, not yet run on a GPU): ``Transcriber`` with its
+    model calls replaced by :class:`CapturedModel` (one shape, CUDA graph) against the same Transcriber with
+    dynamic shapes, both with EXHAUSTIVE conv search and 10 s windows (1 s context): 1 x 10 s with a 1-row graph,
+    16 x 30 s with a 16-row graph; the transcripts of both must agree."""
+    import torch  # noqa: F401  (first: see start_report)
+
+    import w2v2_onnx.session as session_module
+    from w2v2_onnx import Transcriber
+
+    report = start_report(arch, repeats, "capture-runtime")
+    exhaustive = {"cudnn_conv_algo_search": "EXHAUSTIVE"}
+    session_module.CUDA_OPTIONS = dict(exhaustive)
+    model_dir = convmm_model_dir(work)
+    path = work / "model" / VARIANTS["fp16-convmm"]
+    window, context = 10.0, 1.0
+    report["side_by_side"], report["same_text"] = {}, {}
+    for count, seconds in SETTINGS_SHAPES:
+        key = f"{count} x {seconds:g} s"
+        clips = [speech_like(seconds, seed=i) for i in range(count)]
+        dynamic = Transcriber(model_dir, device=DEVICE, precision="fp16")
+        captured = Transcriber(model_dir, device=DEVICE, precision="fp16")
+        try:
+            captured.model = CapturedModel(path, count, int(window * 16000),
+                                           {**exhaustive, "enable_cuda_graph": "1"} if DEVICE == "cuda" else {})
+        except Exception as exc:
+            report["side_by_side"][key] = {"captured": {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}}
+            continue
+        audio = clips if count > 1 else clips[0]
+        options = dict(decoder="greedy", chunk_length=window, chunk_context=context, batch_size=count)
+        runs = {name: (lambda t=t, audio=audio, options=options: t.transcribe(audio, **options))
+                for name, t in (("Transcriber, dynamic shapes", dynamic),
+                                ("Transcriber, one shape + CUDA graph", captured))}
+        texts = {name: run() for name, run in runs.items()}
+        as_list = {name: [r.text for r in (t if isinstance(t, list) else [t])] for name, t in texts.items()}
+        report["same_text"][key] = len(set(map(tuple, as_list.values()))) == 1
+        times = interleaved_times(runs, repeats)
+        report["side_by_side"][key] = {name: summarize(values, count * seconds) for name, values in times.items()}
+        for name, row in report["side_by_side"][key].items():
+            print(f"  {key} {name:40s} p50 {row['p50_ms']:8.2f} ms  {row['rtfx']:9.0f}x", flush=True)
+        print(f"  same transcripts: {report['same_text'][key]}", flush=True)
+        save_report(report, out)
+    print_table(report)
+    return report
+
+
 def print_table(report: dict) -> None:
     print("\n| system | " + " | ".join(report["side_by_side"]) + " |")
     print("|---|" + "---|" * len(report["side_by_side"]))
@@ -996,7 +1068,8 @@ def print_table(report: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=("prepare", "run", "all", "levers", "runtime-path", "attention", "capture"))
+    parser.add_argument("step", choices=("prepare", "run", "all", "levers", "runtime-path", "attention", "capture",
+                                         "capture-runtime"))
     parser.add_argument("--arch", choices=sorted(ARCHS), default="base")
     parser.add_argument("--dir", type=Path, default=Path("/tmp/w2v2-cuda-bench"))
     parser.add_argument("--repeats", type=int, default=20)
@@ -1018,6 +1091,8 @@ def main() -> None:
         attention_round(args.arch, work, args.out, args.repeats)
     if args.step == "capture":
         capture_round(args.arch, work, args.out, args.repeats)
+    if args.step == "capture-runtime":
+        capture_runtime_round(args.arch, work, args.out, args.repeats)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@
 #   call 2, carry .ortgpu/p1:       bash benchmarks/gpu_session.sh stage 1
 #   call 3, carry .ortgpu/p2:       bash benchmarks/gpu_session.sh stage 2
 #   call 4, carry .ortgpu/p3:       bash benchmarks/gpu_session.sh stage 3
-#   call 5, carry .ortgpu/p4:       bash benchmarks/gpu_session.sh bench [run|levers|runtime-path|attention ...]
+#   call 5, carry .ortgpu/p4:       bash benchmarks/gpu_session.sh bench [run|levers|runtime-path|attention|capture|capture-runtime ...]
 #
 # The machine must stay warm between calls (about 30 s). Results land in $OUT: cuda_base.json (read by
 # benchmarks/report.py), and the logs of the benchmark, the exports, the CUDA tests and the CLI.
