@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from w2v2_onnx.audio import speech_span
 from w2v2_onnx.errors import AudioDecodeError
 
 
@@ -52,21 +53,13 @@ def load_audio(path: str | Path, target_rate: int = 16000) -> np.ndarray:
 
 
 def trim_silence(audio: np.ndarray, *, threshold_db: float = -40.0, margin_s: float = 0.2,
-                 sample_rate: int = 16000, frame: int = 320) -> np.ndarray:
+                 sample_rate: int = 16000) -> np.ndarray:
     """Cut leading and trailing silence, keeping ``margin_s`` seconds of it on each side.
 
-    A frame is silent when its RMS is more than ``-threshold_db`` dB below the loudest frame's.
-    Audio with no loud frame (all silence) is returned unchanged.
+    A 20 ms frame is silent when its RMS is more than ``-threshold_db`` dB below the loudest frame's. Audio with
+    no loud frame (all silence) is returned unchanged. The runtime's ``transcribe(trim_silence=True)`` cuts with
+    the same function (:func:`w2v2_onnx.audio.speech_span`), so a model hears its inputs as it heard its data.
     """
     audio = np.asarray(audio, dtype=np.float32)
-    count = len(audio) // frame
-    if count < 2:
-        return audio
-    rms = np.sqrt(np.mean(audio[: count * frame].reshape(count, frame) ** 2, axis=1) + 1e-12)
-    loud = np.nonzero(20 * np.log10(rms / rms.max()) > threshold_db)[0]
-    if loud.size == 0:
-        return audio
-    margin = int(margin_s * sample_rate)
-    start = max(0, loud[0] * frame - margin)
-    end = min(len(audio), (loud[-1] + 1) * frame + margin)
+    start, end = speech_span(audio, sample_rate, threshold_db=threshold_db, margin_seconds=margin_s)
     return audio[start:end]

@@ -271,15 +271,14 @@ def checked_pause(value: object, what: str = "split_at_pauses") -> float:
 
 def _loud_frames(samples: np.ndarray, sample_rate: int, threshold_db: float) -> tuple[int, np.ndarray | None]:
     """The 20 ms frame length in samples, and the indices of the frames whose RMS is within ``-threshold_db`` dB
-    of the loudest frame's; None when there are fewer than two frames or no sound at all."""
+    of the loudest frame's (in float32, exactly as the fine-tuning stage trims its data); None when there are
+    fewer than two frames. Digital silence has every frame as loud as the loudest, so nothing is cut."""
+    samples = np.asarray(samples, dtype=np.float32)
     frame = max(1, round(0.02 * sample_rate))
     count = samples.size // frame
     if count < 2:
         return frame, None
-    frames = samples[:count * frame].reshape(count, frame).astype(np.float64)
-    rms = np.sqrt(np.mean(frames * frames, axis=1) + 1e-12)
-    if rms.max() <= 1e-6:  # digital silence (or nearly): nothing to find
-        return frame, None
+    rms = np.sqrt(np.mean(samples[:count * frame].reshape(count, frame) ** 2, axis=1) + 1e-12)
     loud = np.flatnonzero(20 * np.log10(rms / rms.max()) > threshold_db)
     return frame, (loud if loud.size else None)
 
