@@ -447,3 +447,18 @@ def test_model_that_trims_silence_is_served_as_transcribe_serves_it(tone_model_d
     expected = [tm.char_start_seconds("HELLO SERVER", i, lead=2.0) for i in (0, 6)]
     assert [w["start"] for w in body["words"]] == [w.start for w in want.words] == pytest.approx(expected)
     assert body["duration"] == pytest.approx(padded.size / tm.RATE)
+
+
+def test_model_that_splits_at_pauses_is_served_as_transcribe_serves_it(tone_model_dir, tmp_path):
+    from w2v2_onnx import Transcriber
+
+    model = tm.copy_with_config(tone_model_dir, tmp_path / "model", split_at_pauses=0.3)
+    transcriber = Transcriber(model, device="cpu", threads=1)
+    audio = np.concatenate([tm.synthesize("HELLO", lead=1.0), tm.synthesize("WORLD", lead=0.5)])
+    want = transcriber.transcribe(audio)
+    with TestClient(create_app(transcriber)) as c:
+        response = c.post("/invocations", json={"speech_array": audio.tolist(), "sampling_rate": tm.RATE})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["text"] == want.text == "HELLO WORLD"
+    assert [w["start"] for w in body["words"]] == [w.start for w in want.words]

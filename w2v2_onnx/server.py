@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from w2v2_onnx.audio import load_audio, speech_span
+from w2v2_onnx.audio import load_audio
 from w2v2_onnx.batcher import MicroBatcher, QueueFullError
 from w2v2_onnx.beam import MAX_BEAM_WIDTH
 from w2v2_onnx.checks import is_finite_number
@@ -30,7 +30,7 @@ from w2v2_onnx.formats import finite_or_none
 from w2v2_onnx.phrases import SpelledPhrase, checked_min_margin, match_frames, spell_phrases
 from w2v2_onnx.results import shifted_words
 from w2v2_onnx.streaming import PCM_TYPES, TranscriptionStream, split_pcm
-from w2v2_onnx.transcriber import Transcriber
+from w2v2_onnx.transcriber import Transcriber, speech_pieces
 
 try:
     from starlette.applications import Starlette
@@ -290,19 +290,20 @@ def create_app(transcriber: Transcriber, settings: ServerSettings | None = None)
         return audio, phrases, options
 
     async def recognize(audio: np.ndarray, phrases: _PhraseQuery | None, options: dict[str, Any]) -> dict[str, Any]:
-        start = 0
-        if phrases is None and transcriber.config.trim_silence:  # as transcribe() with the model's default
-            start, end = speech_span(audio, rate)
-            frames = await batcher.submit(audio[start:end])
-        else:
-            frames = await batcher.submit(audio)
         if phrases is not None:
+            frames = await batcher.submit(audio)
             match = await asyncio.to_thread(match_frames, frames, phrases.phrases, transcriber.config.vocabulary,
                                             audio.size / rate, phrases.min_margin)
             return finite_or_none(match.to_dict())
-        decoded = await asyncio.to_thread(transcriber.decode, frames, **options)
-        words = shifted_words(decoded.words, start / rate)
-        return {"text": decoded.text, "words": _words_of(words), "duration": round(audio.size / rate, 6)}
+        # the pieces transcribe() would hear with the model's own trim_silence / split_at_pauses
+        spans = speech_pieces(audio, rate, transcriber.config.trim_silence, transcriber.config.split_at_pauses)
+        pieces = await asyncio.gather(*(batcher.submit(audio[start:end]) for start, end in spans))
+        texts, words = [], []
+        for (start, _), frames in zip(spans, pieces, strict=True):
+            decoded = await asyncio.to_thread(transcriber.decode, frames, **options)
+            texts += [decoded.text] if decoded.text else []
+            words += shifted_words(decoded.words, start / rate)
+        return {"text": " ".join(texts), "words": _words_of(words), "duration": round(audio.size / rate, 6)}
 
     async def ping(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "sample_rate": rate, "precision": transcriber.precision,

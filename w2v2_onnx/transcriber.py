@@ -215,12 +215,13 @@ class Transcriber:
         pieces, owners, offsets = [], [], []
         for index, source in enumerate(sources):
             if source.duration > TRIM_MAX_SECONDS:  # read whole, an hour would cost ~230 MB; edges matter little
-                spans, samples = None, None
-            else:
-                samples = source.read_all()
-                spans = speech_segments(samples, rate, split) if split is not None else [speech_span(samples, rate)]
-            for start, end in spans or [(0, 0)]:
-                pieces.append(source if samples is None else open_audio(samples[start:end], rate))
+                pieces.append(source)
+                owners.append(index)
+                offsets.append(0.0)
+                continue
+            samples = source.read_all()
+            for start, end in speech_pieces(samples, rate, trim, split):
+                pieces.append(open_audio(samples[start:end], rate))
                 owners.append(index)
                 offsets.append(start / rate)
         return pieces, owners, offsets
@@ -558,6 +559,17 @@ class Transcriber:
 
 #: Inputs longer than this are not trimmed (trimming reads an input whole; long files stream in windows).
 TRIM_MAX_SECONDS = 600.0
+
+
+def speech_pieces(samples: np.ndarray, sample_rate: int, trim: bool, split: float | None) -> list[tuple[int, int]]:
+    """The ``[start, end)`` sample ranges of ``samples`` that the model hears, one transcription each: its stretches
+    of speech between pauses of at least ``split`` seconds, else (``trim``) its speech without the leading and
+    trailing silence, else all of it. Inputs over :data:`TRIM_MAX_SECONDS` are heard whole."""
+    if samples.size > TRIM_MAX_SECONDS * sample_rate or (not trim and split is None):
+        return [(0, samples.size)]
+    if split is not None:
+        return speech_segments(samples, sample_rate, split)
+    return [speech_span(samples, sample_rate)]
 
 
 def _refuse_unknown(options: dict[str, Any], method: Any, what: str, allowed_name: str,
