@@ -59,16 +59,10 @@ MASK_VARIANTS = {
     "fp16-convmm-seqstart": "lever.fp16-convmm-seqstart.onnx",
     "fp16-convmm-nomask": "lever.fp16-convmm-nomask.onnx",
 }
-#: Fixed-shape copies for CUDA graphs: (variant, batch, seconds).
-#: Measured in the attention round (2026-11-26): slower than the same graph with its dimensions fixed when the
-#: session loads (1 x 10 s: 5.2 ms against 3.4 ms without CUDA graphs), so no longer written.
-FIXED_SHAPES: list[tuple[str, int, float]] = []
 #: Variants also run with the shapes fixed at session creation (free dimension overrides) and CUDA graphs.
+#: (Fixed-shape *files*, dims pinned and shapes folded offline, were measured in the attention round at commit
+#: bb429dd: slower, 1 x 10 s 5.2 ms against 3.4 ms, so that lever is no longer written.)
 OVERRIDE_VARIANTS = ("fp16-convmm", "fp16")
-
-
-def fixed_name(variant: str, count: int, seconds: float) -> str:
-    return f"lever.{variant}-fixed-{count}x{seconds:g}s.onnx"
 
 
 # ----------------------------------------------------------------------------------------------- prepare
@@ -142,18 +136,13 @@ def _conv_matmul_fp16(checkpoint: Path, out: Path, fp32_ops: tuple[str, ...]) ->
 
 
 def _attention_levers(model_dir: Path) -> None:
-    """The mask-format variants of the conv-as-matmuls fp16 graph, and their fixed-shape copies."""
-    from cuda_graph_variants import attention_mask_variant, fixed_shape_variant
+    """The mask-format variants of the conv-as-matmuls fp16 graph."""
+    from cuda_graph_variants import attention_mask_variant
 
     source = model_dir / VARIANTS["fp16-convmm"]
     for name, file in MASK_VARIANTS.items():
         changed = attention_mask_variant(source, model_dir / file, name.rsplit("-", 1)[1])
         print(f"  {name}: {changed} Attention nodes rewritten", flush=True)
-    for variant, count, seconds in FIXED_SHAPES:
-        path = model_dir / (VARIANTS.get(variant) or MASK_VARIANTS[variant])
-        folded = fixed_shape_variant(path, model_dir / fixed_name(variant, count, seconds), count,
-                                     int(seconds * 16000))
-        print(f"  {variant} fixed at {count} x {seconds:g} s: {folded}", flush=True)
 
 
 # ----------------------------------------------------------------------------------------------- run
@@ -805,9 +794,9 @@ def variant_model_dir(work: Path, variant: str) -> Path:
 
 def attention_round(arch: str, work: Path, out: Path | None, repeats: int) -> dict:
     """The third CUDA round: the attention mask format (key lengths as exported, key lengths with start offsets
-    for the memory-efficient kernel, no mask), fixed shapes (a fixed-shape file, or dimensions fixed when the
-    session loads) with CUDA graphs, where the GPU time goes (kernel profiles beside PyTorch sdpa), and
-    ``Transcriber`` with the runtime's DEFAULT and with EXHAUSTIVE conv search."""
+    for the memory-efficient kernel, no mask), dimensions fixed when the session loads with CUDA graphs, where
+    the GPU time goes (kernel profiles beside PyTorch sdpa), and ``Transcriber`` with the runtime's DEFAULT and
+    with EXHAUSTIVE conv search."""
     import torch  # first: see start_report
 
     import w2v2_onnx.session as session_module
@@ -843,20 +832,6 @@ def attention_round(arch: str, work: Path, out: Path | None, repeats: int) -> di
         key = f"{count} x {seconds:g} s"
         print(f"{key} (model alone, IO binding):", flush=True)
         group: dict[str, object] = dict(runners)
-        for variant, fixed_count, fixed_seconds in FIXED_SHAPES:
-            if (fixed_count, fixed_seconds) != (count, seconds):
-                continue
-            path = model_dir / fixed_name(variant, count, seconds)
-            for label, options in (("fixed EXHAUSTIVE", exhaustive),
-                                   ("fixed EXHAUSTIVE CUDA graph", {**exhaustive, "enable_cuda_graph": "1"})):
-                try:
-                    group[f"ORT {variant} {label}"] = OrtRunner(path, options)
-                except Exception as exc:
-                    failure = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
-                    if "graph" in label:
-                        failure["cpu_nodes"] = cpu_placed_nodes(path, options)
-                    report["side_by_side"].setdefault(key, {})[f"ORT {variant} {label}"] = failure
-                    print(f"  ORT {variant} {label}: FAILED {json.dumps(failure)[:1500]}", flush=True)
         for variant in OVERRIDE_VARIANTS:
             label = f"ORT {variant} dims fixed at load, EXHAUSTIVE CUDA graph"
             options = {**exhaustive, "enable_cuda_graph": "1"}

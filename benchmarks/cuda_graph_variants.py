@@ -1,4 +1,4 @@
-"""Graph rewrites measured as CUDA levers (``cuda_figures.py attention``): attention mask formats and fixed shapes.
+"""Graph rewrites measured as CUDA levers (``cuda_figures.py attention``): attention mask formats.
 
 ONNX Runtime's CUDA ``Attention`` kernel picks its algorithm from the mask it is given
 (contrib_ops/cuda/bert/attention.cc): no mask lets it use flash attention (or the memory-efficient kernel);
@@ -8,9 +8,8 @@ allows only TensorRT's fused kernels, which are not built for every GPU, and oth
 the query and key start offsets) selects the memory-efficient (cutlass) kernel, which skips padded keys
 without a score buffer. These functions write the variants; the GPU decides which is fastest.
 
-``fixed_shape_variant`` pins the input dimensions and folds every shape computation into constants (ONNX
-Runtime's basic, provider-independent optimizations), so no node is left for the CPU provider and CUDA graphs
-can capture the run.
+(A fixed-shape variant, dims pinned and shapes folded offline, was measured too, at commit bb429dd; fixing the
+dimensions when the session loads was faster, so it is gone.)
 """
 
 from __future__ import annotations
@@ -80,30 +79,3 @@ def attention_mask_variant(source: Path, target: Path, mask: str) -> int:
     onnx.save(model, str(target))
     return len(nodes)
 
-
-def fixed_shape_variant(source: Path, target: Path, batch: int, samples: int) -> dict:
-    """Pin ``input_values`` to ``[batch, samples]`` (and ``input_lengths`` to ``[batch]``), then fold shapes.
-
-    Returns counts of the shape-computation nodes before and after (``Shape``, ``Range``, ``ConstantOfShape``,
-    ``Expand``), so a capture failure can be told from a fold failure.
-    """
-    import onnxruntime as ort
-
-    model = onnx.load(str(source))
-    dims = {"input_values": (batch, samples), "input_lengths": (batch,)}
-    for value in model.graph.input:
-        if value.name in dims:
-            for dim, size in zip(value.type.tensor_type.shape.dim, dims[value.name], strict=True):
-                dim.Clear()
-                dim.dim_value = size
-    pinned = target.with_suffix(".pinned.onnx")
-    onnx.save(model, str(pinned))
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    options.optimized_model_filepath = str(target)
-    options.log_severity_level = 3
-    ort.InferenceSession(str(pinned), options, providers=["CPUExecutionProvider"])
-    pinned.unlink()
-    shape_ops = ("Shape", "Range", "ConstantOfShape", "Expand")
-    count = lambda m: sum(n.op_type in shape_ops for n in m.graph.node)  # noqa: E731
-    return {"shape_nodes_before": count(model), "shape_nodes_after": count(onnx.load(str(target)))}
