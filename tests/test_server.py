@@ -432,33 +432,31 @@ def test_websocket_stream_sends_each_utterance_a_pause_ends(tone_transcriber):
     assert refused[-1]["status"] == 400 and "endpoint_silence must be a number of seconds" in refused[-1]["error"]
 
 
-def test_model_that_trims_silence_is_served_as_transcribe_serves_it(tone_model_dir, tmp_path):
+def _padded_hello_server():
+    audio = tm.synthesize("HELLO SERVER", lead=2.0)
+    return audio, "HELLO SERVER", [tm.char_start_seconds("HELLO SERVER", i, lead=2.0) for i in (0, 6)]
+
+
+def _hello_pause_world():
+    first = tm.synthesize("HELLO", lead=1.0)
+    audio = np.concatenate([first, tm.synthesize("WORLD", lead=0.5)])
+    return audio, "HELLO WORLD", [tm.char_start_seconds("HELLO", 0, lead=1.0), first.size / tm.RATE + 0.5]
+
+
+@pytest.mark.parametrize("entry, make_audio", [({"trim_silence": True}, _padded_hello_server),
+                                               ({"split_at_pauses": 0.3}, _hello_pause_world)])
+def test_model_directory_defaults_for_silence_are_served_as_transcribe_serves_them(tone_model_dir, tmp_path,
+                                                                                    entry, make_audio):
     from w2v2_onnx import Transcriber
 
-    model = tm.copy_with_config(tone_model_dir, tmp_path / "model", trim_silence=True)
-    transcriber = Transcriber(model, device="cpu", threads=1)
-    padded = tm.synthesize("HELLO SERVER", lead=2.0)
-    want = transcriber.transcribe(padded)
-    with TestClient(create_app(transcriber)) as c:
-        response = c.post("/invocations", json={"speech_array": padded.tolist(), "sampling_rate": tm.RATE})
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["text"] == want.text == "HELLO SERVER"
-    expected = [tm.char_start_seconds("HELLO SERVER", i, lead=2.0) for i in (0, 6)]
-    assert [w["start"] for w in body["words"]] == [w.start for w in want.words] == pytest.approx(expected)
-    assert body["duration"] == pytest.approx(padded.size / tm.RATE)
-
-
-def test_model_that_splits_at_pauses_is_served_as_transcribe_serves_it(tone_model_dir, tmp_path):
-    from w2v2_onnx import Transcriber
-
-    model = tm.copy_with_config(tone_model_dir, tmp_path / "model", split_at_pauses=0.3)
-    transcriber = Transcriber(model, device="cpu", threads=1)
-    audio = np.concatenate([tm.synthesize("HELLO", lead=1.0), tm.synthesize("WORLD", lead=0.5)])
+    transcriber = Transcriber(tm.copy_with_config(tone_model_dir, tmp_path / "model", **entry), device="cpu",
+                              threads=1)
+    audio, text, starts = make_audio()
     want = transcriber.transcribe(audio)
     with TestClient(create_app(transcriber)) as c:
         response = c.post("/invocations", json={"speech_array": audio.tolist(), "sampling_rate": tm.RATE})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["text"] == want.text == "HELLO WORLD"
-    assert [w["start"] for w in body["words"]] == [w.start for w in want.words]
+    assert body["text"] == want.text == text
+    assert [w["start"] for w in body["words"]] == [w.start for w in want.words] == pytest.approx(starts)
+    assert body["duration"] == pytest.approx(audio.size / tm.RATE)
