@@ -339,6 +339,7 @@ def run_training(config: TrainConfig) -> dict[str, Any]:
     trainer.save_model(str(final))
     processor.save_pretrained(str(final))
     final_metrics = trainer.evaluate() if eval_sets else {}
+    trainer.stop_loader_workers()
     facts = {
         "start": config.start, "seed": config.seed,
         "split_seed": config.held_out_seed,

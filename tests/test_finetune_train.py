@@ -408,3 +408,30 @@ def test_training_skips_steps_whose_loss_is_nan_and_keeps_finite_weights(tiny_co
     assert facts["skipped_steps"] == [3, 4] and facts["global_step"] == 8
     weights = load_file(str(out / "checkpoint" / "model.safetensors"))
     assert all(torch.isfinite(w).all() for w in weights.values() if w.is_floating_point())
+
+
+def test_loader_workers_are_stopped_when_training_returns(tiny_corpus, tmp_path, monkeypatch) -> None:
+    """Persistent workers of the training and evaluation loaders end with the run, not at interpreter exit
+    (where PyTorch waits up to 5 s per worker with pinned memory)."""
+    import multiprocessing
+
+    from w2v2_onnx_finetune.trainer import CTCTrainer
+
+    # keep the trainer (and so its loaders) alive after the run, as reference cycles did on the GPU machine
+    trainers = []
+    original_init = CTCTrainer.__init__
+
+    def recording_init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        trainers.append(self)
+
+    monkeypatch.setattr(CTCTrainer, "__init__", recording_init)
+    out = tmp_path / "workers"
+    before = {child.pid for child in multiprocessing.active_children()}
+    assert cli.main(["--data", f"{tiny_corpus}:name=tiny,group=speaker,hold_out=spk3", "--output-dir",
+                     str(out), "--start", "scratch:tiny", "--max-steps", "4", "--batch-size", "4",
+                     "--eval-steps", "2", "--num-workers", "2", "--threads", "2",
+                     "--log-level", "WARNING"]) == 0
+    left = [child for child in multiprocessing.active_children() if child.pid not in before]
+    assert len(trainers) == 1 and left == []
+    assert json.loads((out / "checkpoint" / "training.json").read_text())["global_step"] == 4
