@@ -2,6 +2,7 @@
 # Reference model (a): the small CPU model bundled as the runtime's default.
 # Trains from scratch on 2 CPU threads for a fixed wall-time budget; see docs/finetune.md for results.
 # Usage: recipes/bundled_cpu.sh [RUN_DIR] [MINUTES]   (run from the repository root)
+# EXTRA_FLAGS adds fine-tuning flags (e.g. "--speed-perturb 0.5 --pad-silence 0.5").
 set -euo pipefail
 RUN_DIR=${1:-/work/runs/bundled}
 MINUTES=${2:-90}
@@ -18,7 +19,7 @@ source "$(dirname "$0")/small_fb_common.sh"
 mkdir -p "$RUN_DIR"
 "$PY" -m w2v2_onnx_finetune "${SMALL_FB_DATA[@]}" "${SMALL_FB_TRAINING[@]}" \
     --output-dir "$RUN_DIR" --start scratch:small-fb --seed 0 \
-    --learning-rate 1.5e-3 --warmup 500 --max-wall-minutes "$MINUTES"
+    --learning-rate 1.5e-3 --warmup 500 --max-wall-minutes "$MINUTES" ${EXTRA_FLAGS:-}
 
 # 3. Score the final checkpoint on the held-out data only (same specs, same seed).
 "$PY" -m w2v2_onnx_finetune.evaluate --checkpoint "$RUN_DIR/checkpoint" --seed 0 --threads 2 \
