@@ -62,6 +62,16 @@ WHEELS = ("soundfile==0.14.0", "cffi==2.1.1", "pycparser==3.12", "soxr==1.1.0", 
           "rapidfuzz==3.14.6")
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
 STAGE_NAME = "gpudata"
+#: What one call to a lent machine may carry (its working tree and carried paths), and the room kept free.
+CARRY_LIMIT = 64 * 2**20
+CARRY_MARGIN = 2**18
+
+
+def tracked_bytes() -> int:
+    """Bytes of the repository's tracked files, which travel with every call beside ``.gpudata``."""
+    names = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, check=True, capture_output=True).stdout
+    return sum((REPO / name).stat().st_size for name in names.decode().split("\0")
+               if name and (REPO / name).is_file())
 
 
 def common_specs(data: str, synth: str) -> tuple[list[str], list[str]]:
@@ -255,7 +265,8 @@ def main() -> int:
     parser.add_argument("--tts", action="store_true",
                         help="also carry flite's Debian packages and sentences.txt (for GPU_TRAIN_SYNTH=N)")
     parser.add_argument("--max-mb", type=float, default=None,
-                        help="warn above this size (default 45 MB, 60 MB with --tts)")
+                        help="fail above this size (default: what a lent machine's call may carry, 64 MiB, less "
+                             "the repository's tracked files and 0.25 MiB)")
     args = parser.parse_args()
     started = time.time()
 
@@ -310,9 +321,13 @@ def main() -> int:
     print(f".gpudata: {total / 1e6:.1f} MB ({total / 2**20:.1f} MiB): "
           f"data.tar.gz {tar_path.stat().st_size / 1e6:.1f} MB, "
           f"wheels {sum(p.stat().st_size for p in (args.out / 'whl').glob('*.whl')) / 1e6:.1f} MB", flush=True)
-    max_mb = args.max_mb if args.max_mb is not None else (60.0 if args.tts else 45.0)
+    repo_bytes = tracked_bytes()
+    max_mb = args.max_mb if args.max_mb is not None else (CARRY_LIMIT - repo_bytes - CARRY_MARGIN) / 1e6
+    print(f"a call carries the repository's tracked files ({repo_bytes / 2**20:.2f} MiB) and .gpudata "
+          f"({total / 2**20:.2f} MiB): {(repo_bytes + total) / 2**20:.2f} MiB of {CARRY_LIMIT / 2**20:.0f}", flush=True)
     if total > max_mb * 1e6:
-        print(f"warning: over {max_mb} MB; raise --level (lower bitrate) or pass --synth-train",
+        print(f"error: .gpudata is over {max_mb:.1f} MB; pass --synth-train N (fewer carried synthetic rows) or raise "
+              "--level (lower bitrate)",
               file=sys.stderr)
         return 1
     return 0
