@@ -19,7 +19,8 @@
 # GPU_TRAIN_START (a checkpoint to continue instead of a new model), GPU_TRAIN_LR and GPU_TRAIN_WARMUP (override
 # the peak learning rate and warm-up steps below), GPU_TRAIN_EXTRA (more flags for the finetune command, split on
 # spaces, e.g. "--mask-time-prob 0.3 --layerdrop 0.05"),
-# GPU_TRAIN_SYNTH=N (N more synthetic training utterances made on the GPU machine by flite, see step 2b;
+# GPU_TRAIN_SYNTH=N (N more synthetic training utterances made on the GPU machine by flite, see step 2b; default
+# 8000 when .gpudata holds flite's packages, else 0;
 # GPU_TRAIN_SYNTH_LIMIT_S bounds that step, 150 s), GPU_TRAIN_SMOKE=1 (a tiny model, 1 minute, CPU-sized settings:
 # the end-to-end test of this script).
 set -euo pipefail
@@ -54,7 +55,8 @@ if [ "$SMOKE" = 1 ]; then
     MODEL='{"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 128,
             "conv_dim": [64, 64], "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 4}'
     LOOP=(--batch-size 8 --eval-batch-size 16 --eval-steps 40 --logging-steps 10 --threads 2 --num-workers 2
-          --learning-rate 1e-3 --warmup 20)
+          --learning-rate 1e-3 --warmup 20 --mask-time-prob 0.05)
+    DEFAULT_SYNTH=0
     FINAL_RESERVE=${GPU_TRAIN_FINAL_RESERVE:-120}; POST_RESERVE=${GPU_TRAIN_POST_RESERVE:-150}
     EVAL_BATCH=16; EVAL_THREADS=2; NAME=smoke-tiny
     export EVAL_DEVICE=${EVAL_DEVICE:-cpu}   # exercises the device wrapper of step 5 on the CPU
@@ -66,8 +68,14 @@ else
     # (the GPU is far from busy), so 32 gives twice the updates per epoch.
     MODEL='{"hidden_size": 384, "num_hidden_layers": 12, "num_attention_heads": 6, "intermediate_size": 1536,
             "conv_dim": [384, 384], "num_conv_pos_embeddings": 128, "num_conv_pos_embedding_groups": 16}'
-    LOOP=(--batch-size 32 --eval-batch-size 64 --eval-steps 2000 --logging-steps 50 --threads 8 --num-workers 8
-          --learning-rate 7e-4 --warmup 300)   # at 1e-3 the first run went NaN at step ~2,000
+    # Regularisation and loader of run 4 (model (b) since the fourteenth session; run 3, with SpecAugment time
+    # masks at 0.05 alone and no more text, over-fitted after 3 minutes): SpecAugment time masks p 0.2 and
+    # feature masks p 0.05 (length 16), speed perturbation p 0.5, 12 loader workers, and 8,000 more flite
+    # sentences made on the machine (step 2b) when the pack carries flite (gpu_pack.py --tts).
+    LOOP=(--batch-size 32 --eval-batch-size 64 --eval-steps 2000 --logging-steps 50 --threads 8 --num-workers 12
+          --learning-rate 7e-4 --warmup 300   # at 1e-3 the first run went NaN at step ~2,000
+          --mask-time-prob 0.2 --mask-feature-prob 0.05 --mask-feature-length 16 --speed-perturb 0.5)
+    DEFAULT_SYNTH=0; [ -d "$PWD/.gpudata/debs" ] && DEFAULT_SYNTH=8000
     # seconds kept after training stops: the final evaluation and saving inside the finetune command (about 6 s
     # on the H200), then the evaluation module, plot, summary and checkpoint packing after it (about 30 s)
     FINAL_RESERVE=${GPU_TRAIN_FINAL_RESERVE:-25}; POST_RESERVE=${GPU_TRAIN_POST_RESERVE:-50}
@@ -121,7 +129,7 @@ note "data unpacked: $(du -sh "$WORK/gpudata" | cut -f1)"
 #     flite from the carried Debian packages on all CPU cores, seeded and drawn like /work/cache/synth/v1 (recipes/bundled_cpu.sh; its 100 eval
 #     sentences come first in the same shuffled pool, so the new training sentences never include them; checked).
 #     Best effort: if synthesis fails or runs out of its time, training goes on with the carried data alone.
-SYNTH_N=${GPU_TRAIN_SYNTH:-0}
+SYNTH_N=${GPU_TRAIN_SYNTH:-$DEFAULT_SYNTH}
 if [ "$SYNTH_N" -gt 0 ]; then
     TTS=$WORK/tts
     mkdir -p "$TTS"
@@ -203,7 +211,7 @@ ln -s "$OUT/data.json" "$RUN/data.json"
 cmd=($PY -m w2v2_onnx_finetune "${SMALL_FB_DATA[@]}" --output-dir "$RUN" --start "$START"
      --freeze-feature-encoder no --seed 0 --split-seed 0 --scheduler time-linear --max-wall-minutes "$MINUTES"
      --train-until "$UNTIL"
-     --epochs 1000 --precision bf16 --max-seconds 10 --trim-silence --mask-time-prob 0.05
+     --epochs 1000 --precision bf16 --max-seconds 10 --trim-silence
      --save-total-limit 1 --best-metric none "${LOOP[@]}"
      ${GPU_TRAIN_LR:+--learning-rate "$GPU_TRAIN_LR"} ${GPU_TRAIN_WARMUP:+--warmup "$GPU_TRAIN_WARMUP"})
 read -ra extra <<< "${GPU_TRAIN_EXTRA:-}"
