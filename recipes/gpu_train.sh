@@ -48,6 +48,29 @@ CMDS=$OUT/commands.txt
 elapsed() { echo $(( $(date +%s) - T0 )); }
 note() { echo "[gpu_train $(elapsed)s] $*" | tee -a "$CMDS"; }
 quoted() { printf '%q ' "$@"; }
+# run_until_saved HARD_S FILE CMD...: run CMD under a hard timeout; once FILE exists (the finetune command writes
+# checkpoint/training.json last), give the process GRACE_S (15) more seconds to exit, then stop it. Run 4 sat 44 s
+# at exit after saving (its DataLoader workers; not reproduced since) and the hard timeout left its evaluation
+# 12 s. Returns CMD's status, or 143 when it was stopped that way.
+run_until_saved() {
+    local hard=$1 file=$2 grace=${GRACE_S:-15} pid status
+    shift 2
+    timeout --kill-after=5 "$hard" "$@" &
+    pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+        if [ -f "$file" ] && [ $(( $(date +%s) - $(stat -c %Y "$file") )) -gt "$grace" ]; then
+            note "still running ${grace}s after writing $(basename "$file"): stuck at exit, stopped"
+            kill -TERM "$pid" 2>/dev/null
+            sleep 3
+            kill -KILL "$pid" 2>/dev/null
+            break
+        fi
+        sleep 1
+    done
+    wait "$pid"
+    status=$?
+    return "$status"
+}
 
 # Where the training and evaluation settings differ between the real run and the CPU smoke test.
 if [ "$SMOKE" = 1 ]; then
@@ -221,7 +244,7 @@ note "train: at most $MINUTES min, until $(date -u -d "@$UNTIL" +%H:%M:%S) UTC (
 echo "  $(quoted "${cmd[@]}")" >> "$CMDS"
 train_started=$(elapsed)
 set +e
-timeout --kill-after=5 "$hard" "${cmd[@]}"
+run_until_saved "$hard" "$RUN/checkpoint/training.json" "${cmd[@]}"
 train_status=$?
 set -e
 note "train: exit $train_status after $(( $(elapsed) - train_started ))s"
