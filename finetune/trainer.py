@@ -70,10 +70,10 @@ class CTCTrainer(Trainer):
     def stop_loader_workers(self) -> int:
         """End the persistent DataLoader worker processes of training and evaluation now.
 
-        With ``persistent_workers`` and pinned memory (the default on CUDA), PyTorch otherwise ends them
-        only at interpreter exit, waiting up to 5 s for each worker (pytorch/pytorch#81794): with 12 workers
-        and three evaluation sets a finished run sat there past its lent GPU's time limit. Returns how many
-        loaders had workers to stop.
+        With ``persistent_workers`` they otherwise live until interpreter exit, where PyTorch can wait up to
+        5 s for each worker with pinned memory (pytorch/pytorch#81794). A precaution: a GPU run that sat 44 s at
+        exit after saving led to it, but a later check (``recipes/loader_exit_check.py``) did not reproduce
+        that wait. Returns how many loaders had workers to stop.
         """
         loaders = list(getattr(self.accelerator, "_dataloaders", ()))
         loaders += list((getattr(self, "_eval_dataloaders", None) or {}).values())
