@@ -277,6 +277,7 @@ def run_training(config: TrainConfig) -> dict[str, Any]:
                 train_set.total_seconds(), {k: len(v) for k, v in eval_sets.items()})
 
     budget_s = _training_budget_s(config.max_wall_minutes, config.train_until)
+    deadline = time.time() + budget_s if budget_s else None
     if config.scheduler == "time-linear" and budget_s is None:
         raise InvalidOptionError("--scheduler time-linear needs --max-wall-minutes or --train-until "
                                  "(the time the learning rate decays over)")
@@ -328,11 +329,11 @@ def run_training(config: TrainConfig) -> dict[str, Any]:
         processing_class=processor,
         compute_metrics=make_compute_metrics(),
         callbacks=[MetricsLogCallback(output / "metrics.jsonl", len(train_set))],
-        time_budget_s=budget_s if config.scheduler == "time-linear" else None,
+        time_deadline=deadline if config.scheduler == "time-linear" else None,
     )
     trainer.remove_callback(PrinterCallback)  # MetricsLogCallback logs instead; stdout stays for the CLI
     if budget_s:
-        trainer.add_callback(TimeBudgetCallback(budget_s))
+        trainer.add_callback(TimeBudgetCallback(deadline))
     result = trainer.train(resume_from_checkpoint=True if config.resume else None)
 
     final = output / FINAL_DIR

@@ -57,13 +57,14 @@ class CTCTrainer(Trainer):
     numbers are in ``skipped_steps``.
 
     Args:
-        time_budget_s: with a budget, the learning rate follows :func:`time_linear_factor`
+        time_deadline: a Unix time; with one, the learning rate follows :func:`time_linear_factor`, decaying to 0
+            at that time (the deadline the run's time budget ends at, see ``TimeBudgetCallback``)
             instead of the ``lr_scheduler_type`` of the arguments.
     """
 
-    def __init__(self, *args: Any, time_budget_s: float | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, time_deadline: float | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.time_budget_s = time_budget_s
+        self.time_deadline = time_deadline
         self._schedule_started: float | None = None
         self.skipped_steps: list[int] = []
 
@@ -97,15 +98,16 @@ class CTCTrainer(Trainer):
     def create_scheduler(self, num_training_steps: int,
                          optimizer: torch.optim.Optimizer | None = None) -> Any:
         """Use the wall-time schedule when a time budget is set, else the standard one."""
-        if self.time_budget_s is None or self.lr_scheduler is not None:
+        if self.time_deadline is None or self.lr_scheduler is not None:
             return super().create_scheduler(num_training_steps, optimizer)
         warmup = self.args.get_warmup_steps(num_training_steps)
-        budget = self.time_budget_s
+        deadline = self.time_deadline
 
         def factor(step: int) -> float:
             if self._schedule_started is None:
                 self._schedule_started = time.time()
-            return time_linear_factor(step, time.time() - self._schedule_started, warmup, budget)
+            span = max(deadline - self._schedule_started, 1e-6)
+            return time_linear_factor(step, time.time() - self._schedule_started, warmup, span)
 
         self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer or self.optimizer, factor)
         return self.lr_scheduler

@@ -435,3 +435,25 @@ def test_loader_workers_are_stopped_when_training_returns(tiny_corpus, tmp_path,
     left = [child for child in multiprocessing.active_children() if child.pid not in before]
     assert len(trainers) == 1 and left == []
     assert json.loads((out / "checkpoint" / "training.json").read_text())["global_step"] == 4
+
+
+def test_time_budget_ends_at_its_deadline_however_late_training_begins() -> None:
+    """The budget is a deadline fixed when the run has loaded its data: the Trainer's own start-up counts."""
+    import time
+    from types import SimpleNamespace
+
+    from w2v2_onnx_finetune.callbacks import TimeBudgetCallback
+
+    def control() -> SimpleNamespace:
+        return SimpleNamespace(should_training_stop=False, should_evaluate=False, should_save=False)
+
+    args, state = SimpleNamespace(eval_strategy="steps"), SimpleNamespace(global_step=3)
+    passed = TimeBudgetCallback(time.time() - 0.5)  # the deadline passed while the Trainer was starting
+    passed.on_train_begin(args, state, control())
+    stopped = passed.on_step_end(args, state, control())
+    assert stopped.should_training_stop and stopped.should_evaluate and stopped.should_save
+    ahead = TimeBudgetCallback(time.time() + 60)
+    ahead.on_train_begin(args, state, control())
+    assert not ahead.on_step_end(args, state, control()).should_training_stop
+    no_eval = passed.on_step_end(SimpleNamespace(eval_strategy="no"), state, control())
+    assert no_eval.should_training_stop and not no_eval.should_evaluate
