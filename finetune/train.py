@@ -332,7 +332,7 @@ def run_training(config: TrainConfig) -> dict[str, Any]:
         time_deadline=deadline if config.scheduler == "time-linear" else None,
     )
     trainer.remove_callback(PrinterCallback)  # MetricsLogCallback logs instead; stdout stays for the CLI
-    if budget_s:
+    if deadline is not None:
         trainer.add_callback(TimeBudgetCallback(deadline))
     result = trainer.train(resume_from_checkpoint=True if config.resume else None)
 

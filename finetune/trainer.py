@@ -57,9 +57,9 @@ class CTCTrainer(Trainer):
     numbers are in ``skipped_steps``.
 
     Args:
-        time_deadline: a Unix time; with one, the learning rate follows :func:`time_linear_factor`, decaying to 0
-            at that time (the deadline the run's time budget ends at, see ``TimeBudgetCallback``)
-            instead of the ``lr_scheduler_type`` of the arguments.
+        time_deadline: a Unix time; with one, the learning rate follows :func:`time_linear_factor` instead of
+            the ``lr_scheduler_type`` of the arguments, decaying to 0 at that time (where the run's time budget
+            ends, see ``TimeBudgetCallback``).
     """
 
     def __init__(self, *args: Any, time_deadline: float | None = None, **kwargs: Any) -> None:

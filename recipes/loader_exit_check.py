@@ -4,7 +4,7 @@
 
     python recipes/loader_exit_check.py [--workers 12] [--out results.json]
 
-Writes a tiny tone corpus (as tests/test_finetune_train.py does), then runs the fine-tuning CLI in a fresh
+Writes the tiny tone corpus of the fine-tuning tests (tests/tone_corpus.py), then runs the fine-tuning CLI in a fresh
 process twice per variant: as it is ("stopped"), and with ``stop_loader_workers`` replaced by a no-op
 ("kept", the code before the fix). Each run trains a tiny model for a few steps with ``--num-workers N`` and
 three evaluation sets, so training and evaluation loaders both keep workers. Reported per run: the whole
@@ -23,9 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+from tone_corpus import write_tone_corpus  # noqa: E402
 
 _RUN = r"""
 import sys, time
@@ -38,27 +39,6 @@ code = cli.main(sys.argv[2:])
 print(f"RETURNED {time.time():.3f}", flush=True)
 sys.exit(code)
 """
-
-
-def write_corpus(folder: Path) -> None:
-    """32 utterances of tone "words" (A, B, C at three pitches) in four speakers' groups."""
-    import soundfile as sf
-
-    pitch = {"A": 300.0, "B": 700.0, "C": 1500.0}
-    rng = np.random.default_rng(0)
-    texts = ["A B", "B C", "C A", "A C", "B A", "C B", "A B C", "C B A"]
-    rows = ["path\ttranscript\tspeaker"]
-    for i in range(48):
-        text = texts[i % len(texts)]
-        pieces = []
-        for letter in text.replace(" ", ""):
-            t = np.arange(int(0.12 * 16000)) / 16000
-            pieces += [0.5 * np.sin(2 * np.pi * pitch[letter] * t), np.zeros(int(0.04 * 16000))]
-        audio = np.concatenate(pieces)
-        sf.write(str(folder / f"u{i}.wav"), (audio + 0.01 * rng.standard_normal(audio.size)).astype(np.float32),
-                 16000)
-        rows.append(f"u{i}.wav\t{text.lower()}\tspk{i % 6}")
-    (folder / "manifest.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
 
 
 def run_once(variant: str, corpus: Path, out: Path, workers: int) -> dict:
@@ -91,7 +71,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "corpus"
         corpus.mkdir()
-        write_corpus(corpus)
+        write_tone_corpus(corpus, count=48, speakers=6)
         for round_ in range(args.rounds):
             for variant in ("stopped", "kept"):
                 result = run_once(variant, corpus, Path(tmp) / f"run-{variant}-{round_}", args.workers)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
+from tone_corpus import utterance, write_tone_corpus
 
 from w2v2_onnx_finetune import cli
 from w2v2_onnx_finetune.batching import CTCCollator, SpeechDataset, normalize_audio
@@ -16,32 +16,10 @@ from w2v2_onnx_finetune.data import Example
 
 torch = pytest.importorskip("torch")
 
-# Each "word" is a short tone of its own pitch, so the task is learnable from a few examples.
-_PITCH = {"A": 300.0, "B": 700.0, "C": 1500.0}
-
-
-def _utterance(text: str, rng: np.random.Generator) -> np.ndarray:
-    pieces = []
-    for letter in text.replace(" ", ""):
-        t = np.arange(int(0.12 * 16000)) / 16000
-        pieces.append(0.5 * np.sin(2 * np.pi * _PITCH[letter] * t))
-        pieces.append(np.zeros(int(0.04 * 16000)))
-    audio = np.concatenate(pieces)
-    return (audio + 0.01 * rng.standard_normal(audio.size)).astype(np.float32)
-
 
 @pytest.fixture(scope="module")
 def tiny_corpus(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny_corpus")
-    rng = np.random.default_rng(0)
-    rows = ["path\ttranscript\tspeaker"]
-    texts = ["A B", "B C", "C A", "A C", "B A", "C B", "A B C", "C B A"]
-    for i in range(32):
-        text = texts[i % len(texts)]
-        sf.write(str(folder / f"u{i}.wav"), _utterance(text, rng), 16000)
-        rows.append(f"u{i}.wav\t{text.lower()}\tspk{i % 4}")
-    (folder / "manifest.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    return folder
+    return write_tone_corpus(tmp_path_factory.mktemp("tiny_corpus"))
 
 
 def test_collator_pads_audio_and_labels() -> None:
@@ -107,7 +85,7 @@ def test_batched_transcription_matches_single() -> None:
     torch.manual_seed(0)
     model = build_model("scratch:tiny").eval()
     rng = np.random.default_rng(2)
-    examples = [Example(_utterance(t, rng), t, str(i)) for i, t in enumerate(["A B C A", "B", "C A B"])]
+    examples = [Example(utterance(t, rng), t, str(i)) for i, t in enumerate(["A B C A", "B", "C A B"])]
     batched = transcribe(model, examples, batch_size=3)
     single = [transcribe(model, [e], batch_size=1)[0] for e in examples]
     assert batched == single
