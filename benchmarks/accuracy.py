@@ -50,14 +50,21 @@ def held_out(spec_text: str, seed: int) -> tuple[str, list[tuple[str, str]]]:
     return name, [(str(u.audio_path), u.text) for u in rows]
 
 
+def seeded_halves(rows: list, seed: int) -> tuple[list, list]:
+    """``rows`` shuffled by a seeded permutation and cut in two (the first half one shorter for an odd count): the
+    dev and test halves of a held-out set that has no split of its own, such as the keyword recordings."""
+    order = np.random.default_rng(seed).permutation(len(rows))
+    half = len(rows) // 2
+    return [rows[i] for i in order[:half]], [rows[i] for i in order[half:]]
+
+
 def decision_sets(data: str, keywords_unused: str, seed: int = 0) -> dict[str, list[tuple[str, str]]]:
     """The dev sets the bundling rules decide on: the cathy dev part, and the seeded dev half of the keyword
     recordings training never drew (``keywords_unused``: recipes/keywords_unused.py's manifest), the half
     benchmarks/phrase_rejection.py tunes on."""
     _, cathy = held_out(f"{data}/cathy:group=prompt_id,eval=0.1,dev=0.1,part=dev", seed)
     _, keywords = held_out(f"{keywords_unused}:name=keywords_unused,role=eval", seed)
-    order = np.random.default_rng(0).permutation(len(keywords))
-    return {"cathy_dev": cathy, "keywords_dev_half": [keywords[i] for i in order[: len(keywords) // 2]]}
+    return {"cathy_dev": cathy, "keywords_dev_half": seeded_halves(keywords, 0)[0]}
 
 
 def scores(hypotheses: list[str], references: list[str]) -> dict[str, float]:
@@ -66,13 +73,10 @@ def scores(hypotheses: list[str], references: list[str]) -> dict[str, float]:
     return {**error_rates(hypotheses, references), "exact": exact}
 
 
-#: Set by --trim-silence: each recording's leading and trailing silence is cut as ``transcribe(trim_silence=True)``
-#: cuts it, before the model hears it.
-TRIM_SILENCE = False
-
-
-def _input(transcriber: Transcriber, path: str) -> str | np.ndarray:
-    if not TRIM_SILENCE:
+def _input(transcriber: Transcriber, path: str, trim: bool) -> str | np.ndarray:
+    """``path``, or with ``trim`` its audio less the leading and trailing silence, cut as
+    ``transcribe(trim_silence=True)`` cuts it."""
+    if not trim:
         return path
     from w2v2_onnx.audio import load_audio, speech_span
 
@@ -81,12 +85,14 @@ def _input(transcriber: Transcriber, path: str) -> str | np.ndarray:
     return audio[start:end]
 
 
-def acoustic(transcriber: Transcriber, rows: list[tuple[str, str]]) -> tuple[list[np.ndarray], float, float]:
-    """Log-probabilities of every row, the model's seconds and the audio seconds."""
+def acoustic(transcriber: Transcriber, rows: list[tuple[str, str]],
+             trim: bool = False) -> tuple[list[np.ndarray], float, float]:
+    """Log-probabilities of every row (``trim``: of its audio less leading and trailing silence), the model's
+    seconds and the audio seconds."""
     transcriber.log_probs(rows[0][0])  # warm-up
     out, model_s = [], 0.0
     for path, _ in rows:
-        audio = _input(transcriber, path)
+        audio = _input(transcriber, path, trim)
         start = time.perf_counter()
         out.append(transcriber.log_probs(audio))
         model_s += time.perf_counter() - start
@@ -191,8 +197,6 @@ def main() -> None:
                         "transcribe(trim_silence=True) does")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    global TRIM_SILENCE
-    TRIM_SILENCE = args.trim_silence
 
     sets = dict(held_out(spec, args.seed) for spec in args.test)
     if args.limit:
@@ -212,7 +216,7 @@ def main() -> None:
             dev_name, dev_rows = held_out(args.dev, args.seed)
             if dev_name in sets or any(p == d for p, _ in dev_rows for rows in sets.values() for d, _ in rows):
                 raise SystemExit("the dev set overlaps a test set")
-            dev_lp, _, _ = acoustic(primary, dev_rows)
+            dev_lp, _, _ = acoustic(primary, dev_rows, args.trim_silence)
             start = time.perf_counter()
             grid = grid_search(beam_lm, dev_lp, [t for _, t in dev_rows], config.frame_duration,
                                alphas=args.alphas, betas=args.betas, num_workers=args.num_workers)
@@ -240,7 +244,7 @@ def main() -> None:
         transcriber = primary if precision == args.precisions[0] else Transcriber(
             args.model_dir, device="cpu", precision=precision, threads=args.threads)
         for name, rows in sets.items():
-            log_probs, model_s, audio_s = acoustic(transcriber, rows)
+            log_probs, model_s, audio_s = acoustic(transcriber, rows, args.trim_silence)
             references = [t for _, t in rows]
             entry = result["sets"].setdefault(name, {"utterances": len(rows), "audio_s": round(audio_s, 1),
                                                      "results": {}})

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accuracy import held_out  # noqa: E402
+from accuracy import held_out, seeded_halves  # noqa: E402
 from decoder_speed import error_rates  # noqa: E402
 from endpoints import joined  # noqa: E402
 from runtime_figures import add_held_out_arguments, machine_info, write_json  # noqa: E402
@@ -59,9 +59,7 @@ def main() -> None:
     print("one at a time:", {p: round(r["wer"], 4) for p, r in report["one_recording_at_a_time"].items()})
     if args.keywords and Path(args.keywords).exists():
         _, rows = held_out(f"{args.keywords}:name=keywords_unused,role=eval", args.seed)
-        order = np.random.default_rng(args.seed).permutation(len(rows))
-        half = order[: len(rows) // 2] if args.part == "dev" else order[len(rows) // 2:]
-        chosen = [rows[i] for i in half]
+        chosen = seeded_halves(rows, args.seed)[0 if args.part == "dev" else 1]
         report["keywords_half"] = rates([transcriber.log_probs(path) for path, _ in chosen],
                                         [text for _, text in chosen])
         print("keywords half:", {p: round(r["wer"], 4) for p, r in report["keywords_half"].items()})

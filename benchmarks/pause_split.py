@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accuracy import decision_sets, held_out  # noqa: E402
+from accuracy import held_out, seeded_halves  # noqa: E402
 from decoder_speed import error_rates  # noqa: E402
 from endpoints import joined  # noqa: E402
 from runtime_figures import add_held_out_arguments, machine_info, write_json  # noqa: E402
@@ -33,7 +33,6 @@ def main() -> None:
     parser.add_argument("--pauses", nargs="+", type=float, default=[0.3, 0.5])
     parser.add_argument("--keywords", default="/tmp/kw/manifest.tsv",
                         help="manifest of the keyword recordings training never drew (recipes/keywords_unused.py)")
-    parser.add_argument("--data", default="../shared/data")
     add_held_out_arguments(parser)
     args = parser.parse_args()
     transcriber = Transcriber(args.model, threads=args.threads)
@@ -56,12 +55,8 @@ def main() -> None:
     report["one_recording_at_a_time"] = rates(recordings, texts)
     print("one at a time:", {p: round(r["wer"], 4) for p, r in report["one_recording_at_a_time"].items()}, flush=True)
     if args.keywords and Path(args.keywords).exists():
-        if args.part == "dev":
-            rows = decision_sets(args.data, args.keywords, args.seed)["keywords_dev_half"]
-        else:
-            _, keywords = held_out(f"{args.keywords}:name=keywords_unused,role=eval", args.seed)
-            order = np.random.default_rng(0).permutation(len(keywords))
-            rows = [keywords[i] for i in order[len(keywords) // 2:]]
+        _, keywords = held_out(f"{args.keywords}:name=keywords_unused,role=eval", args.seed)
+        rows = seeded_halves(keywords, 0)[0 if args.part == "dev" else 1]  # the halves of decision_sets()
         report["keywords_half"] = rates([path for path, _ in rows], [text for _, text in rows])
         print("keywords half:", {p: round(r["wer"], 4) for p, r in report["keywords_half"].items()}, flush=True)
     if args.out:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accuracy import held_out  # noqa: E402
+from accuracy import held_out, seeded_halves  # noqa: E402
 from runtime_figures import machine_info, write_json  # noqa: E402
 
 from w2v2_onnx import Transcriber  # noqa: E402
@@ -66,10 +66,7 @@ def main() -> None:
 
     in_name, in_rows = held_out(args.in_set, args.seed)
     phrases = args.phrases or sorted({t for _, t in in_rows})
-    order = np.random.default_rng(args.seed).permutation(len(in_rows))
-    half = len(in_rows) // 2
-    in_dev = [in_rows[i] for i in order[:half]]
-    in_test = [in_rows[i] for i in order[half:]]
+    in_dev, in_test = seeded_halves(in_rows, args.seed)
     transcriber = Transcriber(args.model_dir, device="cpu", precision="int8", threads=args.threads)
     dev_in = scored(transcriber, in_dev, phrases)
     test_in = scored(transcriber, in_test, phrases)
