@@ -53,7 +53,7 @@ quoted() { printf '%q ' "$@"; }
 # at exit after saving (its DataLoader workers; not reproduced since) and the hard timeout left its evaluation
 # 12 s. Returns CMD's status, or 143 when it was stopped that way.
 run_until_saved() {
-    local hard=$1 file=$2 grace=${GRACE_S:-15} pid status
+    local hard=$1 file=$2 grace=${GRACE_S:-15} pid
     shift 2
     timeout --kill-after=5 "$hard" "$@" &
     pid=$!
@@ -67,9 +67,7 @@ run_until_saved() {
         fi
         sleep 1
     done
-    wait "$pid"
-    status=$?
-    return "$status"
+    wait "$pid"   # its status is the function's
 }
 
 # Where the training and evaluation settings differ between the real run and the CPU smoke test.
