@@ -1,0 +1,326 @@
+"""Recover a trainable Hugging Face checkpoint from an exported w2v2-onnx model directory.
+
+A model directory holds only inference graphs. When the checkpoint it was exported from is gone (a model
+shipped to a user, or our own bundled model after the machine that trained it was lost), training can still
+continue from the graph: every weight of a ``*ForCTC`` model is in it, as an fp32 initializer or as a
+per-channel int8 one with its scale and zero point.
+
+``python -m w2v2_onnx_finetune.from_onnx MODEL_DIR OUT_DIR --config scratch:small-fb`` reads the directory's
+most precise ONNX file (fp32, else fp16, else int8), dequantizes int8 weights (``(q - zero_point) * scale``),
+maps every initializer back to the parameter it came from, undoes the export's rewrites (the conv front-end as
+channels-last matmuls, the weight-normed positional conv folded into one weight), saves the checkpoint with
+our processor, and checks the recovered PyTorch model against the ONNX file on the same audio.
+
+The architecture's hyper-parameters that no weight shape records (attention heads, activations, norms) come
+from ``--config``: a named scratch size, a ``config.json`` or a checkpoint directory. Every recovered tensor
+must then fit that architecture exactly, or the recovery fails naming the parameter. What an inference
+graph does not hold is new: the SpecAugment mask embedding (``masked_spec_embed``, used only in training)
+is initialised as in a new model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from w2v2_onnx.errors import ModelDirectoryError, UnsupportedModelError, W2V2OnnxError
+
+logger = logging.getLogger(__name__)
+
+#: The export wraps the Hugging Face model as ``self.model``: initializer names carry this prefix.
+WRAPPER_PREFIX = "model."
+#: Files tried in this order: the most precise first.
+PRECISION_ORDER = ("fp32", "fp16", "int8")
+#: The export's channels-last front-end (export/conv_matmul.py) names its tensors so.
+_FRONT_END = "wav2vec2.feature_extractor."
+#: Nodes between a weight's matmul and the Add of its bias (int8: Cast, then Mul by the scales).
+_BETWEEN_MATMUL_AND_BIAS = {"Cast", "Mul"}
+#: Parameters an inference graph does not hold.
+TRAINING_ONLY = ("wav2vec2.masked_spec_embed",)
+
+
+@dataclass
+class RecoveryReport:
+    """What :func:`recover_checkpoint` read, wrote and measured."""
+
+    model_dir: str
+    onnx_file: str
+    precision: str
+    checkpoint: str
+    parameters: int
+    recovered_tensors: int
+    new_tensors: list[str] = field(default_factory=list)
+    check_seconds: float = 0.0
+    max_abs_log_prob_diff: float = 0.0
+    greedy_frame_agreement: float = 0.0
+
+
+def recover_checkpoint(model_dir: str | Path, out_dir: str | Path, config: str, *,
+                       check_seconds: float = 4.0, seed: int = 0) -> RecoveryReport:
+    """Write a Hugging Face ``Wav2Vec2ForCTC`` checkpoint holding the weights of an exported model.
+
+    Args:
+        model_dir: a w2v2-onnx model directory (``w2v2_onnx.json`` and its ONNX files).
+        out_dir: the checkpoint directory to write (``config.json``, ``model.safetensors``, the processor).
+        config: the architecture: ``scratch:SIZE`` (finetune/model.py's sizes), a ``config.json`` file or a
+            checkpoint directory.
+        check_seconds: length of the random-speech-like input on which the recovered model is compared with
+            the ONNX file (log-probabilities and greedy frames); 0 skips the check.
+        seed: seed of that input.
+
+    Returns:
+        The :class:`RecoveryReport`, also written to ``OUT_DIR/recovery.json``.
+
+    Raises:
+        ModelNotFoundError, ModelDirectoryError: ``model_dir`` is not a readable model directory.
+        UnsupportedModelError: a weight cannot be mapped back (a graph fused by an optimizer, another
+            architecture), or the recovered tensors do not fit ``config``'s architecture.
+    """
+    import onnx
+    import torch
+    from transformers import Wav2Vec2ForCTC
+
+    from w2v2_onnx.model_dir import load_model_config
+    from w2v2_onnx_finetune.vocab import VOCAB_TOKENS, build_processor
+
+    model_config = load_model_config(model_dir)
+    if tuple(model_config.vocabulary.tokens) != VOCAB_TOKENS:
+        raise UnsupportedModelError(
+            f"{model_dir}: its vocabulary ({len(model_config.vocabulary.tokens)} tokens) is not the fine-tuning "
+            f"stage's {len(VOCAB_TOKENS)}-character one; only our own models can be recovered for training")
+    precision = next((p for p in PRECISION_ORDER if p in model_config.files), None)
+    if precision is None:
+        raise ModelDirectoryError(f"{model_dir}: lists no ONNX file")
+    onnx_path = model_config.files[precision]
+    graph = onnx.load(str(onnx_path)).graph
+    tensors = graph_weights(graph)
+
+    hf_config = _architecture(config)
+    torch.manual_seed(seed)
+    model = Wav2Vec2ForCTC(hf_config)
+    state = model.state_dict()
+    recovered = map_to_state_dict(tensors, state, hf_config)
+    missing = [name for name in state if name not in recovered and name not in TRAINING_ONLY]
+    if missing:
+        raise UnsupportedModelError(
+            f"{onnx_path.name}: no weight found for {len(missing)} parameter(s) of the architecture, e.g. "
+            f"{', '.join(missing[:4])}")
+    for name, array in recovered.items():
+        if tuple(state[name].shape) != array.shape:
+            raise UnsupportedModelError(
+                f"{onnx_path.name}: {name} has shape {array.shape} in the graph, {tuple(state[name].shape)} in "
+                f"the architecture given by {config!r}")
+        state[name] = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+    model.load_state_dict(state)
+    model.eval()
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out))
+    build_processor(out, sampling_rate=model_config.sample_rate)
+    report = RecoveryReport(
+        model_dir=str(model_dir), onnx_file=str(onnx_path), precision=precision, checkpoint=str(out),
+        parameters=sum(p.numel() for p in model.parameters()), recovered_tensors=len(recovered),
+        new_tensors=[name for name in state if name not in recovered])
+    if check_seconds > 0:
+        report.check_seconds = check_seconds
+        report.max_abs_log_prob_diff, report.greedy_frame_agreement = compare_with_onnx(
+            model, onnx_path, model_config, check_seconds, seed)
+    (out / "recovery.json").write_text(json.dumps(asdict(report), indent=1) + "\n", encoding="utf-8")
+    return report
+
+
+def graph_weights(graph: Any) -> dict[str, np.ndarray]:
+    """Every weight of ``graph`` by the name it had before quantization, as float32 (int8 dequantized).
+
+    Matmul weights that the exporter left unnamed (``onnx::MatMul_123``) are renamed after the bias their
+    product is added to: ``model.X.bias`` gives ``model.X.weight``, transposed back to ``[out, in]``.
+    """
+    from onnx import numpy_helper
+
+    raw = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    weights: dict[str, np.ndarray] = {}
+    for name, array in raw.items():
+        if any(name.endswith(suffix) and name[: -len(suffix)] + "_quantized" in raw
+               for suffix in ("_scale", "_zero_point")):
+            continue
+        if name.endswith("_quantized"):
+            base = name[: -len("_quantized")]
+            scale, zero_point = raw.get(base + "_scale"), raw.get(base + "_zero_point")
+            if scale is None or zero_point is None:
+                raise UnsupportedModelError(f"quantized weight {name} has no scale or zero point")
+            weights[base] = (array.astype(np.float32) - zero_point.astype(np.float32)) * scale.astype(np.float32)
+        elif np.issubdtype(array.dtype, np.floating):
+            weights[name] = array.astype(np.float32)
+
+    consumers: dict[str, list[Any]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    for node in graph.node:
+        if node.op_type not in ("MatMul", "MatMulInteger"):
+            continue
+        weight = node.input[1]
+        base = weight[: -len("_quantized")] if weight.endswith("_quantized") else weight
+        if base not in weights or base.startswith(WRAPPER_PREFIX):
+            continue
+        bias = _bias_after(node, consumers, raw)
+        if bias is None:
+            raise UnsupportedModelError(f"matmul weight {base} is not followed by a named bias: cannot name it")
+        weights[bias[: -len(".bias")] + ".weight"] = weights.pop(base).T
+    return weights
+
+
+def _bias_after(node: Any, consumers: dict[str, list[Any]], initializers: dict[str, Any]) -> str | None:
+    """The named ``model.*.bias`` initializer added to ``node``'s product, through Cast and Mul nodes."""
+    frontier = [node]
+    for _ in range(4):
+        following = [n for current in frontier for n in consumers.get(current.output[0], [])]
+        for candidate in following:
+            if candidate.op_type == "Add":
+                named = [i for i in candidate.input if i in initializers and i.startswith(WRAPPER_PREFIX)
+                         and i.endswith(".bias")]
+                if named:
+                    return named[0]
+        frontier = [n for n in following if n.op_type in _BETWEEN_MATMUL_AND_BIAS]
+        if not frontier:
+            return None
+    return None
+
+
+def map_to_state_dict(weights: dict[str, np.ndarray], state: dict[str, Any], config: Any) -> dict[str, np.ndarray]:
+    """Rename the graph's weights to ``state``'s parameter names, undoing the export's rewrites."""
+    recovered: dict[str, np.ndarray] = {}
+    kernels = list(config.conv_kernel)
+    for name, array in weights.items():
+        if not name.startswith(WRAPPER_PREFIX):
+            continue
+        key = name[len(WRAPPER_PREFIX):]
+        if key.startswith(tuple(_FRONT_END + kind for kind in ("weights.", "biases.", "norms."))):
+            kind, index, *rest = key[len(_FRONT_END):].split(".")
+            layer = f"{_FRONT_END}conv_layers.{index}."
+            if kind == "weights":  # [k * in, out], row (tap * in + channel) -> conv [out, in, k]
+                kernel = kernels[int(index)]
+                rows, out_channels = array.shape
+                array = array.reshape(kernel, rows // kernel, out_channels).transpose(2, 1, 0)
+                key = layer + "conv.weight"
+            elif kind == "biases":
+                if array.size == 0:
+                    continue
+                key = layer + "conv.bias"
+            else:
+                key = layer + "layer_norm." + ".".join(rest)
+        recovered[key] = array
+    pos_conv = _positional_conv(weights, config)
+    if pos_conv is not None:
+        for key, array in _weight_norm_parts(pos_conv, state).items():
+            recovered[key] = array
+    return {key: array for key, array in recovered.items() if key in state}
+
+
+def _positional_conv(weights: dict[str, np.ndarray], config: Any) -> np.ndarray | None:
+    """The positional conv's effective weight: the one 3-D initializer of its shape."""
+    shape = (config.hidden_size, config.hidden_size // config.num_conv_pos_embedding_groups,
+             config.num_conv_pos_embeddings)
+    found = [array for array in weights.values() if array.shape == shape]
+    if len(found) > 1:
+        raise UnsupportedModelError(f"{len(found)} weights of the positional conv's shape {shape}")
+    return found[0] if found else None
+
+
+def _weight_norm_parts(weight: np.ndarray, state: dict[str, Any]) -> dict[str, np.ndarray]:
+    """``weight`` as the positional conv's parameters: weight-normed (g over dim 2, v) or plain."""
+    prefix = "wav2vec2.encoder.pos_conv_embed.conv."
+    norms = np.sqrt((weight.astype(np.float64) ** 2).sum(axis=(0, 1), keepdims=True)).astype(np.float32)
+    for g, v in ((prefix + "parametrizations.weight.original0", prefix + "parametrizations.weight.original1"),
+                 (prefix + "weight_g", prefix + "weight_v")):
+        if g in state and v in state:
+            return {g: norms, v: weight}
+    return {prefix + "weight": weight}
+
+
+def compare_with_onnx(model: Any, onnx_path: Path, model_config: Any, seconds: float,
+                      seed: int) -> tuple[float, float]:
+    """Largest log-probability difference and greedy frame agreement of ``model`` against the ONNX file."""
+    import torch
+
+    from w2v2_onnx.session import OnnxModel
+
+    rng = np.random.default_rng(seed)
+    samples = int(seconds * model_config.sample_rate)
+    audio = _speech_like(rng, samples, model_config.sample_rate)
+    # the graph normalizes inside (docs/model-directory.md); the Hugging Face model expects normalized input
+    normed = (audio - audio.mean()) / np.sqrt(audio.var() + 1e-7) if model_config.do_normalize else audio
+    log_probs, frames = OnnxModel(onnx_path, device="cpu").run(audio[None, :], np.array([samples]))
+    theirs = log_probs[0, :int(frames[0])]
+    with torch.no_grad():
+        logits = model(torch.from_numpy(normed[None, :].astype(np.float32))).logits[0]
+        mine = torch.log_softmax(logits.float(), dim=-1).numpy()
+    frames = min(len(mine), len(theirs))
+    mine, theirs = mine[:frames], theirs[:frames]
+    return float(np.abs(mine - theirs).max()), float((mine.argmax(-1) == theirs.argmax(-1)).mean())
+
+
+def _speech_like(rng: np.random.Generator, samples: int, rate: int) -> np.ndarray:
+    """Noise shaped by a few moving formants with a syllable-rate envelope: not speech, but not flat."""
+    t = np.arange(samples) / rate
+    signal = np.zeros(samples)
+    for _ in range(4):
+        freq = rng.uniform(200, 3000) * (1 + 0.2 * np.sin(2 * np.pi * rng.uniform(0.5, 3) * t))
+        signal += np.sin(2 * np.pi * np.cumsum(freq) / rate) * rng.uniform(0.2, 1)
+    envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 4 * t) ** 2
+    return (signal * envelope + 0.05 * rng.standard_normal(samples)).astype(np.float32)
+
+
+def _architecture(config: str) -> Any:
+    from transformers import AutoConfig
+
+    from w2v2_onnx_finetune.model import scratch_config
+
+    if config.startswith("scratch:"):
+        return scratch_config(config.split(":", 1)[1])
+    path = Path(config)
+    if path.is_file():
+        return AutoConfig.from_pretrained(str(path.parent)) if path.name == "config.json" else _bad_config(config)
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            _bad_config(config)
+        return AutoConfig.from_pretrained(str(path))
+    _bad_config(config)
+
+
+def _bad_config(config: str) -> Any:
+    raise UnsupportedModelError(
+        f"--config {config!r}: give scratch:SIZE, a config.json file or a checkpoint directory that holds one")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m w2v2_onnx_finetune.from_onnx MODEL_DIR OUT_DIR --config ...``; exit 1 on a typed error."""
+    parser = argparse.ArgumentParser(prog="python -m w2v2_onnx_finetune.from_onnx", description=__doc__.split("\n")[0])
+    parser.add_argument("model_dir", help="w2v2-onnx model directory (use w2v2_onnx/models/default for the bundled one)")
+    parser.add_argument("out_dir", help="checkpoint directory to write")
+    parser.add_argument("--config", required=True,
+                        help="the architecture: scratch:SIZE, a config.json or a checkpoint directory")
+    parser.add_argument("--check-seconds", type=float, default=4.0,
+                        help="compare the recovered model with the ONNX file on this much audio (0: skip)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        report = recover_checkpoint(args.model_dir, args.out_dir, args.config, check_seconds=args.check_seconds)
+    except W2V2OnnxError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(asdict(report), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
