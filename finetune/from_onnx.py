@@ -6,10 +6,11 @@ continue from the graph: every weight of a ``*ForCTC`` model is in it, as an fp3
 per-channel int8 one with its scale and zero point.
 
 ``python -m w2v2_onnx_finetune.from_onnx MODEL_DIR OUT_DIR --config scratch:small-fb`` reads the directory's
-most precise ONNX file (fp32, else fp16, else int8), dequantizes int8 weights (``(q - zero_point) * scale``),
-maps every initializer back to the parameter it came from, undoes the export's rewrites (the conv front-end as
-channels-last matmuls, the weight-normed positional conv folded into one weight), saves the checkpoint with
-our processor, and checks the recovered PyTorch model against the ONNX file on the same audio.
+most precise ONNX file that maps back (fp32, else fp16, else int8), dequantizes int8 weights
+(``(q - zero_point) * scale``), names every weight after the module whose node reads it, undoes the export's
+rewrites (the conv front-end as channels-last matmuls, the weight-normed positional conv folded into one
+weight), saves the checkpoint with our processor, and checks the recovered PyTorch model against the ONNX file
+on the same audio.
 
 The architecture's hyper-parameters that no weight shape records (attention heads, activations, norms) come
 from ``--config``: a named scratch size, a ``config.json`` or a checkpoint directory. Every recovered tensor
@@ -41,8 +42,6 @@ WRAPPER_PREFIX = "model."
 PRECISION_ORDER = ("fp32", "fp16", "int8")
 #: The export's channels-last front-end (export/conv_matmul.py) names its tensors so.
 _FRONT_END = "wav2vec2.feature_extractor."
-#: Nodes between a weight's matmul and the Add of its bias (int8: Cast, then Mul by the scales).
-_BETWEEN_MATMUL_AND_BIAS = {"Cast", "Mul"}
 #: Parameters an inference graph does not hold.
 TRAINING_ONLY = ("wav2vec2.masked_spec_embed",)
 
@@ -63,7 +62,7 @@ class RecoveryReport:
     greedy_frame_agreement: float = 0.0
 
 
-def recover_checkpoint(model_dir: str | Path, out_dir: str | Path, config: str, *,
+def recover_checkpoint(model_dir: str | Path, out_dir: str | Path, config: str, *, precision: str | None = None,
                        check_seconds: float = 4.0, seed: int = 0) -> RecoveryReport:
     """Write a Hugging Face ``Wav2Vec2ForCTC`` checkpoint holding the weights of an exported model.
 
@@ -72,6 +71,10 @@ def recover_checkpoint(model_dir: str | Path, out_dir: str | Path, config: str, 
         out_dir: the checkpoint directory to write (``config.json``, ``model.safetensors``, the processor).
         config: the architecture: ``scratch:SIZE`` (finetune/model.py's sizes), a ``config.json`` file or a
             checkpoint directory.
+        precision: the file to read (``fp32``, ``fp16``, ``int8``); None tries the directory's files from the
+            most precise and takes the first that maps back completely (an fp32 file written from the graph
+            that ONNX Runtime's optimizer fused has lost its layer norms' names; int8 is quantized from the
+            unfused graph).
         check_seconds: length of the random-speech-like input on which the recovered model is compared with
             the ONNX file (log-probabilities and greedy frames); 0 skips the check.
         seed: seed of that input.
@@ -84,7 +87,6 @@ def recover_checkpoint(model_dir: str | Path, out_dir: str | Path, config: str, 
         UnsupportedModelError: a weight cannot be mapped back (a graph fused by an optimizer, another
             architecture), or the recovered tensors do not fit ``config``'s architecture.
     """
-    import onnx
     import torch
     from transformers import Wav2Vec2ForCTC
 
@@ -96,28 +98,28 @@ def recover_checkpoint(model_dir: str | Path, out_dir: str | Path, config: str, 
         raise UnsupportedModelError(
             f"{model_dir}: its vocabulary ({len(model_config.vocabulary.tokens)} tokens) is not the fine-tuning "
             f"stage's {len(VOCAB_TOKENS)}-character one; only our own models can be recovered for training")
-    precision = next((p for p in PRECISION_ORDER if p in model_config.files), None)
-    if precision is None:
-        raise ModelDirectoryError(f"{model_dir}: lists no ONNX file")
-    onnx_path = model_config.files[precision]
-    graph = onnx.load(str(onnx_path)).graph
-    tensors = graph_weights(graph)
-
     hf_config = _architecture(config)
     torch.manual_seed(seed)
     model = Wav2Vec2ForCTC(hf_config)
     state = model.state_dict()
-    recovered = map_to_state_dict(tensors, state, hf_config)
-    missing = [name for name in state if name not in recovered and name not in TRAINING_ONLY]
-    if missing:
+    candidates = [precision] if precision else [p for p in PRECISION_ORDER if p in model_config.files]
+    if precision and precision not in model_config.files:
+        raise ModelDirectoryError(f"{model_dir}: no {precision} file; it has {', '.join(model_config.files)}")
+    failures = []
+    for candidate in candidates:
+        onnx_path = model_config.files[candidate]
+        try:
+            recovered = _recover_from(onnx_path, state, hf_config, config)
+            precision = candidate
+            break
+        except UnsupportedModelError as error:  # e.g. a graph fused by ONNX Runtime's optimizer
+            failures.append(f"{onnx_path.name}: {error}")
+    else:
         raise UnsupportedModelError(
-            f"{onnx_path.name}: no weight found for {len(missing)} parameter(s) of the architecture, e.g. "
-            f"{', '.join(missing[:4])}")
+            f"{model_dir}: no ONNX file maps back to the architecture ({'; '.join(failures)}); a graph fused by "
+            f"ONNX Runtime's optimizer has lost its layer norms' names: give an int8 file or an fp32 export "
+            f"made with --no-optimize")
     for name, array in recovered.items():
-        if tuple(state[name].shape) != array.shape:
-            raise UnsupportedModelError(
-                f"{onnx_path.name}: {name} has shape {array.shape} in the graph, {tuple(state[name].shape)} in "
-                f"the architecture given by {config!r}")
         state[name] = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
     model.load_state_dict(state)
     model.eval()
@@ -138,76 +140,101 @@ def recover_checkpoint(model_dir: str | Path, out_dir: str | Path, config: str, 
     return report
 
 
-def graph_weights(graph: Any) -> dict[str, np.ndarray]:
-    """Every weight of ``graph`` by the name it had before quantization, as float32 (int8 dequantized).
+def _recover_from(onnx_path: Path, state: dict[str, Any], hf_config: Any, config: str) -> dict[str, np.ndarray]:
+    """The parameters of ``state`` read from one ONNX file, checked complete and of the right shapes."""
+    import onnx
 
-    Matmul weights that the exporter left unnamed (``onnx::MatMul_123``) are renamed after the bias their
-    product is added to: ``model.X.bias`` gives ``model.X.weight``, transposed back to ``[out, in]``.
+    recovered = map_to_state_dict(graph_weights(onnx.load(str(onnx_path)).graph), state, hf_config)
+    missing = [name for name in state if name not in recovered and name not in TRAINING_ONLY]
+    if missing:
+        raise UnsupportedModelError(
+            f"no weight found for {len(missing)} parameter(s) of the architecture, e.g. {', '.join(missing[:3])}")
+    for name, array in recovered.items():
+        if tuple(state[name].shape) != array.shape:
+            raise UnsupportedModelError(
+                f"{name} has shape {array.shape} in the graph, {tuple(state[name].shape)} in the architecture "
+                f"given by {config!r}")
+    return recovered
+
+
+def graph_weights(graph: Any) -> dict[str, np.ndarray]:
+    """Every weight of ``graph`` under the Hugging Face name of the parameter it came from, as float32.
+
+    int8 weights are dequantized (``(q - zero_point) * scale``). Names come from two places: initializers the
+    exporter kept named (``model.X`` is parameter ``X``), and the node that reads each weight, named after its
+    module (``/model/wav2vec2/encoder/layers.0/attention/q_proj/MatMul`` reads ``...q_proj.weight``, stored
+    ``[in, out]`` and transposed back). The nodes win: the exporter stores equal tensors once (every fresh layer
+    norm's ones), under one parameter's name or behind Identity nodes.
     """
     from onnx import numpy_helper
 
     raw = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
-    weights: dict[str, np.ndarray] = {}
+    values: dict[str, np.ndarray] = {}  # by initializer name, quantized ones dequantized
     for name, array in raw.items():
-        if any(name.endswith(suffix) and name[: -len(suffix)] + "_quantized" in raw
-               for suffix in ("_scale", "_zero_point")):
-            continue
         if name.endswith("_quantized"):
             base = name[: -len("_quantized")]
             scale, zero_point = raw.get(base + "_scale"), raw.get(base + "_zero_point")
             if scale is None or zero_point is None:
                 raise UnsupportedModelError(f"quantized weight {name} has no scale or zero point")
-            weights[base] = (array.astype(np.float32) - zero_point.astype(np.float32)) * scale.astype(np.float32)
-        elif np.issubdtype(array.dtype, np.floating):
-            weights[name] = array.astype(np.float32)
+            values[name] = values[base] = (array.astype(np.float32) - zero_point.astype(np.float32)) * scale
+        elif np.issubdtype(array.dtype, np.floating) and not any(
+                name.endswith(suffix) and name[: -len(suffix)] + "_quantized" in raw
+                for suffix in ("_scale", "_zero_point")):
+            values[name] = array.astype(np.float32)
 
-    consumers: dict[str, list[Any]] = {}
+    # The exporter gives equal tensors one initializer, and the other parameters' names Identity nodes over it.
     for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
-    for node in graph.node:
-        if node.op_type not in ("MatMul", "MatMulInteger"):
-            continue
-        weight = node.input[1]
-        base = weight[: -len("_quantized")] if weight.endswith("_quantized") else weight
-        if base not in weights or base.startswith(WRAPPER_PREFIX):
-            continue
-        bias = _bias_after(node, consumers, raw)
-        if bias is None:
-            raise UnsupportedModelError(f"matmul weight {base} is not followed by a named bias: cannot name it")
-        weights[bias[: -len(".bias")] + ".weight"] = weights.pop(base).T
+        if node.op_type == "Identity" and node.input[0] in values:
+            values[node.output[0]] = values[node.input[0]]
+    weights = {name[len(WRAPPER_PREFIX):]: array for name, array in values.items()
+               if name.startswith(WRAPPER_PREFIX) and not name.endswith("_quantized")}
+    linear_modules: set[str] = set()
+    nodes = [(node, _module_of(node.name)) for node in graph.node]
+    for node, module in nodes:
+        inputs = [values.get(name) for name in node.input]
+        if module is None or module == _FRONT_END.rstrip("."):
+            continue  # the rewritten front-end's own matmuls: its tensors keep their names (weights.i, biases.i)
+        if node.op_type == "LayerNormalization" and len(inputs) >= 3 and inputs[1] is not None:
+            weights[module + ".weight"] = inputs[1]
+            if inputs[2] is not None:
+                weights[module + ".bias"] = inputs[2]
+        elif node.op_type in ("MatMul", "MatMulInteger") and len(inputs) >= 2 and inputs[1] is not None:
+            weights[module + ".weight"] = inputs[1].T
+            linear_modules.add(module)
+        elif node.op_type == "Conv" and len(inputs) >= 2 and inputs[1] is not None:
+            weights[module + ".weight"] = inputs[1]
+            if len(inputs) >= 3 and inputs[2] is not None:
+                weights[module + ".bias"] = inputs[2]
+    for node, module in nodes:  # a linear module's bias: the 1-D initializer its Add reads
+        if node.op_type == "Add" and module in linear_modules:
+            out_features = weights[module + ".weight"].shape[0]
+            for name in node.input:
+                array = values.get(name)
+                if array is not None and array.shape == (out_features,):
+                    weights[module + ".bias"] = array
     return weights
 
 
-def _bias_after(node: Any, consumers: dict[str, list[Any]], initializers: dict[str, Any]) -> str | None:
-    """The named ``model.*.bias`` initializer added to ``node``'s product, through Cast and Mul nodes."""
-    frontier = [node]
-    for _ in range(4):
-        following = [n for current in frontier for n in consumers.get(current.output[0], [])]
-        for candidate in following:
-            if candidate.op_type == "Add":
-                named = [i for i in candidate.input if i in initializers and i.startswith(WRAPPER_PREFIX)
-                         and i.endswith(".bias")]
-                if named:
-                    return named[0]
-        frontier = [n for n in following if n.op_type in _BETWEEN_MATMUL_AND_BIAS]
-        if not frontier:
-            return None
-    return None
+def _module_of(node_name: str) -> str | None:
+    """``/model/wav2vec2/encoder/layers.0/attention/q_proj/MatMul_quant`` -> ``wav2vec2.encoder...q_proj``."""
+    parts = node_name.strip("/").split("/")
+    if len(parts) < 3 or parts[0] != WRAPPER_PREFIX.rstrip("."):
+        return None
+    return ".".join(parts[1:-1])
 
 
 def map_to_state_dict(weights: dict[str, np.ndarray], state: dict[str, Any], config: Any) -> dict[str, np.ndarray]:
-    """Rename the graph's weights to ``state``'s parameter names, undoing the export's rewrites."""
+    """Rename :func:`graph_weights`' names to ``state``'s parameters, undoing the export's rewrites: the
+    channels-last front-end (``weights.i`` ``[k * in, out]``, row ``tap * in + channel``, back to conv
+    ``[out, in, k]``) and the positional conv's folded weight norm."""
     recovered: dict[str, np.ndarray] = {}
     kernels = list(config.conv_kernel)
-    for name, array in weights.items():
-        if not name.startswith(WRAPPER_PREFIX):
-            continue
-        key = name[len(WRAPPER_PREFIX):]
+    pos_conv = "wav2vec2.encoder.pos_conv_embed.conv."
+    for key, array in weights.items():
         if key.startswith(tuple(_FRONT_END + kind for kind in ("weights.", "biases.", "norms."))):
             kind, index, *rest = key[len(_FRONT_END):].split(".")
             layer = f"{_FRONT_END}conv_layers.{index}."
-            if kind == "weights":  # [k * in, out], row (tap * in + channel) -> conv [out, in, k]
+            if kind == "weights":
                 kernel = kernels[int(index)]
                 rows, out_channels = array.shape
                 array = array.reshape(kernel, rows // kernel, out_channels).transpose(2, 1, 0)
@@ -218,22 +245,11 @@ def map_to_state_dict(weights: dict[str, np.ndarray], state: dict[str, Any], con
                 key = layer + "conv.bias"
             else:
                 key = layer + "layer_norm." + ".".join(rest)
+        elif key == pos_conv + "weight":
+            recovered.update(_weight_norm_parts(array, state))
+            continue
         recovered[key] = array
-    pos_conv = _positional_conv(weights, config)
-    if pos_conv is not None:
-        for key, array in _weight_norm_parts(pos_conv, state).items():
-            recovered[key] = array
     return {key: array for key, array in recovered.items() if key in state}
-
-
-def _positional_conv(weights: dict[str, np.ndarray], config: Any) -> np.ndarray | None:
-    """The positional conv's effective weight: the one 3-D initializer of its shape."""
-    shape = (config.hidden_size, config.hidden_size // config.num_conv_pos_embedding_groups,
-             config.num_conv_pos_embeddings)
-    found = [array for array in weights.values() if array.shape == shape]
-    if len(found) > 1:
-        raise UnsupportedModelError(f"{len(found)} weights of the positional conv's shape {shape}")
-    return found[0] if found else None
 
 
 def _weight_norm_parts(weight: np.ndarray, state: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -304,17 +320,21 @@ def _bad_config(config: str) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m w2v2_onnx_finetune.from_onnx MODEL_DIR OUT_DIR --config ...``; exit 1 on a typed error."""
-    parser = argparse.ArgumentParser(prog="python -m w2v2_onnx_finetune.from_onnx", description=__doc__.split("\n")[0])
-    parser.add_argument("model_dir", help="w2v2-onnx model directory (use w2v2_onnx/models/default for the bundled one)")
+    parser = argparse.ArgumentParser(prog="python -m w2v2_onnx_finetune.from_onnx",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("model_dir", help="w2v2-onnx model directory (w2v2_onnx/models/default: the bundled one)")
     parser.add_argument("out_dir", help="checkpoint directory to write")
     parser.add_argument("--config", required=True,
                         help="the architecture: scratch:SIZE, a config.json or a checkpoint directory")
+    parser.add_argument("--precision", choices=PRECISION_ORDER, default=None,
+                        help="the ONNX file to read (default: the most precise one that maps back)")
     parser.add_argument("--check-seconds", type=float, default=4.0,
                         help="compare the recovered model with the ONNX file on this much audio (0: skip)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        report = recover_checkpoint(args.model_dir, args.out_dir, args.config, check_seconds=args.check_seconds)
+        report = recover_checkpoint(args.model_dir, args.out_dir, args.config, precision=args.precision,
+                                    check_seconds=args.check_seconds)
     except W2V2OnnxError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
