@@ -158,14 +158,15 @@ def remove_duplicate_nodes(model: object) -> int:
     changed = 0
     for node in graph.node:
         serialized = node.SerializeToString()
-        if node.output and all(writers.get(out) == serialized for out in node.output):
+        outputs = [out for out in node.output if out]  # "" marks an optional output left out (LayerNorm's mean)
+        if outputs and all(writers.get(out) == serialized for out in outputs):
             changed += 1  # an exact copy: dropped (by position; protobuf's remove() drops the first equal one)
             continue
         keep.append(node)
-        clash = [out for out in node.output if out in writers]
+        clash = [out for out in outputs if out in writers]
         if clash:
             raise ExportError(f"fp16 conversion wrote tensor {clash[0]!r} twice with different nodes")
-        for out in node.output:
+        for out in outputs:
             writers[out] = serialized
         if node.name and node.name in names:
             suffix = 1

@@ -239,6 +239,23 @@ def test_different_nodes_writing_one_tensor_are_refused():
         remove_duplicate_nodes(helper.make_model(graph))
 
 
+def test_optional_outputs_left_out_are_not_taken_for_one_tensor_written_twice():
+    """Two LayerNormalization nodes that leave their optional mean output out both list "" as an output (the
+    fp16 export of the filterbank front-end, as channels-last matmuls, failed on this)."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    from w2v2_onnx_export.fp16 import remove_duplicate_nodes
+
+    scale = numpy_helper.from_array(np.ones(2, np.float32), "s")
+    bias = numpy_helper.from_array(np.zeros(2, np.float32), "b")
+    nodes = [helper.make_node("LayerNormalization", ["x", "s", "b"], ["a", ""], name="p"),
+             helper.make_node("LayerNormalization", ["a", "s", "b"], ["y", ""], name="q")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])], [scale, bias])
+    assert remove_duplicate_nodes(helper.make_model(graph)) == 0
+
+
 @pytest.mark.parametrize("options, match", [
     ({"opset": 30}, "opset must be an integer from 14 to 20"),
     ({"opset": "17"}, "opset must be an integer"),
