@@ -115,6 +115,10 @@ def build_model(start: str, *, freeze_feature_encoder: bool = True, **overrides:
             logger.info("first conv layer initialised as a mel-spaced Gabor filterbank")
         return model
     path = Path(start)
+    if (path / "w2v2_onnx.json").is_file() and not (path / "config.json").is_file():
+        raise ModelNotFoundError(
+            f"{path} is an exported model directory, not a checkpoint: recover one from it first with "
+            f"python -m w2v2_onnx_finetune.from_onnx {path} OUT_DIR --config scratch:SIZE (docs/finetune.md)")
     if path.exists() and not (path / "config.json").is_file():
         raise ModelNotFoundError(f"{path}: no config.json (give a checkpoint directory, a hub id or "
                                  f"scratch:{'|'.join(SIZES)})")

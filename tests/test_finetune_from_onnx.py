@@ -131,3 +131,10 @@ def test_bad_model_directories_get_typed_errors(layer_norm_model, tmp_path, caps
         recover_checkpoint(layer_norm_model, tmp_path / "rec", "scratch:tiny")
     assert main([str(tmp_path / "missing"), str(tmp_path / "rec"), "--config", "scratch:tiny"]) == 1
     assert "error: model not found" in capsys.readouterr().err
+
+
+def test_training_from_a_model_directory_points_to_the_recovery(exported) -> None:
+    from w2v2_onnx_finetune.model import build_model
+
+    with pytest.raises(ModelNotFoundError, match="from_onnx"):
+        build_model(str(exported[1]))
