@@ -160,7 +160,8 @@ def _recover_from(onnx_path: Path, state: dict[str, Any], hf_config: Any, config
 def graph_weights(graph: Any) -> dict[str, np.ndarray]:
     """Every weight of ``graph`` under the Hugging Face name of the parameter it came from, as float32.
 
-    int8 weights are dequantized (``(q - zero_point) * scale``). Names come from two places: initializers the
+    int8 weights are dequantized (``(q - zero_point) * scale``; per channel, and for static QDQ graphs along the
+    axis of the DequantizeLinear node over them). Names come from two places: initializers the
     exporter kept named (``model.X`` is parameter ``X``), and the node that reads each weight, named after its
     module (``/model/wav2vec2/encoder/layers.0/attention/q_proj/MatMul`` reads ``...q_proj.weight``, stored
     ``[in, out]`` and transposed back). The nodes win: the exporter stores equal tensors once (every fresh layer
@@ -175,17 +176,24 @@ def graph_weights(graph: Any) -> dict[str, np.ndarray]:
             base = name[: -len("_quantized")]
             scale, zero_point = raw.get(base + "_scale"), raw.get(base + "_zero_point")
             if scale is None or zero_point is None:
-                raise UnsupportedModelError(f"quantized weight {name} has no scale or zero point")
-            values[name] = values[base] = (array.astype(np.float32) - zero_point.astype(np.float32)) * scale
+                continue  # its scale has another name: the DequantizeLinear node over it names it (below)
+            # per-channel over the output columns of a MatMulInteger weight [in, out] (QDQ nodes below say theirs)
+            axis = array.ndim - 1 if np.size(scale) in (1, array.shape[-1]) else 0
+            values[name] = values[base] = _dequantize(array, scale, zero_point, axis=axis)
         elif np.issubdtype(array.dtype, np.floating) and not any(
                 name.endswith(suffix) and name[: -len(suffix)] + "_quantized" in raw
                 for suffix in ("_scale", "_zero_point")):
             values[name] = array.astype(np.float32)
 
-    # The exporter gives equal tensors one initializer, and the other parameters' names Identity nodes over it.
     for node in graph.node:
+        # The exporter gives equal tensors one initializer, and the other parameters' names Identity nodes over it.
         if node.op_type == "Identity" and node.input[0] in values:
             values[node.output[0]] = values[node.input[0]]
+        # Static (QDQ) int8: a DequantizeLinear node over each weight, quantized along its own axis (Conv: 0).
+        elif node.op_type == "DequantizeLinear" and node.input[0] in raw and len(node.input) >= 2:
+            axis = next((attr.i for attr in node.attribute if attr.name == "axis"), 1)
+            zero_point = raw.get(node.input[2]) if len(node.input) > 2 else None
+            values[node.output[0]] = _dequantize(raw[node.input[0]], raw[node.input[1]], zero_point, axis=axis)
     weights = {name[len(WRAPPER_PREFIX):]: array for name, array in values.items()
                if name.startswith(WRAPPER_PREFIX) and not name.endswith("_quantized")}
     linear_modules: set[str] = set()
@@ -213,6 +221,18 @@ def graph_weights(graph: Any) -> dict[str, np.ndarray]:
                 if array is not None and array.shape == (out_features,):
                     weights[module + ".bias"] = array
     return weights
+
+
+def _dequantize(quantized: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, *, axis: int) -> np.ndarray:
+    """``(q - zero_point) * scale`` as float32, the scale and zero point per-tensor or along ``axis``."""
+    def along_axis(values: np.ndarray) -> np.ndarray:
+        shape = [1] * quantized.ndim
+        if np.size(values) > 1:
+            shape[axis] = np.size(values)
+        return np.asarray(values, np.float32).reshape(shape)
+
+    offset = 0.0 if zero_point is None else along_axis(zero_point)
+    return (quantized.astype(np.float32) - offset) * along_axis(scale)
 
 
 def _module_of(node_name: str) -> str | None:

@@ -85,6 +85,22 @@ def test_int8_export_gives_back_weights_within_quantization_error(exported, tmp_
     assert report.greedy_frame_agreement > 0.9 and report.max_abs_log_prob_diff < 0.1
 
 
+@pytest.mark.parametrize("method", ["dynamic", "static"])
+def test_every_int8_method_maps_back(exported, tmp_path, method) -> None:
+    """``dynamic`` (MatMulInteger, conv front-end in fp32) and ``static`` (QDQ: DequantizeLinear nodes over
+    weights quantized along their own axis, conv weights and int32 biases included)."""
+    from w2v2_onnx_export import export_model
+
+    checkpoint = exported[0]
+    export_model(checkpoint, tmp_path / "model", precisions=("int8",), int8_method=method, validate=False)
+    recover_checkpoint(tmp_path / "model", tmp_path / "rec", str(checkpoint), check_seconds=0)
+    original, recovered = _weights(checkpoint), _weights(tmp_path / "rec")
+    for name in original:
+        if name != TRAINING_ONLY:
+            scale = float(original[name].abs().max()) or 1.0
+            assert float((recovered[name] - original[name]).abs().max()) / scale < 0.01, name
+
+
 def test_recovered_checkpoint_continues_training(exported, tmp_path) -> None:
     from w2v2_onnx_finetune.model import build_model
 
