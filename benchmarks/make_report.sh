@@ -16,6 +16,8 @@ python benchmarks/report.py \
     $R/beam_loops_bundled_cathy.json $R/beam_loops_medium_fb_384_cathy.json \
     $R/accuracy_small_fb_v6_bundled.json $R/accuracy_small_fb_v6_bundled_keywords_unused.json \
     $R/match_small_fb_v6_bundled.json $R/phrase_rejection_small_fb_v6_bundled.json \
+    $R/accuracy_medium_fb_384_r5.json $R/accuracy_medium_fb_384_r5_keywords.json $R/match_medium_fb_384_r5.json \
+    $R/accuracy_medium_fb_384_r5_matmul_int8.json \
     $R/accuracy_medium_fb_384_r4.json $R/accuracy_medium_fb_384_r4_keywords.json $R/match_medium_fb_384_r4.json \
     $R/accuracy_small_fb_v6_same_lm_as_r4.json $R/accuracy_medium_fb_384_r4_matmul_int8.json \
     $R/pause_cuts_bundled_test.json $R/pause_cuts_bundled_dev.json $R/endpoints_bundled_test_gap1.json $R/endpoints_bundled_dev_gap1.json \
