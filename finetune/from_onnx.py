@@ -84,8 +84,8 @@ def recover_checkpoint(model_dir: str | Path, out_dir: str | Path, config: str, 
 
     Raises:
         ModelNotFoundError, ModelDirectoryError: ``model_dir`` is not a readable model directory.
-        UnsupportedModelError: a weight cannot be mapped back (a graph fused by an optimizer, another
-            architecture), or the recovered tensors do not fit ``config``'s architecture.
+        UnsupportedModelError: not a wav2vec2 model or not our vocabulary, a weight cannot be mapped back (a
+            graph fused by an optimizer), or the recovered tensors do not fit ``config``'s architecture.
     """
     import torch
     from transformers import Wav2Vec2ForCTC
@@ -94,6 +94,9 @@ def recover_checkpoint(model_dir: str | Path, out_dir: str | Path, config: str, 
     from w2v2_onnx_finetune.vocab import VOCAB_TOKENS, build_processor
 
     model_config = load_model_config(model_dir)
+    if model_config.model_type != "wav2vec2":
+        raise UnsupportedModelError(
+            f"{model_dir}: a {model_config.model_type} model; only wav2vec2 models can be recovered for training")
     if tuple(model_config.vocabulary.tokens) != VOCAB_TOKENS:
         raise UnsupportedModelError(
             f"{model_dir}: its vocabulary ({len(model_config.vocabulary.tokens)} tokens) is not the fine-tuning "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -121,9 +123,6 @@ def test_default_choice_skips_a_fused_graph_for_one_that_maps_back(exported, tmp
     # a directory with a fused fp32 file and an int8 file: the int8 one is read
     both = tmp_path / "both"
     both.mkdir()
-    import json
-    import shutil
-
     shutil.copy(fused / "model.fp32.onnx", both)
     shutil.copy(exported[1] / "model.int8.onnx", both)
     config = json.loads((fused / "w2v2_onnx.json").read_text())
@@ -145,6 +144,13 @@ def test_bad_model_directories_get_typed_errors(layer_norm_model, tmp_path, caps
         recover_checkpoint(tmp_path / "missing", tmp_path / "rec", "scratch:tiny")
     with pytest.raises(UnsupportedModelError, match="vocabulary"):  # another project's characters
         recover_checkpoint(layer_norm_model, tmp_path / "rec", "scratch:tiny")
+    hubert = tmp_path / "hubert"
+    hubert.mkdir()
+    config = json.loads((layer_norm_model / "w2v2_onnx.json").read_text())
+    (hubert / "w2v2_onnx.json").write_text(json.dumps({**config, "model_type": "hubert"}))
+    shutil.copy(layer_norm_model / config["files"]["fp32"], hubert)
+    with pytest.raises(UnsupportedModelError, match="only wav2vec2"):
+        recover_checkpoint(hubert, tmp_path / "rec", "scratch:tiny")
     assert main([str(tmp_path / "missing"), str(tmp_path / "rec"), "--config", "scratch:tiny"]) == 1
     assert "error: model not found" in capsys.readouterr().err
 
