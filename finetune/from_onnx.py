@@ -34,8 +34,6 @@ import numpy as np
 
 from w2v2_onnx.errors import ModelDirectoryError, UnsupportedModelError, W2V2OnnxError
 
-logger = logging.getLogger(__name__)
-
 #: The export wraps the Hugging Face model as ``self.model``: initializer names carry this prefix.
 WRAPPER_PREFIX = "model."
 #: Files tried in this order: the most precise first.
@@ -75,7 +73,7 @@ def recover_checkpoint(model_dir: str | Path, out_dir: str | Path, config: str, 
             most precise and takes the first that maps back completely (an fp32 file written from the graph
             that ONNX Runtime's optimizer fused has lost its layer norms' names; int8 is quantized from the
             unfused graph).
-        check_seconds: length of the random-speech-like input on which the recovered model is compared with
+        check_seconds: length of the seeded speech-like input on which the recovered model is compared with
             the ONNX file (log-probabilities and greedy frames); 0 skips the check.
         seed: seed of that input.
 
@@ -288,38 +286,21 @@ def _weight_norm_parts(weight: np.ndarray, state: dict[str, Any]) -> dict[str, n
 
 def compare_with_onnx(model: Any, onnx_path: Path, model_config: Any, seconds: float,
                       seed: int) -> tuple[float, float]:
-    """Largest log-probability difference and greedy frame agreement of ``model`` against the ONNX file."""
-    import torch
+    """Largest log-probability difference and greedy frame agreement of ``model`` against the ONNX file, on the
+    export stage's seeded speech-like audio (``seconds`` long), as its parity check runs the two."""
+    from w2v2_onnx_export.calibration import synthetic_audio
+    from w2v2_onnx_export.validate import make_session, run_session, torch_reference
 
-    from w2v2_onnx.session import OnnxModel
-
-    rng = np.random.default_rng(seed)
-    samples = int(seconds * model_config.sample_rate)
-    audio = _speech_like(rng, samples, model_config.sample_rate)
-    # the graph normalizes inside (docs/model-directory.md); the Hugging Face model expects normalized input
-    normed = (audio - audio.mean()) / np.sqrt(audio.var() + 1e-7) if model_config.do_normalize else audio
-    log_probs, frames = OnnxModel(onnx_path, device="cpu").run(audio[None, :], np.array([samples]))
-    theirs = log_probs[0, :int(frames[0])]
-    with torch.no_grad():
-        logits = model(torch.from_numpy(normed[None, :].astype(np.float32))).logits[0]
-        mine = torch.log_softmax(logits.float(), dim=-1).numpy()
+    audio = synthetic_audio(1, sample_rate=model_config.sample_rate, seconds=seconds, seed=seed)[0]
+    theirs = run_session(make_session(onnx_path), [audio])[0]
+    mine = torch_reference(model, audio, model_config.do_normalize)
     frames = min(len(mine), len(theirs))
     mine, theirs = mine[:frames], theirs[:frames]
     return float(np.abs(mine - theirs).max()), float((mine.argmax(-1) == theirs.argmax(-1)).mean())
 
 
-def _speech_like(rng: np.random.Generator, samples: int, rate: int) -> np.ndarray:
-    """Noise shaped by a few moving formants with a syllable-rate envelope: not speech, but not flat."""
-    t = np.arange(samples) / rate
-    signal = np.zeros(samples)
-    for _ in range(4):
-        freq = rng.uniform(200, 3000) * (1 + 0.2 * np.sin(2 * np.pi * rng.uniform(0.5, 3) * t))
-        signal += np.sin(2 * np.pi * np.cumsum(freq) / rate) * rng.uniform(0.2, 1)
-    envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 4 * t) ** 2
-    return (signal * envelope + 0.05 * rng.standard_normal(samples)).astype(np.float32)
-
-
 def _architecture(config: str) -> Any:
+    """The Hugging Face config named by ``--config``: ``scratch:SIZE``, a ``config.json`` or a directory holding one."""
     from transformers import AutoConfig
 
     from w2v2_onnx_finetune.model import scratch_config
@@ -327,18 +308,11 @@ def _architecture(config: str) -> Any:
     if config.startswith("scratch:"):
         return scratch_config(config.split(":", 1)[1])
     path = Path(config)
-    if path.is_file():
-        return AutoConfig.from_pretrained(str(path.parent)) if path.name == "config.json" else _bad_config(config)
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            _bad_config(config)
-        return AutoConfig.from_pretrained(str(path))
-    _bad_config(config)
-
-
-def _bad_config(config: str) -> Any:
-    raise UnsupportedModelError(
-        f"--config {config!r}: give scratch:SIZE, a config.json file or a checkpoint directory that holds one")
+    directory = path.parent if path.name == "config.json" else path
+    if not (directory / "config.json").is_file():
+        raise UnsupportedModelError(
+            f"--config {config!r}: give scratch:SIZE, a config.json file or a checkpoint directory that holds one")
+    return AutoConfig.from_pretrained(str(directory))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
