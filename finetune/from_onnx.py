@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from w2v2_onnx.errors import ModelDirectoryError, UnsupportedModelError, W2V2OnnxError
+from w2v2_onnx.errors import MissingDependencyError, ModelDirectoryError, UnsupportedModelError, W2V2OnnxError
 
 #: The export wraps the Hugging Face model as ``self.model``: initializer names carry this prefix.
 WRAPPER_PREFIX = "model."
@@ -81,12 +81,18 @@ def recover_checkpoint(model_dir: str | Path, out_dir: str | Path, config: str, 
         The :class:`RecoveryReport`, also written to ``OUT_DIR/recovery.json``.
 
     Raises:
+        MissingDependencyError: the ``onnx`` package (the ``export`` extra) is not installed.
         ModelNotFoundError, ModelDirectoryError: ``model_dir`` is not a readable model directory.
         UnsupportedModelError: not a wav2vec2 model or not our vocabulary, a weight cannot be mapped back (a
             graph fused by an optimizer), or the recovered tensors do not fit ``config``'s architecture.
     """
     import torch
     from transformers import Wav2Vec2ForCTC
+
+    try:
+        import onnx  # noqa: F401  (read by _recover_from; checked here, before any work)
+    except ImportError as exc:
+        raise MissingDependencyError("onnx", "export", "recovering a checkpoint from ONNX files") from exc
 
     from w2v2_onnx.model_dir import load_model_config
     from w2v2_onnx_finetune.vocab import VOCAB_TOKENS, build_processor

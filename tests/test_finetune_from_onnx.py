@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -160,3 +161,11 @@ def test_training_from_a_model_directory_points_to_the_recovery(exported) -> Non
 
     with pytest.raises(ModelNotFoundError, match="from_onnx"):
         build_model(str(exported[1]))
+
+
+def test_without_onnx_installed_the_error_names_the_extra(monkeypatch, tmp_path) -> None:
+    from w2v2_onnx.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now raises ImportError
+    with pytest.raises(MissingDependencyError, match=r"w2v2-onnx\[export\]"):
+        recover_checkpoint(tmp_path / "model", tmp_path / "rec", "scratch:tiny")
