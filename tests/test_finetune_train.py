@@ -317,19 +317,25 @@ def test_optimizer_skips_steps_with_non_finite_gradients():
     assert all(torch.isfinite(p).all() and not torch.equal(a, p) for a, p in zip(before, after, strict=True))
 
 
+def _recipe(name: str):
+    """Import recipes/NAME.py (a script folder, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).parent.parent / "recipes" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_unpack_checkpoint_rebuilds_fp32_weights_from_parts(tmp_path) -> None:
     """recipes/unpack_checkpoint.py joins gpu_train.sh's checkpoint.tar.part-* and restores fp32 weights."""
-    import importlib.util
     import io
     import tarfile
 
     import torch
     from safetensors.torch import load_file, save_file
 
-    spec = importlib.util.spec_from_file_location("unpack_checkpoint",
-                                                  Path(__file__).parent.parent / "recipes" / "unpack_checkpoint.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _recipe("unpack_checkpoint")
 
     source = tmp_path / "checkpoint-fp16"
     source.mkdir()
@@ -435,3 +441,43 @@ def test_time_budget_ends_at_its_deadline_however_late_training_begins() -> None
     assert not ahead.on_step_end(args, state, control()).should_training_stop
     no_eval = passed.on_step_end(SimpleNamespace(eval_strategy="no"), state, control())
     assert no_eval.should_training_stop and not no_eval.should_evaluate
+
+
+def test_average_checkpoints_means_float_weights_and_refuses_other_architectures(tmp_path) -> None:
+    """recipes/average_checkpoints.py: float tensors averaged, equal integer tensors kept, configs that differ
+    only in training settings accepted; other shapes, names or architecture settings refused by name."""
+    import json
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    module = _recipe("average_checkpoints")
+
+    def checkpoint(name: str, weight: torch.Tensor, config: dict, steps: torch.Tensor = torch.arange(3)) -> Path:
+        directory = tmp_path / name
+        directory.mkdir()
+        save_file({"w": weight, "steps": steps}, str(directory / "model.safetensors"))
+        (directory / "config.json").write_text(json.dumps(config))
+        (directory / "vocab.json").write_text('{"A": 0}')
+        return directory
+
+    base = {"model_type": "wav2vec2", "hidden_size": 4, "mask_time_prob": 0.05}
+    first = checkpoint("a", torch.zeros(2, 4), base)
+    second = checkpoint("b", torch.full((2, 4), 3.0), {**base, "mask_time_prob": 0.1, "use_cache": False})
+    module.average(tmp_path / "avg", [first, second])
+    averaged = load_file(str(tmp_path / "avg" / "model.safetensors"))
+    assert torch.equal(averaged["w"], torch.full((2, 4), 1.5)) and torch.equal(averaged["steps"], torch.arange(3))
+    assert (tmp_path / "avg" / "vocab.json").read_text() == '{"A": 0}'
+    assert json.loads((tmp_path / "avg" / "averaged_from.json").read_text()) == [str(first), str(second)]
+
+    wider = checkpoint("c", torch.zeros(2, 5), base)
+    with pytest.raises(SystemExit, match="shapes differ"):
+        module.average(tmp_path / "bad1", [first, wider])
+    other_size = checkpoint("d", torch.zeros(2, 4), {**base, "hidden_size": 8})
+    with pytest.raises(SystemExit, match="config.json differs"):
+        module.average(tmp_path / "bad2", [first, other_size])
+    other_steps = checkpoint("e", torch.zeros(2, 4), base, steps=torch.arange(1, 4))
+    with pytest.raises(SystemExit, match="integer tensor steps"):
+        module.average(tmp_path / "bad3", [first, other_steps])
+    with pytest.raises(SystemExit, match="at least two"):
+        module.average(tmp_path / "bad4", [first])
