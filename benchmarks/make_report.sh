@@ -14,6 +14,11 @@ python benchmarks/report.py \
     $R/window_accuracy_bundled.json $R/conv_matmul_large_channels_last.json $R/denormals_bundled.json \
     $R/decoder_speed_vs_base_int8.json $R/decoder_speed_vs_base_int8_noisy.json \
     $R/beam_loops_bundled_cathy.json $R/beam_loops_medium_fb_384_cathy.json \
+    $R/accuracy_small_fb_v7_bundled.json $R/accuracy_small_fb_v7_bundled_keywords_unused.json \
+    $R/accuracy_small_fb_v7_bundled_keywords_unused_trimmed.json \
+    $R/match_small_fb_v7_bundled.json $R/phrase_rejection_small_fb_v7_bundled.json \
+    $R/accuracy_small_fb_avg56.json $R/accuracy_small_fb_avg56_keywords_unused.json \
+    $R/accuracy_small_fb_avg56_keywords_unused_trimmed.json $R/match_small_fb_avg56.json $R/phrase_rejection_small_fb_avg56.json \
     $R/accuracy_small_fb_v6_bundled.json $R/accuracy_small_fb_v6_bundled_keywords_unused.json \
     $R/match_small_fb_v6_bundled.json $R/phrase_rejection_small_fb_v6_bundled.json \
     $R/accuracy_medium_fb_384_r5.json $R/accuracy_medium_fb_384_r5_keywords.json $R/match_medium_fb_384_r5.json \
