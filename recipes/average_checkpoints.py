@@ -3,8 +3,9 @@
 Usage (repository root): python recipes/average_checkpoints.py OUT_DIR CHECKPOINT_DIR [CHECKPOINT_DIR ...]
 
 Every floating-point tensor of ``model.safetensors`` becomes the plain mean over the checkpoints (integer
-tensors must be equal); config (keys that only shape training may differ), vocabulary and processor files are copied from the first checkpoint. Refuses
-checkpoints whose tensor names, shapes or configs differ, naming the first difference.
+tensors must be equal); config, vocabulary and processor files are copied from the first checkpoint. Refuses
+checkpoints whose tensor names, shapes or configs differ, naming the first difference; config keys that only
+shape training (SpecAugment, dropouts) may differ.
 """
 
 from __future__ import annotations
@@ -17,15 +18,16 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from w2v2_onnx_finetune.model import REGULARISATION
+
 WEIGHTS = "model.safetensors"
 COPIED = ("config.json", "vocab.json", "tokenizer_config.json", "processor_config.json",
           "preprocessor_config.json", "special_tokens_map.json")
 
 
-#: Config keys that only shape training (SpecAugment, dropouts, caching): they may differ between checkpoints.
-TRAINING_ONLY = {"mask_time_prob", "mask_time_length", "mask_feature_prob", "mask_feature_length", "hidden_dropout",
-                 "attention_dropout", "activation_dropout", "feat_proj_dropout", "final_dropout", "layerdrop",
-                 "use_cache", "transformers_version", "_name_or_path"}
+#: Config keys that only shape training (the fine-tuning stage's SpecAugment and dropout overrides) or record
+#: where a file came from: they may differ between checkpoints.
+TRAINING_ONLY = set(REGULARISATION) | {"use_cache", "transformers_version", "_name_or_path"}
 
 
 def _config(directory: Path) -> dict:
@@ -40,8 +42,10 @@ def average(out_dir: Path, checkpoints: list[Path]) -> None:
     for directory in checkpoints:
         if not (directory / WEIGHTS).is_file():
             raise SystemExit(f"{directory}: no {WEIGHTS}")
-        if _config(directory) != _config(checkpoints[0]):
-            raise SystemExit(f"{directory}: config.json differs from {checkpoints[0]}'s")
+        config, first = _config(directory), _config(checkpoints[0])
+        if config != first:
+            keys = sorted(key for key in config.keys() | first.keys() if config.get(key) != first.get(key))
+            raise SystemExit(f"{directory}: config.json differs from {checkpoints[0]}'s in {', '.join(keys)}")
     states = [load_file(str(directory / WEIGHTS)) for directory in checkpoints]
     names = set(states[0])
     for directory, state in zip(checkpoints[1:], states[1:]):
