@@ -48,7 +48,7 @@ def average(out_dir: Path, checkpoints: list[Path]) -> None:
             raise SystemExit(f"{directory}: config.json differs from {checkpoints[0]}'s in {', '.join(keys)}")
     states = [load_file(str(directory / WEIGHTS)) for directory in checkpoints]
     names = set(states[0])
-    for directory, state in zip(checkpoints[1:], states[1:]):
+    for directory, state in zip(checkpoints[1:], states[1:], strict=True):
         if set(state) != names:
             raise SystemExit(f"{directory}: tensor names differ from {checkpoints[0]}'s: "
                              f"{sorted(set(state) ^ names)[:5]}")

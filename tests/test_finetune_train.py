@@ -453,9 +453,10 @@ def test_average_checkpoints_means_float_weights_and_refuses_other_architectures
 
     module = _recipe("average_checkpoints")
 
-    def checkpoint(name: str, weight: torch.Tensor, config: dict, steps: torch.Tensor = torch.arange(3)) -> Path:
+    def checkpoint(name: str, weight: torch.Tensor, config: dict, steps: torch.Tensor | None = None) -> Path:
         directory = tmp_path / name
         directory.mkdir()
+        steps = torch.arange(3) if steps is None else steps
         save_file({"w": weight, "steps": steps}, str(directory / "model.safetensors"))
         (directory / "config.json").write_text(json.dumps(config))
         (directory / "vocab.json").write_text('{"A": 0}')
