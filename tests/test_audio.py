@@ -116,6 +116,15 @@ def test_missing_file(tmp_path):
     assert isinstance(info.value, FileNotFoundError) and "nope.wav" in str(info.value)
 
 
+def test_directory_and_unreadable_names_are_typed(tmp_path):
+    with pytest.raises(AudioFileNotFoundError, match="is a directory"):
+        load_audio(tmp_path, RATE)
+    with pytest.raises(AudioFileNotFoundError) as info:  # ENAMETOOLONG: a raw OSError before
+        load_audio(tmp_path / ("x" * 5000 + ".wav"), RATE)
+    message = str(info.value)
+    assert "characters)" in message and len(message) < 600  # named, shortened
+
+
 def test_empty_file_and_bytes(tmp_path):
     (tmp_path / "empty.wav").write_bytes(b"")
     with pytest.raises(AudioDecodeError, match="empty"):

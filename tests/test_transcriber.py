@@ -168,6 +168,8 @@ def test_missing_model(tmp_path):
     assert isinstance(info.value, FileNotFoundError)
     with pytest.raises(ModelNotFoundError, match="w2v2_onnx.json"):
         Transcriber(tmp_path)
+    with pytest.raises(ModelNotFoundError, match="characters"):  # a name too long: typed, shortened
+        Transcriber(tmp_path / ("m" * 5000))
 
 
 def _copy_model(tone_model_dir, tmp_path):

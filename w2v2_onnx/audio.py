@@ -20,6 +20,7 @@ import soxr
 
 from w2v2_onnx.errors import (
     AudioDecodeError,
+    AudioError,
     AudioFileNotFoundError,
     AudioShapeError,
     AudioValueError,
@@ -211,12 +212,19 @@ def open_audio(audio: AudioInput, target_rate: int, sample_rate: int | None = No
         check_sample_rate(sample_rate)  # files carry their own rate; still reject nonsense
     if isinstance(audio, str | os.PathLike):
         path = Path(audio)
-        if not path.is_file():
-            raise AudioFileNotFoundError(path)
-        if path.stat().st_size == 0:
-            raise AudioDecodeError(f"audio file {path} is empty (0 bytes)")
-        with open(path, "rb") as handle:
-            check_wav_not_truncated(handle, str(path))
+        try:
+            if path.is_dir():
+                raise AudioFileNotFoundError(path, "is a directory, not a file")
+            if not path.is_file():
+                raise AudioFileNotFoundError(path)
+            if path.stat().st_size == 0:
+                raise AudioDecodeError(f"audio file {path} is empty (0 bytes)")
+            with open(path, "rb") as handle:
+                check_wav_not_truncated(handle, str(path))
+        except AudioError:
+            raise
+        except OSError as exc:  # a name too long, no permission, an I/O error: named, typed, never raw
+            raise AudioFileNotFoundError(path, f"cannot be read ({exc.strerror or exc})") from exc
         return _open_soundfile(str(path), lambda: sf.SoundFile(str(path)), target_rate)
     if isinstance(audio, bytes | bytearray | memoryview):
         data = bytes(audio)

@@ -22,10 +22,16 @@ class AudioError(W2V2OnnxError):
 class AudioFileNotFoundError(AudioError, FileNotFoundError):
     """An audio path does not exist or is not a file."""
 
-    def __init__(self, path: object) -> None:
-        super().__init__(f"audio file not found: {path!s} (give an existing file, bytes, a binary file "
-                         f"object or a numpy array)")
+    def __init__(self, path: object, reason: str = "not found") -> None:
+        super().__init__(f"audio file {reason}: {shorten_path(path)} (give an existing file, bytes, a binary "
+                         f"file object or a numpy array)")
         self.path = path
+
+
+def shorten_path(path: object, limit: int = 200) -> str:
+    """``path`` as text for a message, its middle elided past ``limit`` characters (a name may be any length)."""
+    text = str(path)
+    return text if len(text) <= limit else f"{text[:limit // 2]}...{text[-limit // 2:]} ({len(text)} characters)"
 
 
 class AudioDecodeError(AudioError, ValueError):

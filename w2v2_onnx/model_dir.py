@@ -9,7 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from w2v2_onnx.checks import is_finite_number
-from w2v2_onnx.errors import InvalidOptionError, ModelDirectoryError, ModelNotFoundError, PrecisionNotAvailableError
+from w2v2_onnx.errors import (
+    InvalidOptionError,
+    ModelDirectoryError,
+    ModelNotFoundError,
+    PrecisionNotAvailableError,
+    shorten_path,
+)
 from w2v2_onnx.vocabulary import Vocabulary
 
 CONFIG_NAME = "w2v2_onnx.json"
@@ -149,7 +155,7 @@ def load_model_config(model: str | os.PathLike) -> ModelConfig:
     """
     path = Path(model)
     if not path.exists():
-        raise ModelNotFoundError(f"model not found: {path} (give a model directory written by "
+        raise ModelNotFoundError(f"model not found: {shorten_path(path)} (give a model directory written by "
                                  f"'w2v2-onnx export', or a .onnx file from one)")
     if path.is_file():
         return _config_from_onnx(path)
@@ -321,7 +327,11 @@ def resolve_model(model: str | os.PathLike | None) -> Path:
                                  f"model), got {type(model).__name__}: {model!r}")
     path = Path(model)
     text = str(model)
-    if path.exists() or not _looks_like_hub_id(text):
+    try:
+        exists = path.exists()
+    except OSError as exc:  # a name too long, a path through a file: say so, never a raw OSError
+        raise ModelNotFoundError(f"model path cannot be read ({exc.strerror or exc}): {shorten_path(text)}") from exc
+    if exists or not _looks_like_hub_id(text):
         return path
     return _download_from_hub(text)
 
