@@ -154,7 +154,7 @@ def load_model_config(model: str | os.PathLike) -> ModelConfig:
         ModelDirectoryError: the config is malformed or the ONNX file carries no w2v2-onnx metadata.
     """
     path = Path(model)
-    if not path.exists():
+    if not path_exists(path):
         raise ModelNotFoundError(f"model not found: {shorten_path(path)} (give a model directory written by "
                                  f"'w2v2-onnx export', or a .onnx file from one)")
     if path.is_file():
@@ -311,6 +311,14 @@ def _config_from_onnx(path: Path) -> ModelConfig:
     return parse_config(raw, str(path), {precision: path})
 
 
+def path_exists(path: Path) -> bool:
+    """``path.exists()``, False for a path the system cannot even look up (a name too long: Python 3.11 raises)."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
 def resolve_model(model: str | os.PathLike | None) -> Path:
     """Turn the ``model`` argument into a local path: ``None`` is the bundled model; a hub id is downloaded.
 
@@ -327,11 +335,7 @@ def resolve_model(model: str | os.PathLike | None) -> Path:
                                  f"model), got {type(model).__name__}: {model!r}")
     path = Path(model)
     text = str(model)
-    try:
-        exists = path.exists()
-    except OSError as exc:  # a name too long, a path through a file: say so, never a raw OSError
-        raise ModelNotFoundError(f"model path cannot be read ({exc.strerror or exc}): {shorten_path(text)}") from exc
-    if exists or not _looks_like_hub_id(text):
+    if path_exists(path) or not _looks_like_hub_id(text):
         return path
     return _download_from_hub(text)
 
