@@ -119,7 +119,12 @@ def _load_hf_source(spec: SourceSpec, seed: int, max_seconds: float, trim: bool)
         loaded = datasets.load_from_disk(str(location))
         dataset = loaded[spec.hf_split] if isinstance(loaded, datasets.DatasetDict) else loaded
     else:
-        dataset = datasets.load_dataset(spec.location, split=spec.hf_split)
+        try:
+            dataset = datasets.load_dataset(spec.location, split=spec.hf_split)
+        except Exception as exc:  # no network, no such dataset, no such split: all mean "cannot load" here
+            reason = " ".join(str(exc).split())
+            raise DataError(f"{spec.location}: not a local path, and not loadable as a Hugging Face dataset "
+                            f"(split {spec.hf_split!r}): {reason}") from exc
     audio_column = spec.path_column if spec.path_column != "path" else "audio"
     text_column = spec.text_column if spec.text_column != "transcript" else "text"
     for column in (audio_column, text_column):
@@ -160,6 +165,12 @@ def _load_hf_source(spec: SourceSpec, seed: int, max_seconds: float, trim: bool)
     return data
 
 
+def _names_a_local_path(text: str) -> bool:
+    """Whether a source location can only mean a local path (a hub name is ``name`` or ``user/name``)."""
+    return (text.startswith(("/", ".", "~")) or text.count("/") > 1 or "\\" in text
+            or Path(text).suffix.lower() in (".tsv", ".csv", ".jsonl"))
+
+
 def load_source(spec: SourceSpec, *, seed: int = 0, max_seconds: float = 16.0,
                 trim_train_silence: bool = False) -> SourceData:
     """Load one source: a manifest (file or folder) or a Hugging Face dataset.
@@ -171,6 +182,9 @@ def load_source(spec: SourceSpec, *, seed: int = 0, max_seconds: float = 16.0,
         DataError: the source cannot be read (see :func:`read_manifest`).
     """
     location = Path(spec.location)
+    if not location.exists() and _names_a_local_path(spec.location):
+        raise DataError(f"{location}: no such file or folder (a source is a manifest file or folder, a "
+                        f"datasets.save_to_disk folder, or a Hugging Face hub name such as 'user/dataset')")
     is_manifest = location.suffix.lower() in (".tsv", ".csv", ".jsonl") or (
         location.is_dir() and any((location / n).is_file() for n in ("manifest.tsv", "manifest.csv",
                                                                       "manifest.jsonl")))

@@ -13,7 +13,7 @@ from typing import Any
 
 from w2v2_onnx.checks import MAX_THREADS, is_finite_number
 from w2v2_onnx.errors import DataError, InvalidOptionError
-from w2v2_onnx_finetune.model import REGULARISATION
+from w2v2_onnx_finetune.model import REGULARISATION, SIZES
 from w2v2_onnx_finetune.sources import SourceSpec
 
 logger = logging.getLogger(__name__)
@@ -119,6 +119,9 @@ class TrainConfig:
                     raise bad(name, "an integer from 1 to 10000", value)
             elif not is_finite_number(value) or not 0 <= value <= 1:
                 raise bad(name, "a probability from 0 to 1", value)
+        if self.start.startswith("scratch:") and self.start.removeprefix("scratch:") not in SIZES:
+            raise bad("start", f"scratch:SIZE with SIZE one of {', '.join(sorted(SIZES))}, a checkpoint folder or a "
+                               f"hub id", self.start)
         if self.resume and not any(Path(self.output_dir).glob("checkpoint-*")):
             raise InvalidOptionError(f"--resume: {self.output_dir} holds no checkpoint-<step> folder to continue; "
                                      f"leave out --resume to start a new run there")

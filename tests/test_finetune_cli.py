@@ -64,6 +64,7 @@ def test_training_budget_takes_the_earlier_of_max_wall_minutes_and_train_until()
     (["--mask-time-length", "0"], "--mask-time-length must be an integer from 1 to 10000"),
     (["--logging-steps", "0"], "--logging-steps must be a positive integer"),
     (["--resume"], "holds no checkpoint-<step> folder"),
+    (["--start", "scratch:huge"], "--start must be scratch:SIZE with SIZE one of base, small, small-fb, tiny"),
 ])
 def test_bad_training_flags_are_one_line_errors_before_any_loading(tmp_path, capsys, flags, match) -> None:
     status = cli.main(["--data", str(tmp_path / "never_read.tsv"), "--output-dir", str(tmp_path / "run"),

@@ -184,6 +184,14 @@ def test_non_utf8_manifest_and_unknown_manifest_suffix(tmp_path) -> None:
         load_source(parse_source(str(tmp_path / "list.txt")))
 
 
+@pytest.mark.parametrize("location", ["{tmp}/gone", "{tmp}/gone.tsv", "./gone", "../gone/data", "a/b/c"])
+def test_a_missing_local_source_is_named_not_sent_to_the_hub(tmp_path, monkeypatch, location: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    spec = parse_source(location.format(tmp=tmp_path) + ":role=train")
+    with pytest.raises(DataError, match="no such file or folder"):
+        load_source(spec)
+
+
 @pytest.mark.parametrize("spec, match", [
     ("x.tsv:eval=0.3,eval=0.6", "'eval' is given twice"),
     ("x.tsv:role=train,eval=0.5", r"\['eval'\] split a source, but role=train"),
