@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from w2v2_onnx.errors import AudioDecodeError, DataError
+from w2v2_onnx.checks import path_exists
+from w2v2_onnx.errors import AudioDecodeError, DataError, shorten_path
 from w2v2_onnx_finetune.audio import load_audio, to_mono_16k, trim_silence
-from w2v2_onnx_finetune.manifest import BadRow, Manifest, Utterance, read_manifest
+from w2v2_onnx_finetune.manifest import MANIFEST_NAMES, MANIFEST_SUFFIXES, BadRow, Manifest, Utterance, read_manifest
 from w2v2_onnx_finetune.sources import SourceSpec
 from w2v2_onnx_finetune.splits import split_by_group
 from w2v2_onnx_finetune.text import normalize_transcript
@@ -115,7 +116,7 @@ def _load_hf_source(spec: SourceSpec, seed: int, max_seconds: float, trim: bool)
     import datasets
 
     location = Path(spec.location)
-    if location.is_dir():
+    if path_exists(location):  # only a save_to_disk folder gets here existing (load_source sorts the rest out)
         loaded = datasets.load_from_disk(str(location))
         dataset = loaded[spec.hf_split] if isinstance(loaded, datasets.DatasetDict) else loaded
     else:
@@ -123,8 +124,8 @@ def _load_hf_source(spec: SourceSpec, seed: int, max_seconds: float, trim: bool)
             dataset = datasets.load_dataset(spec.location, split=spec.hf_split)
         except Exception as exc:  # no network, no such dataset, no such split: all mean "cannot load" here
             reason = " ".join(str(exc).split())
-            raise DataError(f"{spec.location}: not a local path, and not loadable as a Hugging Face dataset "
-                            f"(split {spec.hf_split!r}): {reason}") from exc
+            raise DataError(f"{shorten_path(spec.location)}: not a local path, and not loadable as a Hugging Face "
+                            f"dataset (split {spec.hf_split!r}): {reason}") from exc
     audio_column = spec.path_column if spec.path_column != "path" else "audio"
     text_column = spec.text_column if spec.text_column != "transcript" else "text"
     for column in (audio_column, text_column):
@@ -168,7 +169,7 @@ def _load_hf_source(spec: SourceSpec, seed: int, max_seconds: float, trim: bool)
 def _names_a_local_path(text: str) -> bool:
     """Whether a source location can only mean a local path (a hub name is ``name`` or ``user/name``)."""
     return (text.startswith(("/", ".", "~")) or text.count("/") > 1 or "\\" in text
-            or Path(text).suffix.lower() in (".tsv", ".csv", ".jsonl"))
+            or Path(text).suffix.lower() in MANIFEST_SUFFIXES)
 
 
 def load_source(spec: SourceSpec, *, seed: int = 0, max_seconds: float = 16.0,
@@ -182,18 +183,18 @@ def load_source(spec: SourceSpec, *, seed: int = 0, max_seconds: float = 16.0,
         DataError: the source cannot be read (see :func:`read_manifest`).
     """
     location = Path(spec.location)
-    if not location.exists() and _names_a_local_path(spec.location):
-        raise DataError(f"{location}: no such file or folder (a source is a manifest file or folder, a "
+    exists = path_exists(location)  # a name the system cannot even look up is absent, never a raw OSError
+    if not exists and _names_a_local_path(spec.location):
+        raise DataError(f"{shorten_path(location)}: no such file or folder (a source is a manifest file or folder, a "
                         f"datasets.save_to_disk folder, or a Hugging Face hub name such as 'user/dataset')")
-    is_manifest = location.suffix.lower() in (".tsv", ".csv", ".jsonl") or (
-        location.is_dir() and any((location / n).is_file() for n in ("manifest.tsv", "manifest.csv",
-                                                                      "manifest.jsonl")))
-    if location.is_file() and not is_manifest:
+    is_manifest = location.suffix.lower() in MANIFEST_SUFFIXES or (
+        exists and location.is_dir() and any((location / name).is_file() for name in MANIFEST_NAMES))
+    if exists and location.is_file() and not is_manifest:
         raise DataError(f"{location}: unknown manifest type {location.suffix!r} (allowed: .tsv, .csv, .jsonl; a "
                         f"Hugging Face dataset is a save_to_disk folder or a hub name)")
     if is_manifest:
         data = _load_manifest_source(spec, seed, max_seconds, trim_train_silence)
-    elif location.is_dir() and not (location / "dataset_info.json").is_file() and not (
+    elif exists and location.is_dir() and not (location / "dataset_info.json").is_file() and not (
             location / "dataset_dict.json").is_file():
         raise DataError(f"{location}: neither a manifest folder nor a datasets.save_to_disk folder")
     else:

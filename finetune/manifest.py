@@ -13,7 +13,9 @@ from w2v2_onnx_finetune.text import normalize_transcript
 
 logger = logging.getLogger(__name__)
 
-MANIFEST_NAMES = ("manifest.tsv", "manifest.csv", "manifest.jsonl")
+#: The manifest file types, and the names a manifest folder's own manifest may have.
+MANIFEST_SUFFIXES = (".tsv", ".csv", ".jsonl")
+MANIFEST_NAMES = tuple(f"manifest{suffix}" for suffix in MANIFEST_SUFFIXES)
 
 
 @dataclass(frozen=True)

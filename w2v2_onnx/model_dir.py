@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from w2v2_onnx.checks import is_finite_number
+from w2v2_onnx.checks import is_finite_number, path_exists
 from w2v2_onnx.errors import (
     InvalidOptionError,
     ModelDirectoryError,
@@ -309,14 +309,6 @@ def _config_from_onnx(path: Path) -> ModelConfig:
     if precision not in PRECISIONS:
         raise ModelDirectoryError(f"{path}: metadata precision {precision!r} is not one of {PRECISIONS}")
     return parse_config(raw, str(path), {precision: path})
-
-
-def path_exists(path: Path) -> bool:
-    """``path.exists()``, False for a path the system cannot even look up (a name too long: Python 3.11 raises)."""
-    try:
-        return path.exists()
-    except OSError:
-        return False
 
 
 def resolve_model(model: str | os.PathLike | None) -> Path:
