@@ -3,7 +3,9 @@
 ``python -m w2v2_onnx_finetune.synth --out /work/cache/synth/v1 --train 2000 --eval 100`` writes
 ``train/manifest.tsv`` and ``eval/manifest.tsv`` (FLAC + transcript + voice + augmentation). Eval
 sentences are never used for training. Everything is seeded; existing files are reused, so a rerun
-with the same settings is a cache hit.
+with the same settings is a cache hit. ``--text-offset N`` makes a second pack with new training texts
+and the same eval sentences (the seeded order, N training sentences further on), so a model trained on
+one pack and then another is still judged on TTS sentences it never heard.
 """
 
 from __future__ import annotations
@@ -40,11 +42,13 @@ class SynthPlan:
 
 
 def plan_texts(sentences: Sequence[str], *, train: int, eval_count: int, seed: int, max_words: int = 14,
-               digit_fraction: float = 0.1) -> SynthPlan:
+               digit_fraction: float = 0.1, text_offset: int = 0) -> SynthPlan:
     """Choose eval and train texts: seeded, disjoint, at most ``max_words`` words.
 
     A ``digit_fraction`` of the train texts are random digit strings (one to seven digits), for
-    digit recognition; eval holds sentences only.
+    digit recognition; eval holds sentences only. ``text_offset`` skips that many training sentences
+    of the seeded order (and draws other digit strings): a pack with ``text_offset`` equal to an
+    earlier pack's sentence count has the same eval sentences and training texts it did not have.
 
     Raises:
         DataError: not enough sentences of the allowed length.
@@ -54,11 +58,13 @@ def plan_texts(sentences: Sequence[str], *, train: int, eval_count: int, seed: i
     pool = [s for s in pool if s and len(s.split()) <= max_words]
     rng.shuffle(pool)
     sentence_count = train - int(round(train * digit_fraction))
-    if len(pool) < eval_count + sentence_count:
+    if len(pool) < eval_count + text_offset + sentence_count:
         raise DataError(f"only {len(pool)} sentences of at most {max_words} words; "
-                        f"{eval_count + sentence_count} needed")
+                        f"{eval_count + text_offset + sentence_count} needed")
     eval_texts = pool[:eval_count]
-    train_texts = pool[eval_count:eval_count + sentence_count]
+    train_texts = pool[eval_count + text_offset:eval_count + text_offset + sentence_count]
+    if text_offset:
+        rng = random.Random(f"{seed}|{text_offset}")
     for _ in range(train - sentence_count):
         train_texts.append(" ".join(rng.choice(DIGITS) for _ in range(rng.randint(1, 7))))
     rng.shuffle(train_texts)
@@ -120,7 +126,7 @@ def _cached_steps(audio: Path, sidecar: Path) -> list[str] | None:
 
 def build_corpus(out: str | Path, sentences_path: str | Path, *, train: int, eval_count: int, seed: int = 0,
                  jobs: int = 2, augment_eval: bool = False, max_words: int = 14,
-                 digit_fraction: float = 0.1) -> dict[str, Path]:
+                 digit_fraction: float = 0.1, text_offset: int = 0) -> dict[str, Path]:
     """Synthesise (or reuse) the corpus; returns ``{"train": manifest, "eval": manifest}``.
 
     Args:
@@ -130,9 +136,10 @@ def build_corpus(out: str | Path, sentences_path: str | Path, *, train: int, eva
         seed: decides texts, voices, speeds, pitches and augmentation.
         jobs: TTS processes run in parallel.
         augment_eval: augment eval audio too (default: clean eval speech).
-        max_words, digit_fraction: see :func:`plan_texts`.
+        max_words, digit_fraction, text_offset: see :func:`plan_texts`.
     """
-    for name, value, least in (("train", train, 0), ("eval", eval_count, 0), ("max-words", max_words, 1)):
+    for name, value, least in (("train", train, 0), ("eval", eval_count, 0), ("max-words", max_words, 1),
+                               ("text-offset", text_offset, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise InvalidOptionError(f"--{name} must be an integer >= {least}, got {value!r}")
     if not isinstance(digit_fraction, int | float) or not 0 <= digit_fraction <= 1:
@@ -151,7 +158,7 @@ def build_corpus(out: str | Path, sentences_path: str | Path, *, train: int, eva
         raise DataError("no TTS engine on PATH: synthetic speech needs espeak-ng, flite or festival "
                         "(Debian: apt install espeak-ng flite festival)")
     plan = plan_texts(sentences, train=train, eval_count=eval_count, seed=seed, max_words=max_words,
-                      digit_fraction=digit_fraction)
+                      digit_fraction=digit_fraction, text_offset=text_offset)
     manifests = {}
     for part, texts, do_augment in (("train", plan.train, True), ("eval", plan.eval, augment_eval)):
         folder = Path(out) / part
@@ -185,12 +192,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-words", type=int, default=14)
     parser.add_argument("--digit-fraction", type=float, default=0.1)
     parser.add_argument("--augment-eval", action="store_true")
+    parser.add_argument("--text-offset", type=int, default=0,
+                        help="skip this many training sentences of the seeded order (new texts, same eval set)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         manifests = build_corpus(args.out, args.sentences, train=args.train, eval_count=args.eval, seed=args.seed,
                                  jobs=args.jobs, augment_eval=args.augment_eval, max_words=args.max_words,
-                                 digit_fraction=args.digit_fraction)
+                                 digit_fraction=args.digit_fraction, text_offset=args.text_offset)
     except (W2V2OnnxError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -35,6 +35,23 @@ def test_plan_is_seeded_disjoint_and_bounded() -> None:
         plan_texts(SENTENCES, train=50, eval_count=5, seed=1)
 
 
+def test_text_offset_gives_new_training_texts_and_the_same_eval_set() -> None:
+    sentences = [f"sentence {a} {b} of the pool" for a in "abcdefghij" for b in "klmnop"]
+    first = plan_texts(sentences, train=20, eval_count=5, seed=3, max_words=12, digit_fraction=0.25)
+    second = plan_texts(sentences, train=20, eval_count=5, seed=3, max_words=12, digit_fraction=0.25,
+                        text_offset=15)
+    assert second.eval == first.eval
+    first_sentences = {t for t in first.train if not set(t.split()) <= set(DIGITS)}
+    second_sentences = {t for t in second.train if not set(t.split()) <= set(DIGITS)}
+    assert len(first_sentences) == len(second_sentences) == 15
+    assert not first_sentences & second_sentences and not second_sentences & set(first.eval)
+    first_digits = sorted(t for t in first.train if set(t.split()) <= set(DIGITS))
+    second_digits = sorted(t for t in second.train if set(t.split()) <= set(DIGITS))
+    assert len(second_digits) == 5 and second_digits != first_digits
+    with pytest.raises(DataError, match="61 needed"):
+        plan_texts(sentences, train=20, eval_count=5, seed=3, max_words=12, digit_fraction=0.25, text_offset=41)
+
+
 def test_augment_is_seeded_and_does_what_it_says() -> None:
     rng = np.random.default_rng(0)
     t = np.arange(16000) / 16000
