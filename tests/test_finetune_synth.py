@@ -110,7 +110,8 @@ def test_build_corpus_refuses_bad_settings_and_reports_total_failure(tmp_path, m
                             ({"eval_count": -2}, "--eval must be an integer >= 0"),
                             ({"digit_fraction": 3.0}, "--digit-fraction must be from 0 to 1"),
                             ({"digit_fraction": float("nan")}, "--digit-fraction"),
-                            ({"jobs": 0}, "--jobs must be a positive integer")]:
+                            ({"jobs": 0}, "--jobs must be a positive integer"),
+                            ({"text_offset": -1}, "--text-offset must be an integer >= 0")]:
         with pytest.raises(InvalidOptionError, match=match):
             build_corpus(tmp_path / "c", text_file, **{"train": 2, "eval_count": 1, **settings})
     with pytest.raises(DataError, match="cannot read the sentences file"):
