@@ -52,7 +52,10 @@ def plan_texts(sentences: Sequence[str], *, train: int, eval_count: int, seed: i
 
     Raises:
         DataError: not enough sentences of the allowed length.
+        InvalidOptionError: a negative ``text_offset`` (it would put eval sentences in training).
     """
+    if isinstance(text_offset, bool) or not isinstance(text_offset, int) or text_offset < 0:
+        raise InvalidOptionError(f"--text-offset must be an integer >= 0, got {text_offset!r}")
     rng = random.Random(seed)
     pool = sorted({normalize_transcript(s) for s in sentences})
     pool = [s for s in pool if s and len(s.split()) <= max_words]

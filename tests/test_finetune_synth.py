@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from w2v2_onnx.errors import DataError
+from w2v2_onnx.errors import DataError, InvalidOptionError
 from w2v2_onnx_finetune import tts
 from w2v2_onnx_finetune.audio import trim_silence
 from w2v2_onnx_finetune.augment import AugmentSettings, augment
@@ -50,6 +50,8 @@ def test_text_offset_gives_new_training_texts_and_the_same_eval_set() -> None:
     assert len(second_digits) == 5 and second_digits != first_digits
     with pytest.raises(DataError, match="61 needed"):
         plan_texts(sentences, train=20, eval_count=5, seed=3, max_words=12, digit_fraction=0.25, text_offset=41)
+    with pytest.raises(InvalidOptionError, match="--text-offset must be an integer >= 0"):
+        plan_texts(sentences, train=20, eval_count=5, seed=3, max_words=12, text_offset=-2)
 
 
 def test_augment_is_seeded_and_does_what_it_says() -> None:
