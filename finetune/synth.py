@@ -141,8 +141,7 @@ def build_corpus(out: str | Path, sentences_path: str | Path, *, train: int, eva
         augment_eval: augment eval audio too (default: clean eval speech).
         max_words, digit_fraction, text_offset: see :func:`plan_texts`.
     """
-    for name, value, least in (("train", train, 0), ("eval", eval_count, 0), ("max-words", max_words, 1),
-                               ("text-offset", text_offset, 0)):
+    for name, value, least in (("train", train, 0), ("eval", eval_count, 0), ("max-words", max_words, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise InvalidOptionError(f"--{name} must be an integer >= {least}, got {value!r}")
     if not isinstance(digit_fraction, int | float) or not 0 <= digit_fraction <= 1:
