@@ -41,6 +41,12 @@ class SynthPlan:
     eval: list[str]
 
 
+def _require_whole_number(option: str, value: object, least: int) -> None:
+    """Refuse ``value`` for ``--option`` unless it is an integer (not a bool) of at least ``least``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise InvalidOptionError(f"--{option} must be an integer >= {least}, got {value!r}")
+
+
 def plan_texts(sentences: Sequence[str], *, train: int, eval_count: int, seed: int, max_words: int = 14,
                digit_fraction: float = 0.1, text_offset: int = 0) -> SynthPlan:
     """Choose eval and train texts: seeded, disjoint, at most ``max_words`` words.
@@ -54,8 +60,7 @@ def plan_texts(sentences: Sequence[str], *, train: int, eval_count: int, seed: i
         DataError: not enough sentences of the allowed length.
         InvalidOptionError: a negative ``text_offset`` (it would put eval sentences in training).
     """
-    if isinstance(text_offset, bool) or not isinstance(text_offset, int) or text_offset < 0:
-        raise InvalidOptionError(f"--text-offset must be an integer >= 0, got {text_offset!r}")
+    _require_whole_number("text-offset", text_offset, 0)
     rng = random.Random(seed)
     pool = sorted({normalize_transcript(s) for s in sentences})
     pool = [s for s in pool if s and len(s.split()) <= max_words]
@@ -142,8 +147,7 @@ def build_corpus(out: str | Path, sentences_path: str | Path, *, train: int, eva
         max_words, digit_fraction, text_offset: see :func:`plan_texts`.
     """
     for name, value, least in (("train", train, 0), ("eval", eval_count, 0), ("max-words", max_words, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise InvalidOptionError(f"--{name} must be an integer >= {least}, got {value!r}")
+        _require_whole_number(name, value, least)
     if not isinstance(digit_fraction, int | float) or not 0 <= digit_fraction <= 1:
         raise InvalidOptionError(f"--digit-fraction must be from 0 to 1, got {digit_fraction!r}")
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
